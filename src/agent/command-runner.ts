@@ -1,0 +1,120 @@
+// Runs what the agent accepts, exactly once per command id: the id is journaled before the
+// process starts, the result is journaled before it is reported.
+
+import type { Logger } from '../common/logger.ts';
+import { ApiError } from '../protocol/errors.ts';
+import type { AgentCommandState, CommandResult, ExecuteRequest } from '../protocol/wire.ts';
+import { startExecution, type ExecResult, type Execution } from './executor.ts';
+import type { Journal, JournalEntry } from './journal.ts';
+import type { ResultReporter } from './result-reporter.ts';
+
+const DEFAULT_TIMEOUT_SECONDS = 300;
+
+interface Running {
+  execution: Execution;
+  request: ExecuteRequest;
+  started_at: string;
+}
+
+export interface RunnerOptions {
+  /** Per stream, @default 1 MiB */
+  outputLimitBytes?: number;
+  /** TERM, then KILL after this, @default 5000 */
+  killGraceMs?: number;
+}
+
+export class CommandRunner {
+  readonly #journal: Journal;
+  readonly #reporter: ResultReporter;
+  readonly #log: Logger;
+  readonly #opts: RunnerOptions;
+  readonly #running = new Map<string, Running>();
+
+  constructor(journal: Journal, reporter: ResultReporter, log: Logger, opts: RunnerOptions = {}) {
+    this.#journal = journal;
+    this.#reporter = reporter;
+    this.#log = log;
+    this.#opts = opts;
+  }
+
+  /**
+   * Commands that were running when the agent last stopped are `lost`: their process died with
+   * the agent, and running them again could repeat side effects, so they are reported, not re-run.
+   */
+  recoverInterrupted(): void {
+    for (const entry of this.#journal.interrupted()) {
+      this.#log.warn({ command_id: entry.id }, 'command was running when the agent stopped: reporting it as lost');
+      this.#complete(entry.id, lostResult(entry));
+    }
+  }
+
+  /** Starts the command unless this id was accepted before; either way says where it stands. */
+  execute(request: ExecuteRequest): { duplicate: boolean; state: AgentCommandState } {
+    const now = new Date().toISOString();
+    const { created, entry } = this.#journal.accept(request, now);
+    if (!created) return { duplicate: true, state: entry.state };
+    const execution = startExecution({
+      command: request.command,
+      args: request.args ?? [],
+      timeoutSeconds: request.timeout ?? DEFAULT_TIMEOUT_SECONDS,
+      ...(request.env ? { env: request.env } : {}),
+      ...(request.cwd ? { cwd: request.cwd } : {}),
+      ...(this.#opts.outputLimitBytes ? { outputLimitBytes: this.#opts.outputLimitBytes } : {}),
+      ...(this.#opts.killGraceMs ? { killGraceMs: this.#opts.killGraceMs } : {}),
+    });
+    this.#running.set(request.command_id, { execution, request, started_at: now });
+    this.#log.info({ command_id: request.command_id, command: request.command, pid: execution.pid }, 'command started');
+    void execution.done.then((r) => {
+      this.#running.delete(request.command_id);
+      this.#log.info({ command_id: request.command_id, status: r.status, exit_code: r.exit_code }, 'command finished');
+      this.#complete(request.command_id, toResult(r));
+    });
+    return { duplicate: false, state: 'running' };
+  }
+
+  /** A final result recorded from outside (POST /api/commands/:id/result on the agent). */
+  recordExternal(id: string, result: CommandResult): JournalEntry {
+    const entry = this.#journal.get(id);
+    if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${id}`);
+    if (this.#running.has(id)) throw new ApiError('COMMAND_STILL_RUNNING');
+    if (!entry.result) this.#complete(id, result);
+    return this.#journal.get(id)!;
+  }
+
+  get(id: string): JournalEntry | undefined {
+    return this.#journal.get(id);
+  }
+
+  running(): { command_id: string; command: string; started_at: string }[] {
+    return [...this.#running.values()].map((r) => ({ command_id: r.request.command_id, command: r.request.command, started_at: r.started_at }));
+  }
+
+  /** Stops everything still running (agent shutdown); their results go to the spool as usual. */
+  async stopAll(): Promise<void> {
+    const runs = [...this.#running.values()];
+    for (const r of runs) r.execution.cancel();
+    await Promise.all(runs.map((r) => r.execution.done));
+  }
+
+  #complete(id: string, result: CommandResult): void {
+    if (this.#journal.finish(id, result)) this.#reporter.enqueue(id);
+  }
+}
+
+export function toResult(r: ExecResult): CommandResult {
+  return {
+    status: r.status, exit_code: r.exit_code, signal: r.signal,
+    stdout: r.stdout.text, stderr: r.stderr.text,
+    stdout_bytes: r.stdout.total_bytes, stderr_bytes: r.stderr.total_bytes,
+    stdout_truncated: r.stdout.truncated, stderr_truncated: r.stderr.truncated,
+    error: r.error, started_at: r.started_at, finished_at: r.finished_at,
+  };
+}
+
+function lostResult(entry: JournalEntry): CommandResult {
+  return {
+    status: 'lost', exit_code: null, signal: null, stdout: '', stderr: '', stdout_bytes: 0, stderr_bytes: 0,
+    stdout_truncated: false, stderr_truncated: false, error: 'the agent stopped while the command ran; it was not run again',
+    started_at: entry.started_at, finished_at: new Date().toISOString(),
+  };
+}

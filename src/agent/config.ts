@@ -1,0 +1,164 @@
+// The agent's configuration: the JSON file (snake_case keys, unknown keys are errors), command-line
+// flags over it, checked once at start and compiled into one options object passed down.
+
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import type { Labels } from '../protocol/wire.ts';
+
+export const DEFAULT_CONFIG_PATH = '/etc/myx-agent/config.json';
+
+/** The config file as written on disk. */
+export interface AgentConfigFile {
+  server_url?: string;
+  agent_token?: string;
+  server_fingerprint?: string;
+  agent_id?: string;
+  /** Name shown in `myx agents`. @default the host name */
+  name?: string;
+  /** @default true */
+  web_service_enabled?: boolean;
+  /** @default 8443 */
+  web_service_port?: number;
+  /** @default 0.0.0.0 */
+  web_service_bind?: string;
+  /** The address the control plane should push to (NAT, several interfaces). */
+  advertise_address?: string;
+  certificate_path?: string;
+  private_key_path?: string;
+  labels?: Labels;
+  /** @default 5 */
+  heartbeat_interval_seconds?: number;
+  /** @default info */
+  log_level?: string;
+}
+
+type KeyType = 'string' | 'boolean' | 'port' | 'positive' | 'labels';
+const KEYS: Record<keyof AgentConfigFile, KeyType> = {
+  server_url: 'string', agent_token: 'string', server_fingerprint: 'string', agent_id: 'string', name: 'string',
+  web_service_enabled: 'boolean', web_service_port: 'port', web_service_bind: 'string', advertise_address: 'string',
+  certificate_path: 'string', private_key_path: 'string', labels: 'labels', heartbeat_interval_seconds: 'positive',
+  log_level: 'string',
+};
+
+export interface AgentFlags {
+  webPort?: number;
+  noWeb?: boolean;
+}
+
+export interface AgentOptions {
+  configPath: string;
+  configDir: string;
+  serverUrl: string;
+  agentToken: string;
+  serverFingerprint: string;
+  agentId: string | null;
+  name: string | null;
+  web: { enabled: boolean; port: number; bind: string };
+  advertiseAddress: string | null;
+  tls: { certPath: string; keyPath: string; userSupplied: boolean };
+  labels: Labels;
+  heartbeatIntervalSeconds: number;
+  logLevel: string;
+  journalPath: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+export async function readConfigFile(path: string): Promise<AgentConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new ConfigError(`no config file at ${path}: enroll this agent first with \`myx-agent enroll --server URL --token TOKEN --config ${path}\``);
+    }
+    if (code === 'EACCES') throw new ConfigError(`cannot read ${path} (permission denied): run as root or pass --config PATH`);
+    throw new ConfigError(`cannot read ${path}: ${code}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return validateConfig(raw, path);
+}
+
+export function validateConfig(raw: unknown, path: string): AgentConfigFile {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${path} must hold a JSON object`);
+  for (const [key, value] of Object.entries(raw)) {
+    const type = KEYS[key as keyof AgentConfigFile];
+    if (!type) throw new ConfigError(`${path}: unknown key "${key}" (known keys: ${Object.keys(KEYS).join(', ')})`);
+    const problem = checkValue(type, value);
+    if (problem) throw new ConfigError(`${path}: "${key}" ${problem}`);
+  }
+  return raw as AgentConfigFile;
+}
+
+function checkValue(type: KeyType, v: unknown): string | undefined {
+  switch (type) {
+    case 'string': return typeof v === 'string' && v.length > 0 ? undefined : 'must be a non-empty string';
+    case 'boolean': return typeof v === 'boolean' ? undefined : 'must be true or false';
+    case 'port': return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : 'must be a port number (0-65535)';
+    case 'positive': return typeof v === 'number' && v > 0 ? undefined : 'must be a positive number';
+    case 'labels':
+      return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
+        ? undefined : 'must be an object of string values';
+    default: {
+      const _exhaustive: never = type;
+      return _exhaustive;
+    }
+  }
+}
+
+export function compileAgentOptions(file: AgentConfigFile, flags: AgentFlags, configPath: string): AgentOptions {
+  const path = resolve(configPath);
+  const configDir = dirname(path);
+  if (!file.server_url || !file.agent_token || !file.server_fingerprint) {
+    throw new ConfigError(`${path} lacks server_url, agent_token or server_fingerprint: enroll with \`myx-agent enroll --server URL --token TOKEN --config ${path}\``);
+  }
+  const serverFingerprint = normalizeFingerprint(file.server_fingerprint);
+  if (!serverFingerprint) throw new ConfigError(`${path}: "server_fingerprint" is not a SHA-256 fingerprint`);
+  if ((file.certificate_path === undefined) !== (file.private_key_path === undefined)) {
+    throw new ConfigError(`${path}: "certificate_path" and "private_key_path" go together`);
+  }
+  const userTls = file.certificate_path !== undefined && file.private_key_path !== undefined;
+  return {
+    configPath: path,
+    configDir,
+    serverUrl: file.server_url.replace(/\/$/, ''),
+    agentToken: file.agent_token,
+    serverFingerprint,
+    agentId: file.agent_id ?? null,
+    name: file.name ?? null,
+    web: {
+      enabled: flags.noWeb ? false : file.web_service_enabled ?? true,
+      port: flags.webPort ?? file.web_service_port ?? 8443,
+      bind: file.web_service_bind ?? '0.0.0.0',
+    },
+    advertiseAddress: file.advertise_address ?? null,
+    tls: userTls
+      ? { certPath: resolve(configDir, file.certificate_path!), keyPath: resolve(configDir, file.private_key_path!), userSupplied: true }
+      : { certPath: join(configDir, 'ssl', 'agent.crt'), keyPath: join(configDir, 'ssl', 'agent.key'), userSupplied: false },
+    labels: file.labels ?? {},
+    heartbeatIntervalSeconds: file.heartbeat_interval_seconds ?? 5,
+    logLevel: file.log_level ?? 'info',
+    journalPath: join(configDir, 'state', 'journal.db'),
+  };
+}
+
+/** A clear error, suggesting --config, when the agent may not write where its config lives. */
+export async function assertWritableDir(dir: string, configPath: string): Promise<void> {
+  try {
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist and cannot be created' : 'is not writable';
+    throw new ConfigError(`${dir} ${why} (config ${configPath}): run as root, or pass --config PATH to keep the config elsewhere (e.g. --config ./myx-agent/config.json)`);
+  }
+}

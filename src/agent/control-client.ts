@@ -1,0 +1,47 @@
+// The agent's HTTPS client to the control plane, pinned to the fingerprint from the enrollment
+// token. Every call after enrollment carries the agent token.
+
+import type { Agent } from 'undici';
+import { requestJson } from '../common/json-client.ts';
+import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
+import type { CommandResult, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, ResultAck } from '../protocol/wire.ts';
+
+export class ControlClient {
+  readonly #url: string;
+  readonly #token: string;
+  readonly #dispatcher: Agent;
+
+  constructor(serverUrl: string, serverFingerprint: string, agentToken: string) {
+    this.#url = serverUrl;
+    this.#token = agentToken;
+    this.#dispatcher = createPinnedDispatcher({ fingerprint: serverFingerprint, connections: 4 });
+  }
+
+  static async register(serverUrl: string, serverFingerprint: string, body: RegisterRequest): Promise<RegisterResponse> {
+    const dispatcher = createPinnedDispatcher({ fingerprint: serverFingerprint, connections: 1 });
+    try {
+      const res = await requestJson<RegisterResponse>({ method: 'POST', url: `${serverUrl}/api/agents/register`, dispatcher, body });
+      return res.body;
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  async heartbeat(body: HeartbeatRequest): Promise<HeartbeatResponse> {
+    return (await this.#post<HeartbeatResponse>('/api/agents/heartbeat', body)).body;
+  }
+
+  async sendResult(commandId: string, result: CommandResult): Promise<ResultAck> {
+    return (await this.#post<ResultAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/result`, result, 30_000)).body;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.destroy().catch(() => {});
+  }
+
+  #post<T>(path: string, body: unknown, timeoutMs = 10_000) {
+    return requestJson<T>({
+      method: 'POST', url: this.#url + path, dispatcher: this.#dispatcher, headers: { 'x-agent-token': this.#token }, body, timeoutMs,
+    });
+  }
+}

@@ -1,0 +1,108 @@
+// The agent process: certificate, journal, web service (unless poll mode), heartbeats and the
+// result spool, wired together; one log line says what it is doing.
+
+import type { AddressInfo } from 'node:net';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
+import { MYX_VERSION } from '../protocol/version.ts';
+import type { AgentMode, HeartbeatRequest } from '../protocol/wire.ts';
+import { CommandRunner, type RunnerOptions } from './command-runner.ts';
+import { assertWritableDir, compileAgentOptions, readConfigFile, type AgentFlags, type AgentOptions } from './config.ts';
+import { ControlClient } from './control-client.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { Journal } from './journal.ts';
+import { ResultReporter } from './result-reporter.ts';
+import { defaultAgentName, hostName, osDescription } from './system-info.ts';
+import { buildAgentApp } from './web-app.ts';
+
+export interface RunningAgent {
+  options: AgentOptions;
+  mode: AgentMode;
+  /** The bound web port (null in poll mode). */
+  webPort: number | null;
+  fingerprint: string | null;
+  close(): Promise<void>;
+}
+
+/** `logger` may be a factory, given the level from the config file. */
+export async function startAgentFromConfig(
+  configPath: string, flags: AgentFlags, runner?: RunnerOptions, logger?: Logger | ((level: string) => Logger),
+): Promise<RunningAgent> {
+  const options = compileAgentOptions(await readConfigFile(configPath), flags, configPath);
+  return startAgent(options, runner, typeof logger === 'function' ? logger(options.logLevel) : logger);
+}
+
+export async function startAgent(options: AgentOptions, runnerOpts: RunnerOptions = {}, logger?: Logger): Promise<RunningAgent> {
+  const log = logger ?? createLogger({ name: 'agent', level: options.logLevel });
+  await assertWritableDir(options.configDir, options.configPath);
+  const mode: AgentMode = options.web.enabled ? 'web' : 'poll';
+  const name = options.name ?? defaultAgentName();
+  const startedAt = Date.now();
+
+  let cert: LoadedCertificate | null = null;
+  if (mode === 'web') {
+    cert = options.tls.userSupplied ? await loadCertificate(options.tls) : await ensureSelfSigned(options.tls, `myx-agent ${name}`);
+    if (cert.generated) log.info({ certificate: cert.certPath, fingerprint: cert.fingerprint }, 'generated a new self-signed certificate');
+  }
+
+  const journal = new Journal(options.journalPath);
+  const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
+  const reporter = new ResultReporter(journal, client, log);
+  const runner = new CommandRunner(journal, reporter, log, runnerOpts);
+  runner.recoverInterrupted();
+
+  let webPort: number | null = null;
+  const app = cert
+    ? buildAgentApp({
+      log, runner, agentToken: options.agentToken, tls: cert,
+      status: () => ({
+        agent_id: options.agentId, name, hostname: hostName(), os: osDescription(), version: MYX_VERSION,
+        uptime_seconds: Math.round((Date.now() - startedAt) / 1000), mode, web_port: webPort,
+      }),
+    })
+    : null;
+  if (app) {
+    try {
+      await app.listen({ host: options.web.bind, port: options.web.port });
+    } catch (err) {
+      journal.close();
+      await client.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') {
+        throw new Error(`port ${options.web.port} on ${options.web.bind} is already in use: stop what uses it, start with --web-port N, or use --no-web (poll mode)`);
+      }
+      throw err;
+    }
+    webPort = (app.server.address() as AddressInfo).port;
+  }
+
+  const facts = (): HeartbeatRequest => ({
+    name, hostname: hostName(), os: osDescription(), version: MYX_VERSION, mode, web_port: webPort,
+    fingerprint: cert?.fingerprint ?? null, advertise_address: options.advertiseAddress, labels: options.labels,
+    uptime_seconds: Math.round((Date.now() - startedAt) / 1000), running: runner.running().length,
+  });
+  const heartbeat = new Heartbeat(client, log, facts, options.heartbeatIntervalSeconds);
+  heartbeat.start();
+  reporter.start();
+
+  log.info(
+    {
+      mode, agent: name, agent_id: options.agentId, config: options.configPath, server: options.serverUrl,
+      web_url: webPort ? `https://${options.web.bind}:${webPort}` : null, fingerprint: cert?.fingerprint ?? null,
+      certificate: cert?.certPath ?? null, version: MYX_VERSION,
+    },
+    mode === 'web' ? `agent ${name} serving on https://${options.web.bind}:${webPort}` : `agent ${name} in poll mode (no web service)`,
+  );
+
+  return {
+    options, mode, webPort, fingerprint: cert?.fingerprint ?? null,
+    async close() {
+      heartbeat.stop();
+      if (app) await app.close();
+      await runner.stopAll();
+      reporter.close();
+      await client.close();
+      journal.close();
+    },
+  };
+}

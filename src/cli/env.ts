@@ -1,0 +1,14 @@
+// Every environment variable myx reads, in one place.
+
+const logFormat = process.env.MYX_LOG_FORMAT;
+
+export const env = {
+  dataDir: process.env.MYX_DATA_DIR,
+  server: process.env.MYX_SERVER,
+  token: process.env.MYX_TOKEN,
+  serverFingerprint: process.env.MYX_SERVER_FINGERPRINT,
+  agentConfig: process.env.MYX_AGENT_CONFIG,
+  logLevel: process.env.MYX_LOG_LEVEL,
+  /** 'json' or 'pretty'; default pretty on a terminal, JSON otherwise */
+  logFormat: (logFormat === 'json' || logFormat === 'pretty' ? logFormat : undefined) as 'json' | 'pretty' | undefined,
+};

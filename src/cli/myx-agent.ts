@@ -1,0 +1,72 @@
+// `myx-agent`: runs the agent daemon, or enrolls it with `myx-agent enroll`.
+
+import { Command, Option } from 'commander';
+import { MYX_VERSION } from '../protocol/version.ts';
+import { env } from './env.ts';
+import { CliError, EXIT, parsePort, reportAndExit } from './fail.ts';
+
+const DEFAULT_CONFIG = env.agentConfig ?? '/etc/myx-agent/config.json';
+
+const program = new Command('myx-agent')
+  .description('The myx agent: runs commands sent by the control plane (web mode: pushed over HTTPS; poll mode: fetched).')
+  .version(MYX_VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  // `enroll --config` belongs to enroll, not to the daemon's own --config
+  .enablePositionalOptions()
+  .option('--config <path>', 'config file (env MYX_AGENT_CONFIG)', DEFAULT_CONFIG)
+  .option('--web-port <port>', 'web service port (default 8443, or web_service_port)')
+  .option('--no-web', 'poll mode: run no web service')
+  .action(async (o: { config: string; webPort?: string; web: boolean }) => {
+    const { startAgentFromConfig } = await import('../agent/daemon.ts');
+    const { createLogger } = await import('../common/logger.ts');
+    const agent = await startAgentFromConfig(o.config, {
+      ...(o.webPort !== undefined ? { webPort: parsePort(o.webPort, '--web-port') } : {}),
+      ...(o.web ? {} : { noWeb: true }),
+    }, {}, (level) => createLogger({ name: 'agent', level: env.logLevel ?? level, ...(env.logFormat ? { format: env.logFormat } : {}) }));
+    let stopping = false;
+    const stop = () => {
+      if (stopping) process.exit(EXIT.error);
+      stopping = true;
+      agent.close().then(() => process.exit(EXIT.ok), (err: unknown) => reportAndExit('myx-agent', err));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('enroll')
+  .description('enroll this host with a control plane and write the config file')
+  .requiredOption('--server <url>', 'control plane URL, e.g. https://control:8000')
+  .requiredOption('--token <token>', 'enrollment token from `myx token create`')
+  .option('--config <path>', 'config file to write', DEFAULT_CONFIG)
+  .option('--name <name>', 'agent name (default: host name)')
+  .option('--web-port <port>', 'web service port (default 8443)')
+  .option('--no-web', 'enroll in poll mode')
+  .option('--bind <address>', 'address the web service listens on (default 0.0.0.0)')
+  .option('--advertise-address <address>', 'address the control plane should push to (NAT, several interfaces)')
+  .addOption(new Option('--label <key=value>', 'label (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+  .option('--force', 'replace an existing enrollment in this config file')
+  .action(async (o: {
+    server: string; token: string; config: string; name?: string; webPort?: string; web: boolean; bind?: string;
+    advertiseAddress?: string; label?: string[]; force?: boolean;
+  }) => {
+    const labels: Record<string, string> = {};
+    for (const l of o.label ?? []) {
+      const i = l.indexOf('=');
+      if (i <= 0) throw new CliError(`--label must be key=value, got "${l}"`);
+      labels[l.slice(0, i)] = l.slice(i + 1);
+    }
+    const { enroll } = await import('../agent/enroll.ts');
+    const res = await enroll({
+      server: o.server, token: o.token, configPath: o.config, labels, noWeb: !o.web,
+      ...(o.name ? { name: o.name } : {}),
+      ...(o.webPort !== undefined ? { webPort: parsePort(o.webPort, '--web-port') } : {}),
+      ...(o.bind ? { bind: o.bind } : {}),
+      ...(o.advertiseAddress ? { advertiseAddress: o.advertiseAddress } : {}),
+      ...(o.force ? { force: true } : {}),
+    });
+    const configFlag = res.configPath === '/etc/myx-agent/config.json' ? '' : ` --config ${res.configPath}`;
+    process.stdout.write(`enrolled as "${res.name}" (${res.agentId}); config written to ${res.configPath} (0600)\nstart the agent with:  myx-agent${configFlag}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => reportAndExit('myx-agent', err));

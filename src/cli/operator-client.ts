@@ -1,0 +1,110 @@
+// The operator CLI's view of the control plane: where it is (flags, environment, or the data dir
+// of a server on this host) and typed calls to its operator API.
+
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Agent } from 'undici';
+import { requestJson } from '../common/json-client.ts';
+import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
+import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import type {
+  AgentView, CommandRecord, CommandsResponse, CreateCommandsRequest, EnrollmentTokenResponse, WaitResponse,
+} from '../protocol/wire.ts';
+import { env } from './env.ts';
+import { CliError } from './fail.ts';
+
+export interface ConnectionFlags {
+  dataDir?: string;
+  server?: string;
+  token?: string;
+  fingerprint?: string;
+}
+
+export interface Connection {
+  url: string;
+  token: string;
+  fingerprint: string;
+}
+
+/** Data dirs a server on this host is likely to use, in order: `myx server`'s default, then `myx up`'s. */
+const LOCAL_DATA_DIRS = ['myx-data', join('.myx', 'server')];
+
+export async function resolveConnection(f: ConnectionFlags): Promise<Connection> {
+  const server = f.server ?? env.server;
+  if (server) {
+    const token = f.token ?? env.token;
+    const fp = f.fingerprint ?? env.serverFingerprint;
+    if (!token) throw new CliError('--server needs an operator token: --token TOKEN or MYX_TOKEN');
+    if (!fp) throw new CliError('--server needs the control plane\'s certificate fingerprint: --fingerprint FP or MYX_SERVER_FINGERPRINT (printed when the server starts, and in DATA_DIR/server.json)');
+    const fingerprint = normalizeFingerprint(fp);
+    if (!fingerprint) throw new CliError(`"${fp}" is not a SHA-256 fingerprint (expected 64 hex digits, colons optional)`);
+    return { url: server.replace(/\/$/, ''), token, fingerprint };
+  }
+  const dataDir = f.dataDir ?? env.dataDir ?? LOCAL_DATA_DIRS.find((d) => existsSync(join(d, 'server.json')));
+  if (!dataDir) {
+    throw new CliError('cannot find the control plane: run beside it with --data-dir DIR (or MYX_DATA_DIR), or pass --server URL --token TOKEN --fingerprint FP');
+  }
+  const dir = resolve(dataDir);
+  let info: { url: string; fingerprint: string };
+  try {
+    info = JSON.parse(await readFile(join(dir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
+  } catch {
+    throw new CliError(`${dir} holds no control plane (no readable server.json): start one with \`myx server --data-dir ${dataDir}\``);
+  }
+  let token: string;
+  try {
+    token = (await readFile(join(dir, 'operator.token'), 'utf8')).trim();
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied; run as the user that runs the server' : 'missing';
+    throw new CliError(`cannot read the operator token ${join(dir, 'operator.token')} (${why})`);
+  }
+  return { url: info.url, token, fingerprint: info.fingerprint };
+}
+
+export class OperatorClient {
+  readonly #conn: Connection;
+  readonly #dispatcher: Agent;
+
+  constructor(conn: Connection) {
+    this.#conn = conn;
+    this.#dispatcher = createPinnedDispatcher({ fingerprint: conn.fingerprint, connections: 2 });
+  }
+
+  async agents(): Promise<AgentView[]> {
+    return (await this.#call<{ agents: AgentView[] }>('GET', '/api/agents')).agents;
+  }
+
+  async removeAgent(nameOrId: string): Promise<string> {
+    return (await this.#call<{ removed: string }>('DELETE', `/api/agents/${encodeURIComponent(nameOrId)}`)).removed;
+  }
+
+  async createEnrollmentToken(ttlSeconds: number): Promise<EnrollmentTokenResponse> {
+    return this.#call('POST', '/api/enrollment-tokens', { ttl_seconds: ttlSeconds });
+  }
+
+  async createCommands(req: CreateCommandsRequest): Promise<CommandRecord[]> {
+    return (await this.#call<CommandsResponse>('POST', '/api/commands', req)).commands;
+  }
+
+  async command(id: string): Promise<CommandRecord> {
+    return this.#call('GET', `/api/commands/${encodeURIComponent(id)}`);
+  }
+
+  async wait(ids: string[], timeoutSeconds: number): Promise<WaitResponse> {
+    return this.#call('POST', '/api/commands/wait', { ids, timeout: timeoutSeconds }, (timeoutSeconds + 15) * 1000);
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    const res = await requestJson<T>({
+      method, url: this.#conn.url + path, dispatcher: this.#dispatcher, body,
+      headers: { authorization: `Bearer ${this.#conn.token}` },
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
+    return res.body;
+  }
+}

@@ -1,0 +1,54 @@
+// The one table of API error codes: every JSON error of the agent and the control plane uses it,
+// so clients can branch on `code` and operators can search for it.
+
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'the request is not valid' },
+  BODY_NOT_JSON: { status: 400, message: 'the request body is not valid JSON' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the body as application/json' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'the request body is too large' },
+  NOT_FOUND: { status: 404, message: 'no such endpoint' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  AGENT_TOKEN_MISSING: { status: 401, message: 'the X-Agent-Token header is missing' },
+  AGENT_TOKEN_INVALID: { status: 401, message: 'the agent token is not valid' },
+  OPERATOR_TOKEN_MISSING: { status: 401, message: 'the Authorization: Bearer header is missing' },
+  OPERATOR_TOKEN_INVALID: { status: 401, message: 'the operator token is not valid' },
+  ENROLLMENT_TOKEN_MALFORMED: { status: 400, message: 'the enrollment token is malformed' },
+  ENROLLMENT_TOKEN_UNKNOWN: { status: 401, message: 'the enrollment token is not known to this control plane' },
+  ENROLLMENT_TOKEN_USED: { status: 401, message: 'the enrollment token was already used; create a new one with `myx token create`' },
+  ENROLLMENT_TOKEN_EXPIRED: { status: 401, message: 'the enrollment token has expired; create a new one with `myx token create`' },
+  AGENT_NAME_TAKEN: { status: 409, message: 'an agent with this name is already enrolled' },
+  AGENT_NOT_FOUND: { status: 404, message: 'no such agent' },
+  NO_TARGETS: { status: 400, message: 'the target set is empty' },
+  COMMAND_NOT_FOUND: { status: 404, message: 'no such command' },
+  COMMAND_NOT_YOURS: { status: 403, message: 'this command belongs to another agent' },
+  COMMAND_STILL_RUNNING: { status: 409, message: 'the command is still running on this agent' },
+  INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: ErrorCode | string; message: string };
+}
+
+/** An error that maps to an HTTP response with a stable code. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+export function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = (value as { error?: unknown }).error;
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string';
+}

@@ -1,0 +1,131 @@
+// JSON schemas for every request body, so both HTTP services reject bad input the same way
+// (extra fields included) before any handler runs.
+
+import { RESULT_STATUSES } from './command-status.ts';
+
+/** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
+export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+export const MAX_OUTPUT_FIELD = 16 * 1024 * 1024;
+
+const id = { type: 'string', pattern: ID_PATTERN } as const;
+const shortText = { type: 'string', maxLength: 255 } as const;
+const labels = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { pattern: '^[A-Za-z0-9_.\\-/]{1,63}$' },
+  additionalProperties: { type: 'string', maxLength: 255 },
+} as const;
+const env = {
+  type: 'object',
+  maxProperties: 256,
+  propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' },
+  additionalProperties: { type: 'string', maxLength: 32768 },
+} as const;
+const commandSpec = {
+  command: { type: 'string', minLength: 1, maxLength: 4096 },
+  args: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 131072 } },
+  timeout: { type: 'integer', minimum: 1, maximum: MAX_TIMEOUT_SECONDS },
+  env,
+  cwd: { type: 'string', minLength: 1, maxLength: 4096 },
+} as const;
+const nullableString = (maxLength: number) => ({ anyOf: [{ type: 'string', maxLength }, { type: 'null' }] }) as const;
+const timestamp = { type: 'string', maxLength: 40 } as const;
+
+const agentFacts = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' },
+  hostname: shortText,
+  os: shortText,
+  version: { type: 'string', maxLength: 64 },
+  mode: { enum: ['web', 'poll'] },
+  web_port: { anyOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { type: 'null' }] },
+  fingerprint: nullableString(128),
+  advertise_address: nullableString(255),
+  labels,
+} as const;
+const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'];
+
+export const registerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['enrollment_token', ...agentFactsRequired],
+  properties: { enrollment_token: { type: 'string', maxLength: 512 }, ...agentFacts },
+} as const;
+
+export const heartbeatSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [...agentFactsRequired, 'uptime_seconds', 'running'],
+  properties: {
+    ...agentFacts,
+    uptime_seconds: { type: 'number', minimum: 0 },
+    running: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+export const executeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['command_id', 'command'],
+  properties: { command_id: id, ...commandSpec },
+} as const;
+
+export const resultSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['status', 'exit_code', 'signal', 'stdout', 'stderr', 'stdout_bytes', 'stderr_bytes',
+    'stdout_truncated', 'stderr_truncated', 'error', 'started_at', 'finished_at'],
+  properties: {
+    status: { enum: RESULT_STATUSES },
+    exit_code: { anyOf: [{ type: 'integer', minimum: -1, maximum: 255 }, { type: 'null' }] },
+    signal: nullableString(32),
+    stdout: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
+    stderr: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
+    stdout_bytes: { type: 'integer', minimum: 0 },
+    stderr_bytes: { type: 'integer', minimum: 0 },
+    stdout_truncated: { type: 'boolean' },
+    stderr_truncated: { type: 'boolean' },
+    error: nullableString(4096),
+    started_at: { anyOf: [timestamp, { type: 'null' }] },
+    finished_at: timestamp,
+  },
+} as const;
+
+export const createCommandsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets', 'command'],
+  properties: {
+    targets: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        agents: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+        all: { type: 'boolean' },
+      },
+    },
+    ...commandSpec,
+  },
+} as const;
+
+export const waitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ids'],
+  properties: {
+    ids: { type: 'array', minItems: 1, maxItems: 10000, items: id },
+    timeout: { type: 'number', minimum: 0, maximum: 60 },
+  },
+} as const;
+
+export const createEnrollmentTokenSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 } },
+} as const;
+
+export const idParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id },
+} as const;

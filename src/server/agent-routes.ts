@@ -1,0 +1,78 @@
+// The agent-facing API under /api/agents/: enrollment, heartbeats and results.
+
+import type { FastifyInstance } from 'fastify';
+import { plainAddress } from '../common/http-app.ts';
+import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
+import { ApiError } from '../protocol/errors.ts';
+import { isFinal } from '../protocol/command-status.ts';
+import { heartbeatSchema, idParamsSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
+import type { AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, ResultAck } from '../protocol/wire.ts';
+import { requireAgent } from './auth.ts';
+import type { ServerContext } from './context.ts';
+import { hashToken, newId, newToken } from './secrets.ts';
+
+const ENROLL_FAILURES = { unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED' } as const;
+
+export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { store, log } = ctx;
+
+  app.post<{ Body: RegisterRequest }>('/api/agents/register', { schema: { body: registerSchema } }, async (req, reply) => {
+    const parsed = parseEnrollmentToken(req.body.enrollment_token);
+    if (!parsed) throw new ApiError('ENROLLMENT_TOKEN_MALFORMED');
+    const token = newToken('agent');
+    const facts = factsOf(req.body);
+    const outcome = await store.enrollAgent(
+      hashToken(parsed.secret),
+      { ...facts, id: newId('agt'), token, tokenHash: hashToken(token), remote_address: plainAddress(req.socket.remoteAddress) },
+      new Date().toISOString(),
+    );
+    if (!outcome.ok) {
+      if (outcome.reason === 'name_taken') {
+        throw new ApiError('AGENT_NAME_TAKEN', `an agent named "${facts.name}" is already enrolled; enroll with --name, or remove it with \`myx agents remove ${facts.name}\``);
+      }
+      throw new ApiError(ENROLL_FAILURES[outcome.reason]);
+    }
+    log.info({ agent_id: outcome.agent.id, agent: outcome.agent.name, mode: facts.mode, fingerprint: facts.fingerprint }, 'agent enrolled');
+    const body: RegisterResponse = {
+      agent_id: outcome.agent.id,
+      agent_token: token,
+      name: outcome.agent.name,
+      heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds,
+    };
+    return reply.code(201).send(body);
+  });
+
+  app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { schema: { body: heartbeatSchema } }, async (req) => {
+    const agent = await requireAgent(store, req);
+    const facts = { ...factsOf(req.body), name: agent.name };
+    if (facts.fingerprint !== agent.fingerprint && agent.fingerprint !== null) {
+      log.info({ agent: agent.name, old: agent.fingerprint, new: facts.fingerprint }, 'agent reported a new certificate');
+      ctx.agentClient.forget(agent.id);
+    }
+    if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, 'agent switched mode');
+    await store.recordHeartbeat(agent.id, facts, plainAddress(req.socket.remoteAddress), new Date().toISOString());
+    const body: HeartbeatResponse = { agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds };
+    return body;
+  });
+
+  app.post<{ Params: { id: string }; Body: CommandResult }>(
+    '/api/agents/commands/:id/result',
+    { schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: 40 * 1024 * 1024 },
+    async (req) => {
+      const agent = await requireAgent(store, req);
+      const outcome = await store.recordResult(req.params.id, agent.id, req.body, new Date().toISOString());
+      if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
+      if (outcome.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
+      if (outcome.kind === 'recorded' && isFinal(outcome.command.status)) ctx.events.finished(outcome.command.id);
+      const ack: ResultAck = { command_id: outcome.command.id, status: outcome.command.status };
+      return ack;
+    },
+  );
+}
+
+function factsOf(b: AgentFacts): AgentFacts {
+  return {
+    name: b.name, hostname: b.hostname, os: b.os, version: b.version, mode: b.mode, web_port: b.web_port,
+    fingerprint: b.fingerprint, advertise_address: b.advertise_address, labels: b.labels,
+  };
+}

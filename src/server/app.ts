@@ -1,0 +1,16 @@
+// The control plane's HTTP app: routes and error handling, no listening (see server.ts).
+
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from '../common/http-app.ts';
+import type { LoadedCertificate } from '../common/tls-cert.ts';
+import { agentRoutes } from './agent-routes.ts';
+import type { ServerContext } from './context.ts';
+import { operatorRoutes } from './operator-routes.ts';
+
+export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
+  const app = createHttpApp({ logger: ctx.log, ...(tls ? { tls } : {}) });
+  app.get('/health', async () => ({ status: 'ok' }));
+  agentRoutes(app, ctx);
+  operatorRoutes(app, ctx);
+  return app;
+}

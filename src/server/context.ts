@@ -1,0 +1,21 @@
+// What the control plane's routes share: the store, the push client, events and options.
+
+import type { Logger } from '../common/logger.ts';
+import type { AgentClient } from './agent-client.ts';
+import type { CommandEvents } from './command-events.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { CompiledServerOptions } from './options.ts';
+import type { Store } from './store/store.ts';
+
+export interface ServerContext {
+  store: Store;
+  log: Logger;
+  options: CompiledServerOptions;
+  agentClient: AgentClient;
+  dispatcher: Dispatcher;
+  events: CommandEvents;
+  /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
+  fingerprint: string;
+  /** The URL agents on other hosts use (goes into join lines). */
+  publicUrl: () => string;
+}

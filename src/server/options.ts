@@ -1,0 +1,95 @@
+// The control plane's options: what `myx server` flags say, checked and completed once at start,
+// then passed down as one compiled object.
+
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface ServerOptions {
+  /** Where the database, certificate and operator token live. @default ./myx-data */
+  dataDir?: string;
+  /** HOST:PORT to listen on. @default 0.0.0.0:8000 */
+  listen?: string;
+  /** User-supplied certificate and key (PEM); both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** The URL agents should use, printed in join lines. @default https://<hostname>:<port> */
+  publicUrl?: string;
+  /** Seconds between agent heartbeats. @default 5 */
+  heartbeatIntervalSeconds?: number;
+  /** An agent is offline after this many seconds without a heartbeat. @default 3 heartbeats */
+  offlineAfterSeconds?: number;
+  /** Milliseconds a push may take before it counts as failed. @default 10000 */
+  pushTimeoutMs?: number;
+  /** @default info */
+  logLevel?: string;
+}
+
+export interface CompiledServerOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  tls: { certPath: string; keyPath: string; userSupplied: boolean };
+  publicUrl: string | undefined;
+  heartbeatIntervalSeconds: number;
+  offlineAfterSeconds: number;
+  pushTimeoutMs: number;
+  logLevel: string;
+  paths: { database: string; operatorToken: string; serverInfo: string };
+}
+
+export class OptionsError extends Error {
+  readonly code = 'INVALID_OPTION';
+}
+
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim()) ?? /^()()(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new OptionsError(`${what} must be HOST:PORT (for example 0.0.0.0:8000), got "${value}"`);
+  return { host: m[1] || m[2] || '0.0.0.0', port };
+}
+
+export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
+  const dataDir = resolve(o.dataDir ?? 'myx-data');
+  const { host, port } = parseHostPort(o.listen ?? '0.0.0.0:8000', '--listen');
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new OptionsError('--tls-cert and --tls-key go together');
+  const heartbeat = o.heartbeatIntervalSeconds ?? 5;
+  if (!(heartbeat > 0)) throw new OptionsError('heartbeat interval must be positive');
+  if (o.publicUrl !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(o.publicUrl)) {
+    throw new OptionsError(`--public-url must look like https://HOST:PORT, got "${o.publicUrl}"`);
+  }
+  return {
+    dataDir,
+    host,
+    port,
+    tls: o.tlsCert && o.tlsKey
+      ? { certPath: resolve(o.tlsCert), keyPath: resolve(o.tlsKey), userSupplied: true }
+      : { certPath: join(dataDir, 'tls', 'server.crt'), keyPath: join(dataDir, 'tls', 'server.key'), userSupplied: false },
+    publicUrl: o.publicUrl?.replace(/\/$/, ''),
+    heartbeatIntervalSeconds: heartbeat,
+    offlineAfterSeconds: o.offlineAfterSeconds ?? heartbeat * 3,
+    pushTimeoutMs: o.pushTimeoutMs ?? 10_000,
+    logLevel: o.logLevel ?? 'info',
+    paths: {
+      database: join(dataDir, 'myx.db'),
+      operatorToken: join(dataDir, 'operator.token'),
+      serverInfo: join(dataDir, 'server.json'),
+    },
+  };
+}
+
+/** The URL to print for agents on other hosts. */
+export function publicUrlFor(opts: CompiledServerOptions, boundPort: number): string {
+  if (opts.publicUrl) return opts.publicUrl;
+  const wildcard = opts.host === '0.0.0.0' || opts.host === '::';
+  return `https://${wildcard ? hostname() : urlHost(opts.host)}:${boundPort}`;
+}
+
+/** The URL a CLI on this host uses. */
+export function localUrlFor(opts: CompiledServerOptions, boundPort: number): string {
+  const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host === '::' ? '::1' : opts.host;
+  return `https://${urlHost(host)}:${boundPort}`;
+}
+
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

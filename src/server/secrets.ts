@@ -1,0 +1,24 @@
+// Token generation and hashing for the control plane. Tokens are 256-bit random values with a
+// prefix that says what kind they are; only their SHA-256 is used to look them up.
+
+import { createHash, randomBytes } from 'node:crypto';
+
+export type TokenKind = 'operator' | 'agent' | 'enrollment';
+const PREFIX: Record<TokenKind, string> = { operator: 'myxo_', agent: 'myxa_', enrollment: '' };
+
+export function newToken(kind: TokenKind): string {
+  return PREFIX[kind] + randomBytes(32).toString('base64url');
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export function newId(prefix: 'agt' | 'cmd'): string {
+  // time-ordered prefix keeps ids roughly sortable; 80 random bits keep them unguessable
+  return `${prefix}_${Date.now().toString(36)}${randomBytes(10).toString('hex')}`;
+}
+
+export function looksLikeAgentToken(token: string): boolean {
+  return token.startsWith(PREFIX.agent);
+}

@@ -1,0 +1,112 @@
+// The control plane process: prepares the data dir, certificate, store and operator token,
+// listens, says so in one log line, and shuts down cleanly.
+
+import { mkdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { writeFileAtomic, fileExists } from '../common/files.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
+import { MYX_VERSION } from '../protocol/version.ts';
+import { AgentClient } from './agent-client.ts';
+import { buildServerApp } from './app.ts';
+import { CommandEvents } from './command-events.ts';
+import type { ServerContext } from './context.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { compileServerOptions, localUrlFor, publicUrlFor, type ServerOptions } from './options.ts';
+import { hashToken, newToken } from './secrets.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+
+/** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
+export interface ServerInfo {
+  url: string;
+  public_url: string;
+  fingerprint: string;
+  pid: number;
+  version: string;
+}
+
+export interface RunningServer {
+  url: string;
+  publicUrl: string;
+  fingerprint: string;
+  operatorTokenPath: string;
+  store: Store;
+  close(): Promise<void>;
+}
+
+export async function startServer(input: ServerOptions, logger?: Logger): Promise<RunningServer> {
+  const options = compileServerOptions(input);
+  const log = logger ?? createLogger({ name: 'server', level: options.logLevel });
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const cert: LoadedCertificate = options.tls.userSupplied
+    ? await loadCertificate(options.tls)
+    : await ensureSelfSigned(options.tls, 'myx control plane');
+  const store = new SqliteStore(options.paths.database);
+  const operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
+  const agentClient = new AgentClient(options.pushTimeoutMs);
+  let boundPort = options.port;
+  const ctx: ServerContext = {
+    store, log, options, agentClient,
+    dispatcher: new Dispatcher(store, agentClient, log),
+    events: new CommandEvents(),
+    fingerprint: cert.fingerprint,
+    publicUrl: () => publicUrlFor(options, boundPort),
+  };
+  const app = buildServerApp(ctx, cert);
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    await store.close();
+    throw listenError(err, options.host, options.port);
+  }
+  boundPort = (app.server.address() as AddressInfo).port;
+  const url = localUrlFor(options, boundPort);
+  const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
+  await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);
+  log.info(
+    {
+      url, public_url: info.public_url, data_dir: options.dataDir, store: 'sqlite', fingerprint: cert.fingerprint,
+      certificate: cert.certPath, certificate_generated: cert.generated, operator_token_file: options.paths.operatorToken,
+      operator_token_created: operatorToken.created, version: MYX_VERSION,
+    },
+    `control plane listening on ${url}`,
+  );
+  return {
+    url, publicUrl: info.public_url, fingerprint: cert.fingerprint, operatorTokenPath: options.paths.operatorToken, store,
+    async close() {
+      await app.close();
+      await agentClient.close();
+      await store.close();
+    },
+  };
+}
+
+/** The first start creates an operator token file (0600); later starts make sure the store knows it. */
+async function ensureOperatorToken(store: Store, path: string): Promise<{ created: boolean }> {
+  if (await fileExists(path)) {
+    const token = (await readFile(path, 'utf8')).trim();
+    if (!(await store.operatorTokenExists(hashToken(token)))) await store.addOperatorToken(hashToken(token), 'initial', new Date().toISOString());
+    return { created: false };
+  }
+  const token = newToken('operator');
+  await store.addOperatorToken(hashToken(token), 'initial', new Date().toISOString());
+  await writeFileAtomic(path, token + '\n', 0o600);
+  return { created: true };
+}
+
+export class ListenError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export function listenError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new ListenError(code, `port ${port} on ${host} is already in use: stop what uses it (\`ss -ltnp 'sport = :${port}'\`) or pick another port`);
+  if (code === 'EACCES') return new ListenError(code, `not allowed to listen on ${host}:${port} (ports below 1024 need root)`);
+  if (code === 'EADDRNOTAVAIL') return new ListenError(code, `${host} is not an address of this host`);
+  return err as Error;
+}

@@ -1,0 +1,46 @@
+// The dependency direction of DESIGN.md, enforced: protocol imports nothing of ours and no Node
+// API; agent and server never import each other; only cli wires them together.
+
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve, dirname } from 'node:path';
+import { test } from 'node:test';
+import { ROOT } from './helpers.ts';
+
+const SRC = join(ROOT, 'src');
+const ALLOWED: Record<string, string[]> = {
+  protocol: ['protocol'],
+  common: ['protocol', 'common'],
+  agent: ['protocol', 'common', 'agent'],
+  server: ['protocol', 'common', 'server'],
+  cli: ['protocol', 'common', 'agent', 'server', 'cli'],
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+}
+
+test('every import follows the layering', () => {
+  const problems: string[] = [];
+  for (const file of files(SRC)) {
+    const part = relative(SRC, file).split('/')[0]!;
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2]!;
+      if (spec.startsWith('.')) {
+        const target = relative(SRC, resolve(dirname(file), spec)).split('/')[0]!;
+        if (!ALLOWED[part]!.includes(target)) problems.push(`${relative(ROOT, file)} imports ${spec} (${part} -> ${target})`);
+      } else if (part === 'protocol') {
+        problems.push(`${relative(ROOT, file)} imports ${spec}: protocol stays free of I/O and packages`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('MYX_VERSION matches package.json', async () => {
+  const { MYX_VERSION } = await import('../src/protocol/version.ts');
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(MYX_VERSION, pkg.version);
+});

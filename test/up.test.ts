@@ -1,0 +1,32 @@
+// `myx up` (npm start): a control plane and a local agent come up, and the printed `myx run`
+// example works as printed from another process in the same folder.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MYX, runBin, startProc, tempDir } from './helpers.ts';
+
+test('myx up prints a myx run example that works as printed', async (t) => {
+  const dir = tempDir(t);
+  const up = startProc(MYX, ['up', '--port', '0', '--agent-port', '0'], {}, dir);
+  t.after(() => up.kill());
+  await up.waitFor(/Ctrl-C stops both/);
+  const example = /^\s+npx myx (run .*)$/m.exec(up.output());
+  assert.ok(example, `a run example is printed:\n${up.output()}`);
+  const args = example[1]!.split(' ');
+  const r = await runBin('myx', args, {}, 30_000, dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Linux/);
+  const agents = /^\s+npx myx (agents .*)$/m.exec(up.output());
+  const list = await runBin('myx', agents![1]!.split(' '), {}, 30_000, dir);
+  assert.match(list.stdout, /^local\s+agt_\S+\s+online\s+web/m);
+});
+
+test('myx up again in the same folder reuses the enrolled agent', async (t) => {
+  const dir = tempDir(t);
+  for (let i = 0; i < 2; i++) {
+    const up = startProc(MYX, ['up', '--port', '0', '--agent-port', '0'], {}, dir);
+    await up.waitFor(/Ctrl-C stops both/);
+    await up.kill('SIGINT');
+    assert.equal(await up.exited, 0);
+  }
+});
