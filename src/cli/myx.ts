@@ -56,6 +56,7 @@ program
     const { up } = await import('./up.ts');
     const running = await up(o);
     stopOnSignal(running.close);
+    process.stdout.write(running.banner);
   });
 
 const token = program.command('token').description('enrollment tokens');

@@ -19,7 +19,7 @@ export interface UpOptions {
   agentPort: string;
 }
 
-export async function up(o: UpOptions): Promise<{ close: () => Promise<void> }> {
+export async function up(o: UpOptions): Promise<{ close: () => Promise<void>; banner: string }> {
   const base = resolve(o.dir);
   const dataDir = join(base, 'server');
   const agentConfig = join(base, 'agent', 'config.json');
@@ -41,7 +41,7 @@ export async function up(o: UpOptions): Promise<{ close: () => Promise<void> }> 
     const agent = await startAgentFromConfig(agentConfig, { webPort: agentPort }, {}, createLogger({ name: 'agent', level, ...fmt }));
     const rel = relative(process.cwd(), dataDir) || '.';
     const dd = rel.includes(' ') ? `"${rel}"` : rel;
-    process.stdout.write(`
+    const banner = `
 myx is up.
   control plane  ${server.url}   data: ${rel}  fingerprint ${server.fingerprint}
   local agent    https://127.0.0.1:${agent.webPort}   config: ${relative(process.cwd(), agentConfig)}  (web mode)
@@ -53,8 +53,9 @@ Try from another terminal in this folder:
 Enroll another agent:  npx myx token create --data-dir ${dd}
 Ctrl-C stops both.
 
-`);
+`;
     return {
+      banner,
       async close() {
         await agent.close();
         await server.close();
