@@ -28,6 +28,10 @@ function agent(id: string, name = id): NewAgent {
   };
 }
 
+function cmd(id: string) {
+  return { id, agent_id: 'a1', command: 'echo', args: ['hi'], timeout: 5, env: null, cwd: null, expires_at: '2027-01-01T00:00:00.000Z' };
+}
+
 const result: CommandResult = {
   status: 'succeeded', exit_code: 0, signal: null, stdout: 'hi\n', stderr: '', stdout_bytes: 3, stderr_bytes: 0,
   stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
@@ -55,14 +59,20 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      const [c] = await s.enqueue([{ id: 'c1', agent_id: 'a1', command: 'echo', args: ['hi'], timeout: 5, env: null, cwd: null }], NOW);
+      const [c] = await s.enqueue([cmd('c1')], NOW);
       assert.equal(c!.status, 'queued');
       assert.equal(c!.agent_name, 'a1');
-      await s.recordPushFailure('c1', 'connection refused');
-      assert.equal((await s.getCommands(['c1']))[0]!.last_push_error, 'connection refused');
-      await s.markDispatched('c1', 'push', NOW);
+      assert.equal(await s.claimForPush('c1', NOW, LATER), true);
+      assert.equal(await s.claimForPush('c1', NOW, LATER), false, 'claimed once');
+      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'a claimed command is not handed out again');
+      await s.releasePush('c1', 'connection refused');
+      const q = (await s.getCommands(['c1']))[0]!;
+      assert.deepEqual([q.status, q.delivery, q.last_push_error], ['queued', null, 'connection refused']);
+      assert.equal(await s.claimForPush('c1', NOW, LATER), true);
       const d = (await s.getCommands(['c1']))[0]!;
-      assert.deepEqual([d.status, d.delivery, d.last_push_error], ['dispatched', 'push', null]);
+      assert.deepEqual([d.status, d.delivery], ['dispatched', 'push']);
+      assert.equal((await s.markStarted('c1', 'a1', NOW)).kind, 'ok');
+      assert.equal((await s.getCommands(['c1']))[0]!.status, 'running');
       assert.equal((await s.recordResult('c1', 'other', result, NOW)).kind, 'not_yours');
       assert.equal((await s.recordResult('nope', 'a1', result, NOW)).kind, 'not_found');
       const first = await s.recordResult('c1', 'a1', result, NOW);
@@ -73,16 +83,74 @@ for (const backend of backends) {
       assert.deepEqual([final.status, final.stdout, final.exit_code], ['succeeded', 'hi\n', 0]);
     });
 
-    test('a push answer that arrives after the result still records the delivery', async (t) => {
+    test('poll delivery hands out queued commands under a lease; a lease that runs out queues again', async (t) => {
       const s = await backend.open(t);
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([{ id: 'c1', agent_id: 'a1', command: 'true', args: [], timeout: 5, env: null, cwd: null }], NOW);
-      await s.recordResult('c1', 'a1', result, NOW);
-      await s.markDispatched('c1', 'push', NOW);
-      const c = (await s.getCommands(['c1']))[0]!;
-      assert.deepEqual([c.status, c.delivery], ['succeeded', 'push']);
+      await s.enqueue([cmd('c1'), cmd('c2')], NOW);
+      const got = await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10);
+      assert.deepEqual(got.map((c) => [c.id, c.status, c.delivery]), [['c1', 'dispatched', 'poll'], ['c2', 'dispatched', 'poll']]);
+      await s.markStarted('c2', 'a1', NOW);
+      assert.deepEqual((await s.requeueExpiredLeases('2026-01-01T00:00:10.000Z')).length, 0, 'lease still runs');
+      const back = await s.requeueExpiredLeases('2026-01-01T00:01:00.000Z');
+      assert.deepEqual(back.map((c) => [c.id, c.status]), [['c1', 'queued']], 'only the unstarted one returns');
+    });
+
+    test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await s.enqueue([{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
+      assert.deepEqual(await s.claimForAgent('a1', '2026-01-01T00:00:03.000Z', LATER, 10), []);
+      const expired = await s.expireQueued('2026-01-01T00:00:03.000Z');
+      assert.deepEqual(expired.map((c) => [c.id, c.status]), [['c1', 'expired']]);
+    });
+
+    test('cancel: a queued command ends cancelled at once, a running one gets a request', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await s.enqueue([cmd('c1'), cmd('c2')], NOW);
+      assert.equal((await s.requestCancel('c1', NOW)).kind, 'cancelled');
+      await s.claimForPush('c2', NOW, LATER);
+      await s.markStarted('c2', 'a1', NOW);
+      assert.equal((await s.requestCancel('c2', NOW)).kind, 'requested');
+      assert.deepEqual(await s.pendingCancels('a1'), ['c2']);
+      await s.recordResult('c2', 'a1', { ...result, status: 'cancelled' }, NOW);
+      assert.deepEqual(await s.pendingCancels('a1'), []);
+      assert.equal((await s.requestCancel('c2', NOW)).kind, 'final');
+      assert.equal((await s.requestCancel('nope', NOW)).kind, 'not_found');
+    });
+
+    test('live output is ordered and idempotent by offset, and capped', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await s.enqueue([cmd('c1')], NOW);
+      const a = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 10);
+      assert.deepEqual(a.kind === 'ok' && a.nextOffset, 3);
+      const again = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }], 10);
+      assert.deepEqual(again.kind === 'ok' && again.accepted.map((c) => c.data), ['de']);
+      const gap = await s.appendOutput('c1', 'a1', [{ offset: 9, stream: 'stdout', data: 'zz' }], 10);
+      assert.deepEqual(gap.kind === 'ok' && gap.nextOffset, 5, 'a gap is refused and the ack says where to resume');
+      await s.appendOutput('c1', 'a1', [{ offset: 5, stream: 'stdout', data: '123456789' }], 10);
+      assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['abc', 'de', '12345']);
+      assert.equal((await s.appendOutput('c1', 'other', [], 10)).kind, 'not_yours');
+    });
+
+    test('commands are listed newest first, by agent and status', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await s.enqueue([cmd('c1')], NOW);
+      await s.enqueue([cmd('c2')], LATER);
+      assert.deepEqual((await s.listCommands({ agentId: 'a1' })).map((c) => c.id), ['c2', 'c1']);
+      assert.deepEqual((await s.listCommands({ status: 'queued', limit: 1 })).map((c) => c.id), ['c2']);
     });
 
     test('heartbeats update what the agent says about itself', async (t) => {

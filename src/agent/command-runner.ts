@@ -3,7 +3,9 @@
 
 import type { Logger } from '../common/logger.ts';
 import { ApiError } from '../protocol/errors.ts';
-import type { AgentCommandState, CommandResult, ExecuteRequest } from '../protocol/wire.ts';
+import type { AgentCommandState, CommandResult, Delivery, ExecuteRequest } from '../protocol/wire.ts';
+import { OutputStreamer, type SendProgress } from './output-streamer.ts';
+import { killStaleGroup, processStartTime } from './process-group.ts';
 import { startExecution, type ExecResult, type Execution } from './executor.ts';
 import type { Journal, JournalEntry } from './journal.ts';
 import type { ResultReporter } from './result-reporter.ts';
@@ -14,6 +16,7 @@ interface Running {
   execution: Execution;
   request: ExecuteRequest;
   started_at: string;
+  streamer: OutputStreamer;
 }
 
 export interface RunnerOptions {
@@ -30,11 +33,29 @@ export class CommandRunner {
   readonly #opts: RunnerOptions;
   readonly #running = new Map<string, Running>();
 
-  constructor(journal: Journal, reporter: ResultReporter, log: Logger, opts: RunnerOptions = {}) {
+  readonly #sendProgress: SendProgress;
+
+  constructor(journal: Journal, reporter: ResultReporter, sendProgress: SendProgress, log: Logger, opts: RunnerOptions = {}) {
     this.#journal = journal;
     this.#reporter = reporter;
+    this.#sendProgress = sendProgress;
     this.#log = log;
     this.#opts = opts;
+  }
+
+  /** Whatever way a delivery came (push, heartbeat reply, long poll), it is handled here. */
+  handleDelivery(d: Delivery): void {
+    for (const c of d.commands) this.execute(c);
+    for (const id of d.cancel) this.cancel(id);
+  }
+
+  /** Cancels a running command; unknown or finished ones are left alone (a cancel may arrive twice). */
+  cancel(id: string): boolean {
+    const run = this.#running.get(id);
+    if (!run) return false;
+    this.#log.info({ command_id: id }, 'cancelling command');
+    run.execution.cancel();
+    return true;
   }
 
   /**
@@ -43,7 +64,8 @@ export class CommandRunner {
    */
   recoverInterrupted(): void {
     for (const entry of this.#journal.interrupted()) {
-      this.#log.warn({ command_id: entry.id }, 'command was running when the agent stopped: reporting it as lost');
+      const killed = entry.pid !== null && entry.pid_start !== null && killStaleGroup(entry.pid, entry.pid_start);
+      this.#log.warn({ command_id: entry.id, killed_leftover_process_group: killed }, 'command was running when the agent stopped: reporting it as lost');
       this.#complete(entry.id, lostResult(entry));
     }
   }
@@ -53,6 +75,7 @@ export class CommandRunner {
     const now = new Date().toISOString();
     const { created, entry } = this.#journal.accept(request, now);
     if (!created) return { duplicate: true, state: entry.state };
+    let streamer: OutputStreamer | undefined;
     const execution = startExecution({
       command: request.command,
       args: request.args ?? [],
@@ -61,13 +84,19 @@ export class CommandRunner {
       ...(request.cwd ? { cwd: request.cwd } : {}),
       ...(this.#opts.outputLimitBytes ? { outputLimitBytes: this.#opts.outputLimitBytes } : {}),
       ...(this.#opts.killGraceMs ? { killGraceMs: this.#opts.killGraceMs } : {}),
-    });
-    this.#running.set(request.command_id, { execution, request, started_at: now });
-    this.#log.info({ command_id: request.command_id, command: request.command, pid: execution.pid }, 'command started');
-    void execution.done.then((r) => {
-      this.#running.delete(request.command_id);
-      this.#log.info({ command_id: request.command_id, status: r.status, exit_code: r.exit_code }, 'command finished');
-      this.#complete(request.command_id, toResult(r));
+    }, (stream, chunk) => streamer?.push(stream, chunk));
+    const id = request.command_id;
+    streamer = new OutputStreamer(id, now, this.#sendProgress, () => this.cancel(id), this.#log);
+    if (execution.pid !== undefined) this.#journal.setProcess(id, execution.pid, processStartTime(execution.pid));
+    this.#running.set(id, { execution, request, started_at: now, streamer });
+    this.#log.info({ command_id: id, command: request.command, pid: execution.pid }, 'command started');
+    void execution.done.then(async (r) => {
+      this.#log.info({ command_id: id, status: r.status, exit_code: r.exit_code }, 'command finished');
+      const result = toResult(r);
+      this.#journal.finish(id, result); // durable first; the live output is best effort
+      await streamer.finish();
+      this.#running.delete(id);
+      this.#reporter.enqueue(id);
     });
     return { duplicate: false, state: 'running' };
   }

@@ -4,7 +4,10 @@
 import type { Agent } from 'undici';
 import { requestJson } from '../common/json-client.ts';
 import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
-import type { CommandResult, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, ResultAck } from '../protocol/wire.ts';
+import type {
+  CommandResult, HeartbeatRequest, HeartbeatResponse, OutputChunk, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
+  RegisterResponse, ResultAck,
+} from '../protocol/wire.ts';
 
 export class ControlClient {
   readonly #url: string;
@@ -33,6 +36,20 @@ export class ControlClient {
 
   async sendResult(commandId: string, result: CommandResult): Promise<ResultAck> {
     return (await this.#post<ResultAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/result`, result, 30_000)).body;
+  }
+
+  async progress(commandId: string, startedAt: string, chunks: OutputChunk[]): Promise<ProgressAck> {
+    const body: ProgressRequest = { started_at: startedAt, chunks };
+    return (await this.#post<ProgressAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/progress`, body, 30_000)).body;
+  }
+
+  /** Long poll: answers as soon as there is something for this agent, or after `waitSeconds`. */
+  async poll(waitSeconds: number): Promise<PollResponse> {
+    const res = await requestJson<PollResponse>({
+      method: 'GET', url: `${this.#url}/api/agents/poll?wait=${waitSeconds}`, dispatcher: this.#dispatcher,
+      headers: { 'x-agent-token': this.#token }, timeoutMs: (waitSeconds + 10) * 1000,
+    });
+    return res.body;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
-import type { AgentMode, HeartbeatRequest } from '../protocol/wire.ts';
+import type { AgentMode, Delivery, HeartbeatRequest } from '../protocol/wire.ts';
+import { Poller } from './poller.ts';
 import { CommandRunner, type RunnerOptions } from './command-runner.ts';
 import { assertWritableDir, compileAgentOptions, readConfigFile, type AgentFlags, type AgentOptions } from './config.ts';
 import { ControlClient } from './control-client.ts';
@@ -48,7 +49,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   const journal = new Journal(options.journalPath);
   const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
   const reporter = new ResultReporter(journal, client, log);
-  const runner = new CommandRunner(journal, reporter, log, runnerOpts);
+  const runner = new CommandRunner(journal, reporter, (id, startedAt, chunks) => client.progress(id, startedAt, chunks), log, runnerOpts);
   runner.recoverInterrupted();
 
   let webPort: number | null = null;
@@ -81,8 +82,11 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     fingerprint: cert?.fingerprint ?? null, advertise_address: options.advertiseAddress, labels: options.labels,
     uptime_seconds: Math.round((Date.now() - startedAt) / 1000), running: runner.running().length,
   });
-  const heartbeat = new Heartbeat(client, log, facts, options.heartbeatIntervalSeconds);
+  const onDelivery = (d: Delivery) => runner.handleDelivery(d);
+  const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds);
+  const poller = mode === 'poll' ? new Poller(client, log, onDelivery) : null;
   heartbeat.start();
+  poller?.start();
   reporter.start();
 
   log.info(
@@ -98,6 +102,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     options, mode, webPort, fingerprint: cert?.fingerprint ?? null,
     async close() {
       heartbeat.stop();
+      poller?.stop();
       if (app) await app.close();
       await runner.stopAll();
       reporter.close();

@@ -1,11 +1,12 @@
 // The agent's link to the control plane: a heartbeat every few seconds carrying its mode, port,
-// certificate fingerprint and version (the control plane's auto-detect reads these).
+// certificate fingerprint and version (the control plane's auto-detect reads these). Its reply
+// carries queued commands and cancels too, so even a web-mode agent whose pushes fail gets its work.
 //
 // Connection states: connecting ──ok──▶ connected ──failure──▶ disconnected ──ok──▶ connected
 // Each change is logged once, not every beat.
 
 import type { Logger } from '../common/logger.ts';
-import type { HeartbeatRequest } from '../protocol/wire.ts';
+import type { Delivery, HeartbeatRequest } from '../protocol/wire.ts';
 import type { ControlClient } from './control-client.ts';
 
 export type LinkState = 'connecting' | 'connected' | 'disconnected';
@@ -14,15 +15,17 @@ export class Heartbeat {
   readonly #client: ControlClient;
   readonly #log: Logger;
   readonly #facts: () => HeartbeatRequest;
+  readonly #onDelivery: (d: Delivery) => void;
   #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #state: LinkState = 'connecting';
   #stopped = false;
 
-  constructor(client: ControlClient, log: Logger, facts: () => HeartbeatRequest, intervalSeconds: number) {
+  constructor(client: ControlClient, log: Logger, facts: () => HeartbeatRequest, onDelivery: (d: Delivery) => void, intervalSeconds: number) {
     this.#client = client;
     this.#log = log;
     this.#facts = facts;
+    this.#onDelivery = onDelivery;
     this.#intervalMs = intervalSeconds * 1000;
   }
 
@@ -45,6 +48,7 @@ export class Heartbeat {
       const res = await this.#client.heartbeat(this.#facts());
       this.#intervalMs = res.heartbeat_interval_seconds * 1000;
       this.#enter('connected');
+      this.#onDelivery(res);
     } catch (err) {
       this.#enter('disconnected', (err as Error).message);
     }

@@ -18,9 +18,14 @@ export interface JournalEntry {
   started_at: string | null;
   result: CommandResult | null;
   reported_at: string | null;
+  pid: number | null;
+  pid_start: string | null;
 }
 
-type Row = { id: string; request: string; state: string; accepted_at: string; started_at: string | null; result: string | null; reported_at: string | null };
+type Row = {
+  id: string; request: string; state: string; accepted_at: string; started_at: string | null; result: string | null;
+  reported_at: string | null; pid: number | null; pid_start: string | null;
+};
 
 export class Journal {
   readonly #db: DatabaseSync;
@@ -37,6 +42,7 @@ export class Journal {
       reported: p('UPDATE commands SET reported_at = ? WHERE id = ?'),
       unreported: p('SELECT id FROM commands WHERE reported_at IS NULL AND result IS NOT NULL ORDER BY finished_at'),
       interrupted: p(`SELECT * FROM commands WHERE state = 'running'`),
+      setPid: p('UPDATE commands SET pid = ?, pid_start = ? WHERE id = ?'),
     };
   }
 
@@ -58,6 +64,11 @@ export class Journal {
   /** Stores the final result (first one wins); it stays in the spool until reported. */
   finish(id: string, result: CommandResult): boolean {
     return Number(this.#stmt.finish!.run(result.status, JSON.stringify(result), result.finished_at, id).changes) > 0;
+  }
+
+  /** Remembers the process group, so a later run can stop it if this one dies. */
+  setProcess(id: string, pid: number, startTime: string | null): void {
+    this.#stmt.setPid!.run(pid, startTime, id);
   }
 
   markReported(id: string, now: string): void {
@@ -87,5 +98,7 @@ function toEntry(r: Row): JournalEntry {
     started_at: r.started_at,
     result: r.result ? (JSON.parse(r.result) as CommandResult) : null,
     reported_at: r.reported_at,
+    pid: r.pid,
+    pid_start: r.pid_start,
   };
 }

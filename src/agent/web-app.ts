@@ -47,6 +47,12 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     return { command_id: entry.id, state: entry.state, accepted_at: entry.accepted_at, result: entry.result, reported: entry.reported_at !== null };
   });
 
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
+    const entry = deps.runner.get(req.params.id);
+    if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${req.params.id}`);
+    return { command_id: entry.id, cancelling: deps.runner.cancel(entry.id), state: entry.state };
+  });
+
   app.post<{ Params: { id: string }; Body: CommandResult }>(
     '/api/commands/:id/result',
     { schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: 40 * 1024 * 1024 },

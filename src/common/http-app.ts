@@ -23,6 +23,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    forceCloseConnections: true, // long polls and event streams must not hold a shutdown
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     ...(opts.tls ? { https: { key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' as const } } : {}),
   }) as unknown as FastifyInstance;

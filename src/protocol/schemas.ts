@@ -1,7 +1,7 @@
 // JSON schemas for every request body, so both HTTP services reject bad input the same way
 // (extra fields included) before any handler runs.
 
-import { RESULT_STATUSES } from './command-status.ts';
+import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
@@ -105,6 +105,7 @@ export const createCommandsSchema = {
       },
     },
     ...commandSpec,
+    ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
   },
 } as const;
 
@@ -128,4 +129,50 @@ export const idParamsSchema = {
   type: 'object',
   required: ['id'],
   properties: { id },
+} as const;
+
+export const progressSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['started_at', 'chunks'],
+  properties: {
+    started_at: timestamp,
+    chunks: {
+      type: 'array',
+      maxItems: 10000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['offset', 'stream', 'data'],
+        properties: {
+          offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          stream: { enum: ['stdout', 'stderr'] },
+          data: { type: 'string', maxLength: 4 * 1024 * 1024 },
+        },
+      },
+    },
+  },
+} as const;
+
+export const pollQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { wait: { type: 'string', pattern: '^[0-9]{1,2}(\\.[0-9]{1,3})?$' } },
+} as const;
+
+export const listCommandsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    agent: { type: 'string', minLength: 1, maxLength: 128 },
+    status: { enum: COMMAND_STATUSES },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
+} as const;
+
+export const streamQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ids'],
+  properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_,-]+$' } },
 } as const;

@@ -1,7 +1,7 @@
 // Wire types: the JSON bodies exchanged between the CLI, the control plane and agents.
 // Keys are snake_case on the wire, like the agent's config file.
 
-import type { CommandStatus, Delivery, ResultStatus } from './command-status.ts';
+import type { CommandStatus, Delivery as DeliveryMode, ResultStatus } from './command-status.ts';
 
 export type AgentMode = 'web' | 'poll';
 export type Labels = Record<string, string>;
@@ -37,9 +37,39 @@ export interface HeartbeatRequest extends AgentFacts {
   uptime_seconds: number;
   running: number;
 }
-export interface HeartbeatResponse {
+export interface HeartbeatResponse extends Delivery {
   agent_id: string;
   heartbeat_interval_seconds: number;
+}
+
+/** What the control plane hands an agent in a heartbeat reply or a poll answer. */
+export interface Delivery {
+  /** Commands to run (under a lease: report `started` before it runs out). */
+  commands: ExecuteRequest[];
+  /** Ids of commands to cancel. */
+  cancel: string[];
+}
+
+/** GET /api/agents/poll?wait=SECONDS (long poll) */
+export type PollResponse = Delivery;
+
+/** One piece of live output; `offset` counts characters of the command's combined output. */
+export interface OutputChunk {
+  offset: number;
+  stream: 'stdout' | 'stderr';
+  data: string;
+}
+
+/** POST /api/agents/commands/:id/progress: the command started, and output so far. */
+export interface ProgressRequest {
+  started_at: string;
+  chunks: OutputChunk[];
+}
+export interface ProgressAck {
+  /** The offset the control plane expects next: resend from here after a gap. */
+  next_offset: number;
+  /** The operator asked to cancel this command. */
+  cancel: boolean;
 }
 
 /** POST /api/execute on the agent. */
@@ -94,7 +124,7 @@ export interface CommandRecord {
   env: Record<string, string> | null;
   cwd: string | null;
   status: CommandStatus;
-  delivery: Delivery | null;
+  delivery: DeliveryMode | null;
   exit_code: number | null;
   signal: string | null;
   stdout: string;
@@ -106,7 +136,11 @@ export interface CommandRecord {
   error: string | null;
   /** Why the last push did not go through (the command stays queued). */
   last_push_error: string | null;
+  /** When a cancel was asked for (null if never). */
+  cancel_requested_at: string | null;
   created_at: string;
+  /** Delivery TTL: a command still queued then becomes `expired`. */
+  expires_at: string | null;
   dispatched_at: string | null;
   started_at: string | null;
   finished_at: string | null;
@@ -127,6 +161,16 @@ export interface AgentView {
   labels: Labels;
   enrolled_at: string;
   last_heartbeat_at: string | null;
+  /** Whether pushes to this agent work right now. */
+  push: PushHealth;
+}
+
+export interface PushHealth {
+  /** `ok`: last push went through; `failing`: pushes fail, commands go by poll/heartbeat; `untried`; `poll_mode`. */
+  state: 'ok' | 'failing' | 'untried' | 'poll_mode';
+  error: string | null;
+  /** While failing: when the next push is tried. */
+  retry_at: string | null;
 }
 
 /** POST /api/commands */
@@ -137,6 +181,8 @@ export interface CreateCommandsRequest {
   timeout?: number;
   env?: Record<string, string>;
   cwd?: string;
+  /** Delivery TTL in seconds, @default 3600 */
+  ttl?: number;
 }
 export interface CommandsResponse {
   commands: CommandRecord[];

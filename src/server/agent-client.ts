@@ -42,6 +42,16 @@ export class AgentClient {
     return res.body;
   }
 
+  async cancel(agent: AgentRow, url: string, commandId: string): Promise<void> {
+    await requestJson({
+      method: 'POST',
+      url: `${url}/api/commands/${encodeURIComponent(commandId)}/cancel`,
+      dispatcher: this.#poolFor(agent),
+      headers: { 'x-agent-token': agent.token },
+      timeoutMs: this.#timeoutMs,
+    });
+  }
+
   /** Drops the pool of an agent whose certificate or enrollment changed. */
   forget(agentId: string): void {
     const pool = this.#pools.get(agentId);

@@ -5,11 +5,20 @@ import { plainAddress } from '../common/http-app.ts';
 import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
-import { heartbeatSchema, idParamsSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
-import type { AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, ResultAck } from '../protocol/wire.ts';
+import { heartbeatSchema, idParamsSchema, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
+import type {
+  AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
+  RegisterResponse, ResultAck,
+} from '../protocol/wire.ts';
+import { deliveryFor, isEmpty } from './agent-delivery.ts';
 import { requireAgent } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
+
+/** A long poll is held at most this long (agents ask for ~25 s). */
+const MAX_POLL_WAIT_SECONDS = 30;
+/** Live output kept per command (the final result carries its own capped head and tail). */
+export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
 
 const ENROLL_FAILURES = { unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED' } as const;
 
@@ -45,15 +54,50 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { schema: { body: heartbeatSchema } }, async (req) => {
     const agent = await requireAgent(store, req);
     const facts = { ...factsOf(req.body), name: agent.name };
+    const address = plainAddress(req.socket.remoteAddress);
     if (facts.fingerprint !== agent.fingerprint && agent.fingerprint !== null) {
       log.info({ agent: agent.name, old: agent.fingerprint, new: facts.fingerprint }, 'agent reported a new certificate');
       ctx.agentClient.forget(agent.id);
     }
-    if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, 'agent switched mode');
-    await store.recordHeartbeat(agent.id, facts, plainAddress(req.socket.remoteAddress), new Date().toISOString());
-    const body: HeartbeatResponse = { agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds };
+    if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, `agent switched to ${facts.mode} mode`);
+    if (facts.fingerprint !== agent.fingerprint || facts.mode !== agent.mode || facts.web_port !== agent.web_port
+      || (facts.advertise_address ?? address) !== (agent.advertise_address ?? agent.remote_address)) {
+      ctx.dispatcher.resetHealth(agent.id);
+    }
+    await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
+    const body: HeartbeatResponse = {
+      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, agent.id)),
+    };
     return body;
   });
+
+  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { schema: { querystring: pollQuerySchema } }, async (req) => {
+    const agent = await requireAgent(store, req);
+    const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
+    const gone = new AbortController();
+    req.raw.once('close', () => gone.abort());
+    for (;;) {
+      const delivery: PollResponse = await deliveryFor(ctx, agent.id);
+      const left = deadline - Date.now();
+      if (!isEmpty(delivery) || left <= 0 || gone.signal.aborted) return delivery;
+      await ctx.events.waitForAgent(agent.id, left, gone.signal);
+    }
+  });
+
+  app.post<{ Params: { id: string }; Body: ProgressRequest }>(
+    '/api/agents/commands/:id/progress',
+    { schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: 8 * 1024 * 1024 },
+    async (req) => {
+      const agent = await requireAgent(store, req);
+      const started = await store.markStarted(req.params.id, agent.id, req.body.started_at);
+      if (started.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
+      if (started.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
+      const out = await store.appendOutput(req.params.id, agent.id, req.body.chunks, LIVE_OUTPUT_LIMIT);
+      if (out.kind === 'ok') ctx.events.output(req.params.id, out.accepted);
+      const ack: ProgressAck = { next_offset: out.kind === 'ok' ? out.nextOffset : 0, cancel: started.command.cancel_requested_at !== null };
+      return ack;
+    },
+  );
 
   app.post<{ Params: { id: string }; Body: CommandResult }>(
     '/api/agents/commands/:id/result',

@@ -6,11 +6,13 @@ import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { agentRoutes } from './agent-routes.ts';
 import type { ServerContext } from './context.ts';
 import { operatorRoutes } from './operator-routes.ts';
+import { commandStreamRoute } from './command-stream.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, ...(tls ? { tls } : {}) });
   app.get('/health', async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
+  commandStreamRoute(app, ctx);
   return app;
 }

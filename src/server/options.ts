@@ -20,6 +20,8 @@ export interface ServerOptions {
   offlineAfterSeconds?: number;
   /** Milliseconds a push may take before it counts as failed. @default 10000 */
   pushTimeoutMs?: number;
+  /** Seconds a delivered command may wait for its agent to start it before it is queued again. @default 30 */
+  leaseSeconds?: number;
   /** @default info */
   logLevel?: string;
 }
@@ -33,6 +35,7 @@ export interface CompiledServerOptions {
   heartbeatIntervalSeconds: number;
   offlineAfterSeconds: number;
   pushTimeoutMs: number;
+  leaseSeconds: number;
   logLevel: string;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
@@ -68,6 +71,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     heartbeatIntervalSeconds: heartbeat,
     offlineAfterSeconds: o.offlineAfterSeconds ?? heartbeat * 3,
     pushTimeoutMs: o.pushTimeoutMs ?? 10_000,
+    leaseSeconds: o.leaseSeconds ?? 30,
     logLevel: o.logLevel ?? 'info',
     paths: {
       database: join(dataDir, 'myx.db'),

@@ -15,6 +15,7 @@ import { Dispatcher } from './dispatcher.ts';
 import { compileServerOptions, localUrlFor, publicUrlFor, type ServerOptions } from './options.ts';
 import { hashToken, newToken } from './secrets.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import { startSweeper } from './sweeper.ts';
 import type { Store } from './store/store.ts';
 
 /** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
@@ -46,10 +47,10 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
   const agentClient = new AgentClient(options.pushTimeoutMs);
   let boundPort = options.port;
+  const events = new CommandEvents();
   const ctx: ServerContext = {
-    store, log, options, agentClient,
-    dispatcher: new Dispatcher(store, agentClient, log),
-    events: new CommandEvents(),
+    store, log, options, agentClient, events,
+    dispatcher: new Dispatcher(store, agentClient, events, log, options.leaseSeconds),
     fingerprint: cert.fingerprint,
     publicUrl: () => publicUrlFor(options, boundPort),
   };
@@ -61,6 +62,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     throw listenError(err, options.host, options.port);
   }
   boundPort = (app.server.address() as AddressInfo).port;
+  const stopSweeper = startSweeper(store, events, log);
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);
@@ -75,6 +77,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   return {
     url, publicUrl: info.public_url, fingerprint: cert.fingerprint, operatorTokenPath: options.paths.operatorToken, store,
     async close() {
+      stopSweeper();
       await app.close();
       await agentClient.close();
       await store.close();

@@ -4,17 +4,16 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
-import { canTransition, type CommandStatus, type Delivery } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, CommandResult, Labels } from '../../protocol/wire.ts';
-import type { AgentRow, EnrollOutcome, NewAgent, NewCommand, ResultOutcome, Store, StoreCapabilities } from './store.ts';
+import { canTransition, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
+import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk } from '../../protocol/wire.ts';
+import { agentParams, COMMAND_COLUMNS, toAgent, toCommand, type Row } from './sqlite-rows.ts';
+import type {
+  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, EnrollOutcome, NewAgent, NewCommand, ResultOutcome, Store,
+  StoreCapabilities,
+} from './store.ts';
 
 const MIGRATIONS = fileURLToPath(new URL('./sqlite-migrations/', import.meta.url));
-
-const COMMAND_COLUMNS = `c.id, c.agent_id, a.name AS agent_name, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
-  c.delivery, c.exit_code, c.signal, c.stdout, c.stderr, c.stdout_bytes, c.stderr_bytes, c.stdout_truncated,
-  c.stderr_truncated, c.error, c.last_push_error, c.created_at, c.dispatched_at, c.started_at, c.finished_at`;
-
-type Row = Record<string, unknown>;
+const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false };
@@ -43,17 +42,40 @@ export class SqliteStore implements Store {
       listAgents: p('SELECT * FROM agents ORDER BY name'),
       setLabels: p('UPDATE agents SET labels = ? WHERE id = ?'),
       removeAgent: p('DELETE FROM agents WHERE id = ?'),
-      insertCommand: p(`INSERT INTO commands (id, agent_id, command, args, timeout, env, cwd, status, created_at)
-        VALUES ($id, $agent_id, $command, $args, $timeout, $env, $cwd, 'queued', $now)`),
-      commandById: p(`SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id WHERE c.id = ?`),
-      dispatch: p(`UPDATE commands SET delivery = COALESCE(delivery, ?), dispatched_at = COALESCE(dispatched_at, ?),
-        last_push_error = NULL, status = CASE status WHEN 'queued' THEN 'dispatched' ELSE status END WHERE id = ?`),
+      insertCommand: p(`INSERT INTO commands (id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at)
+        VALUES ($id, $agent_id, $command, $args, $timeout, $env, $cwd, 'queued', $now, $expires_at)`),
+      commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
+      owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
+      claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
+        WHERE id = $id AND status = 'queued'`),
+      releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
+        last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
       pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
-      statusOf: p('SELECT agent_id, status, delivery FROM commands WHERE id = ?'),
+      claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
+        ORDER BY created_at LIMIT ?`),
+      claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
+        WHERE id = $id AND status = 'queued'`),
+      started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
+        WHERE id = $id AND status IN ('queued', 'dispatched')`),
+      insertOutput: p('INSERT OR IGNORE INTO command_output (command_id, "offset", stream, data) VALUES (?, ?, ?, ?)'),
+      setOffset: p('UPDATE commands SET output_offset = ? WHERE id = ?'),
+      readOutput: p('SELECT "offset", stream, data FROM command_output WHERE command_id = ? AND "offset" >= ? ORDER BY "offset"'),
       result: p(`UPDATE commands SET status = $status, exit_code = $exit_code, signal = $signal, stdout = $stdout,
         stderr = $stderr, stdout_bytes = $stdout_bytes, stderr_bytes = $stderr_bytes, stdout_truncated = $stdout_truncated,
         stderr_truncated = $stderr_truncated, error = $error, started_at = COALESCE(started_at, $started_at),
-        finished_at = $finished_at WHERE id = $id`),
+        finished_at = $finished_at, lease_expires_at = NULL WHERE id = $id`),
+      cancelQueued: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = $now, finished_at = $now,
+        error = 'cancelled before it was delivered' WHERE id = $id AND status = 'queued'`),
+      cancelRequest: p(`UPDATE commands SET cancel_requested_at = COALESCE(cancel_requested_at, $now)
+        WHERE id = $id AND status IN ('dispatched', 'running')`),
+      pendingCancels: p(`SELECT id FROM commands WHERE agent_id = ? AND cancel_requested_at IS NOT NULL
+        AND status IN ('dispatched', 'running')`),
+      leasesRunOut: p(`SELECT id FROM commands WHERE status = 'dispatched' AND lease_expires_at < ?`),
+      requeue: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+        WHERE id = ? AND status = 'dispatched'`),
+      dueToExpire: p(`SELECT id FROM commands WHERE status = 'queued' AND expires_at <= ?`),
+      expire: p(`UPDATE commands SET status = 'expired', finished_at = $now,
+        error = 'not delivered before its delivery TTL passed' WHERE id = $id AND status = 'queued'`),
     };
   }
 
@@ -114,24 +136,66 @@ export class SqliteStore implements Store {
       for (const c of commands) {
         this.#stmt.insertCommand!.run({
           id: c.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
-          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, now,
+          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, now, expires_at: c.expires_at,
         });
       }
     });
     return this.getCommands(commands.map((c) => c.id));
   }
 
-  async markDispatched(commandId: string, delivery: Delivery, now: string): Promise<void> {
-    this.#stmt.dispatch!.run(delivery, now, commandId);
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
+    return Number(this.#stmt.claimForPush!.run({ id: commandId, now, lease: leaseUntil }).changes) > 0;
+  }
+
+  async releasePush(commandId: string, error: string): Promise<void> {
+    this.#stmt.releasePush!.run({ id: commandId, error });
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
     this.#stmt.pushFailure!.run(error, commandId);
   }
 
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number): Promise<CommandRecord[]> {
+    const ids = transaction(this.#db, () => {
+      const rows = this.#stmt.claimable!.all(agentId, now, limit) as { id: string }[];
+      for (const r of rows) this.#stmt.claimForPoll!.run({ id: r.id, now, lease: leaseUntil });
+      return rows.map((r) => r.id);
+    });
+    return this.getCommands(ids);
+  }
+
+  async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {
+    return this.#owned(commandId, agentId, () => {
+      this.#stmt.started!.run({ id: commandId, started_at: startedAt });
+    });
+  }
+
+  async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
+    let next = 0;
+    const accepted: OutputChunk[] = [];
+    const outcome = await this.#owned(commandId, agentId, (cur) => {
+      next = cur.output_offset;
+      for (const c of chunks) {
+        if (c.offset !== next) continue; // a resend (below) or a gap (above): ignore, the ack says where we are
+        if (next < maxChars) {
+          const chunk = { offset: c.offset, stream: c.stream, data: c.data.slice(0, maxChars - next) };
+          this.#stmt.insertOutput!.run(commandId, chunk.offset, chunk.stream, chunk.data);
+          accepted.push(chunk);
+        }
+        next += c.data.length; // past the limit, count without keeping, so the agent moves on
+      }
+      this.#stmt.setOffset!.run(next, commandId);
+    });
+    return outcome.kind === 'ok' ? { kind: 'ok', nextOffset: next, accepted } : outcome;
+  }
+
+  async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
+    return this.#stmt.readOutput!.all(commandId, fromOffset) as unknown as OutputChunk[];
+  }
+
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
     return transaction(this.#db, (): ResultOutcome => {
-      const cur = this.#stmt.statusOf!.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
+      const cur = this.#stmt.owner!.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
       const fresh = canTransition(cur.status, r.status);
@@ -139,11 +203,53 @@ export class SqliteStore implements Store {
         this.#stmt.result!.run({
           id: commandId, status: r.status, exit_code: r.exit_code, signal: r.signal, stdout: r.stdout, stderr: r.stderr,
           stdout_bytes: r.stdout_bytes, stderr_bytes: r.stderr_bytes, stdout_truncated: r.stdout_truncated ? 1 : 0,
-          stderr_truncated: r.stderr_truncated ? 1 : 0, error: r.error, started_at: r.started_at, finished_at: r.finished_at,
+          stderr_truncated: r.stderr_truncated ? 1 : 0, error: r.error, started_at: r.started_at, finished_at: r.finished_at || now,
         });
       }
-      return { kind: fresh ? 'recorded' : 'duplicate', command: toCommand(this.#stmt.commandById!.get(commandId) as Row) };
+      return { kind: fresh ? 'recorded' : 'duplicate', command: this.#command(commandId) };
     });
+  }
+
+  async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
+    return transaction(this.#db, (): CancelOutcome => {
+      const cur = this.#stmt.owner!.get(commandId) as { status: CommandStatus } | undefined;
+      if (!cur) return { kind: 'not_found' };
+      if (isFinal(cur.status)) return { kind: 'final', command: this.#command(commandId) };
+      if (Number(this.#stmt.cancelQueued!.run({ id: commandId, now }).changes) > 0) return { kind: 'cancelled', command: this.#command(commandId) };
+      this.#stmt.cancelRequest!.run({ id: commandId, now });
+      return { kind: 'requested', command: this.#command(commandId) };
+    });
+  }
+
+  async pendingCancels(agentId: string): Promise<string[]> {
+    return (this.#stmt.pendingCancels!.all(agentId) as { id: string }[]).map((r) => r.id);
+  }
+
+  async requeueExpiredLeases(now: string): Promise<CommandRecord[]> {
+    const ids = transaction(this.#db, () => {
+      const rows = this.#stmt.leasesRunOut!.all(now) as { id: string }[];
+      for (const r of rows) this.#stmt.requeue!.run(r.id);
+      return rows.map((r) => r.id);
+    });
+    return this.getCommands(ids);
+  }
+
+  async expireQueued(now: string): Promise<CommandRecord[]> {
+    const ids = transaction(this.#db, () => {
+      const rows = this.#stmt.dueToExpire!.all(now) as { id: string }[];
+      for (const r of rows) this.#stmt.expire!.run({ id: r.id, now });
+      return rows.map((r) => r.id);
+    });
+    return this.getCommands(ids);
+  }
+
+  async listCommands(f: CommandFilter): Promise<CommandRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (f.agentId) where.push('c.agent_id = ?') && params.push(f.agentId);
+    if (f.status) where.push('c.status = ?') && params.push(f.status);
+    const sql = `${SELECT_COMMAND} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY c.created_at DESC, c.id DESC LIMIT ?`;
+    return (this.#db.prepare(sql).all(...params, f.limit ?? 50) as Row[]).map(toCommand);
   }
 
   async getCommands(ids: string[]): Promise<CommandRecord[]> {
@@ -154,37 +260,19 @@ export class SqliteStore implements Store {
     }
     return out;
   }
-}
 
-function agentParams(a: AgentFacts & { remote_address: string | null }) {
-  return {
-    name: a.name, hostname: a.hostname, os: a.os, version: a.version, mode: a.mode, web_port: a.web_port,
-    fingerprint: a.fingerprint, advertise_address: a.advertise_address, remote_address: a.remote_address,
-    labels: JSON.stringify(a.labels),
-  };
-}
+  #command(id: string): CommandRecord {
+    return toCommand(this.#stmt.commandById!.get(id) as Row);
+  }
 
-function toAgent(r: Row): AgentRow {
-  return {
-    id: r.id as string, name: r.name as string, token: r.token as string, hostname: r.hostname as string,
-    os: r.os as string, version: r.version as string, mode: r.mode as AgentRow['mode'], web_port: r.web_port as number | null,
-    fingerprint: r.fingerprint as string | null, advertise_address: r.advertise_address as string | null,
-    remote_address: r.remote_address as string | null, labels: JSON.parse(r.labels as string) as Labels,
-    enrolled_at: r.enrolled_at as string, last_heartbeat_at: r.last_heartbeat_at as string | null,
-  };
-}
-
-function toCommand(r: Row): CommandRecord {
-  return {
-    id: r.id as string, agent_id: r.agent_id as string, agent_name: r.agent_name as string, command: r.command as string,
-    args: JSON.parse(r.args as string) as string[], timeout: r.timeout as number,
-    env: r.env === null ? null : (JSON.parse(r.env as string) as Record<string, string>), cwd: r.cwd as string | null,
-    status: r.status as CommandStatus, delivery: r.delivery as Delivery | null, exit_code: r.exit_code as number | null,
-    signal: r.signal as string | null, stdout: r.stdout as string, stderr: r.stderr as string,
-    stdout_bytes: r.stdout_bytes as number, stderr_bytes: r.stderr_bytes as number,
-    stdout_truncated: r.stdout_truncated === 1, stderr_truncated: r.stderr_truncated === 1, error: r.error as string | null,
-    last_push_error: r.last_push_error as string | null, created_at: r.created_at as string,
-    dispatched_at: r.dispatched_at as string | null, started_at: r.started_at as string | null,
-    finished_at: r.finished_at as string | null,
-  };
+  /** Runs `fn` in a transaction when the command exists and belongs to `agentId`. */
+  async #owned(commandId: string, agentId: string, fn: (cur: { status: CommandStatus; output_offset: number }) => void): Promise<CommandOutcome> {
+    return transaction(this.#db, (): CommandOutcome => {
+      const cur = this.#stmt.owner!.get(commandId) as { agent_id: string; status: CommandStatus; output_offset: number } | undefined;
+      if (!cur) return { kind: 'not_found' };
+      if (cur.agent_id !== agentId) return { kind: 'not_yours' };
+      fn(cur);
+      return { kind: 'ok', command: this.#command(commandId) };
+    });
+  }
 }

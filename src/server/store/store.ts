@@ -1,8 +1,8 @@
 // The control plane's storage, as queue operations rather than SQL: SQLite implements it today,
 // PostgreSQL later, and one shared test suite (test/store.test.ts) runs against every backend.
 
-import type { CommandResult, CommandRecord, AgentFacts, Labels } from '../../protocol/wire.ts';
-import type { Delivery } from '../../protocol/command-status.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk } from '../../protocol/wire.ts';
+import type { CommandStatus } from '../../protocol/command-status.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
 export interface StoreCapabilities {
@@ -39,11 +39,30 @@ export interface NewCommand {
   timeout: number;
   env: Record<string, string> | null;
   cwd: string | null;
+  expires_at: string;
 }
 
 export type EnrollOutcome =
   | { ok: true; agent: AgentRow }
   | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'name_taken' };
+
+export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
+
+export type AppendOutcome =
+  | { kind: 'ok'; nextOffset: number; accepted: OutputChunk[] }
+  | { kind: 'not_found' }
+  | { kind: 'not_yours' };
+
+export type CancelOutcome =
+  | { kind: 'cancelled' | 'requested' | 'final'; command: CommandRecord }
+  | { kind: 'not_found' };
+
+export interface CommandFilter {
+  agentId?: string;
+  status?: CommandStatus;
+  /** @default 50 */
+  limit?: number;
+}
 
 export type ResultOutcome =
   | { kind: 'recorded'; command: CommandRecord }
@@ -71,14 +90,29 @@ export interface Store {
 
   /** Adds commands in state `queued`. */
   enqueue(commands: NewCommand[], now: string): Promise<CommandRecord[]>;
-  /**
-   * Records how the command reached its agent; moves queued -> dispatched. A result may already
-   * have arrived (a fast command races its push answer): then only the delivery is recorded.
-   */
-  markDispatched(commandId: string, delivery: Delivery, now: string): Promise<void>;
-  /** Notes why a push failed; the command stays where it is. */
+  /** queued -> dispatched (push) under a lease, before the push is sent; false when no longer queued. */
+  claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
+  /** The push failed: dispatched (by push, not started) -> queued again, with the reason. */
+  releasePush(commandId: string, error: string): Promise<void>;
+  /** Notes why the command could not be pushed at all; it stays queued. */
   recordPushFailure(commandId: string, error: string): Promise<void>;
+  /** Hands out the agent's queued, unexpired commands under a lease (poll and heartbeat delivery). */
+  claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number): Promise<CommandRecord[]>;
+  /** dispatched -> running (the agent says it started); idempotent. */
+  markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
+  /** Appends live output; chunks at or below the stored offset are ignored (idempotent by offset). */
+  appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome>;
+  readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]>;
   /** Idempotent: a second result for a final command changes nothing and says `duplicate`. */
   recordResult(commandId: string, agentId: string, result: CommandResult, now: string): Promise<ResultOutcome>;
+  /** A queued command ends `cancelled` at once; one on its way or running gets a cancel request. */
+  requestCancel(commandId: string, now: string): Promise<CancelOutcome>;
+  /** Commands of this agent with a cancel request that have not ended. */
+  pendingCancels(agentId: string): Promise<string[]>;
+  /** Leases that ran out before the agent started the command: back to queued. */
+  requeueExpiredLeases(now: string): Promise<CommandRecord[]>;
+  /** Queued commands whose delivery TTL passed end `expired`. */
+  expireQueued(now: string): Promise<CommandRecord[]>;
+  listCommands(filter: CommandFilter): Promise<CommandRecord[]>;
   getCommands(ids: string[]): Promise<CommandRecord[]>;
 }

@@ -1,0 +1,46 @@
+// Rows of the SQLite store to wire records and back (JSON columns, 0/1 booleans).
+
+import type { CommandStatus, Delivery } from '../../protocol/command-status.ts';
+import type { AgentFacts, CommandRecord, Labels } from '../../protocol/wire.ts';
+import type { AgentRow } from './store.ts';
+
+export type Row = Record<string, unknown>;
+
+export const COMMAND_COLUMNS = `c.id, c.agent_id, a.name AS agent_name, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
+  c.delivery, c.exit_code, c.signal, c.stdout, c.stderr, c.stdout_bytes, c.stderr_bytes, c.stdout_truncated,
+  c.stderr_truncated, c.error, c.last_push_error, c.cancel_requested_at, c.created_at, c.expires_at, c.dispatched_at,
+  c.started_at, c.finished_at`;
+
+export function agentParams(a: AgentFacts & { remote_address: string | null }) {
+  return {
+    name: a.name, hostname: a.hostname, os: a.os, version: a.version, mode: a.mode, web_port: a.web_port,
+    fingerprint: a.fingerprint, advertise_address: a.advertise_address, remote_address: a.remote_address,
+    labels: JSON.stringify(a.labels),
+  };
+}
+
+export function toAgent(r: Row): AgentRow {
+  return {
+    id: r.id as string, name: r.name as string, token: r.token as string, hostname: r.hostname as string,
+    os: r.os as string, version: r.version as string, mode: r.mode as AgentRow['mode'], web_port: r.web_port as number | null,
+    fingerprint: r.fingerprint as string | null, advertise_address: r.advertise_address as string | null,
+    remote_address: r.remote_address as string | null, labels: JSON.parse(r.labels as string) as Labels,
+    enrolled_at: r.enrolled_at as string, last_heartbeat_at: r.last_heartbeat_at as string | null,
+  };
+}
+
+export function toCommand(r: Row): CommandRecord {
+  return {
+    id: r.id as string, agent_id: r.agent_id as string, agent_name: r.agent_name as string, command: r.command as string,
+    args: JSON.parse(r.args as string) as string[], timeout: r.timeout as number,
+    env: r.env === null ? null : (JSON.parse(r.env as string) as Record<string, string>), cwd: r.cwd as string | null,
+    status: r.status as CommandStatus, delivery: r.delivery as Delivery | null, exit_code: r.exit_code as number | null,
+    signal: r.signal as string | null, stdout: r.stdout as string, stderr: r.stderr as string,
+    stdout_bytes: r.stdout_bytes as number, stderr_bytes: r.stderr_bytes as number,
+    stdout_truncated: r.stdout_truncated === 1, stderr_truncated: r.stderr_truncated === 1, error: r.error as string | null,
+    last_push_error: r.last_push_error as string | null, cancel_requested_at: r.cancel_requested_at as string | null,
+    created_at: r.created_at as string, expires_at: r.expires_at as string | null,
+    dispatched_at: r.dispatched_at as string | null, started_at: r.started_at as string | null,
+    finished_at: r.finished_at as string | null,
+  };
+}

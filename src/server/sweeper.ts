@@ -1,0 +1,31 @@
+// Time-driven transitions of the command lifecycle, checked every second: leases that ran out
+// before the agent started a command (back to queued), and delivery TTLs that passed (expired).
+
+import type { Logger } from '../common/logger.ts';
+import type { CommandEvents } from './command-events.ts';
+import type { Store } from './store/store.ts';
+
+export function startSweeper(store: Store, events: CommandEvents, log: Logger, everyMs = 1000): () => void {
+  let running = false;
+  const sweep = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const now = new Date().toISOString();
+      for (const c of await store.requeueExpiredLeases(now)) {
+        log.warn({ command_id: c.id, agent: c.agent_name }, 'lease ran out before the agent started the command: queued again');
+        events.wakeAgent(c.agent_id);
+      }
+      for (const c of await store.expireQueued(now)) {
+        log.info({ command_id: c.id, agent: c.agent_name }, 'command expired: its delivery TTL passed while it was queued');
+        events.finished(c.id);
+      }
+    } catch (err) {
+      log.error({ err }, 'sweep failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void sweep(), everyMs);
+  return () => clearInterval(timer);
+}
