@@ -9,6 +9,7 @@ const COLUMNS: [string, (a: AgentView) => string][] = [
   ['MODE', (a) => a.mode],
   ['ADDRESS', (a) => a.address ?? '-'],
   ['PORT', (a) => (a.web_port === null ? '-' : String(a.web_port))],
+  ['PUSH', (a) => ({ ok: 'ok', failing: 'failing', untried: 'untried', poll_mode: '-' })[a.push.state]],
   ['LAST HEARTBEAT', (a) => (a.last_heartbeat_at ? ago(a.last_heartbeat_at) : 'never')],
   ['VERSION', (a) => a.version],
   ['HOSTNAME', (a) => a.hostname],
@@ -20,7 +21,8 @@ export function agentsTable(agents: AgentView[]): string {
   const rows = agents.map((a) => COLUMNS.map(([, f]) => f(a).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')));
   const widths = COLUMNS.map(([h], i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(COLUMNS.map(([h]) => h)), ...rows.map(line)].join('\n') + '\n';
+  const failing = agents.filter((a) => a.push.state === 'failing').map((a) => `${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`);
+  return [line(COLUMNS.map(([h]) => h)), ...rows.map(line), ...(failing.length ? ['', ...failing] : [])].join('\n') + '\n';
 }
 
 function ago(iso: string): string {

@@ -2,6 +2,7 @@
 // sub-command that needs them, so `myx run` starts fast.
 
 import { Command, Option } from 'commander';
+import { COMMAND_STATUSES, isFinal } from '../protocol/command-status.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { env } from './env.ts';
 import { CliError, EXIT, parseDuration, reportAndExit } from './fail.ts';
@@ -97,29 +98,69 @@ withConnection(program.command('run'))
   .description('run a command on agents and print each result; exit 0 only if all succeeded')
   .addOption(new Option('--agent <name-or-id>', 'target agent (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
   .option('--all', 'target every enrolled agent')
-  .option('--timeout <seconds>', 'kill the command after this long (default 300)')
+  .option('--timeout <duration>', 'kill the command after this long (default 300s)')
+  .option('--ttl <duration>', 'how long a command waits for an offline agent before it expires (default 1h)')
   .option('--json', 'print the final command records as JSON')
   .argument('<command>', 'program to run (no shell: use `sh -c "..."` for shell syntax)')
   .argument('[args...]', 'its arguments, passed verbatim')
   .usage('(--agent NAME ... | --all) [options] -- COMMAND [ARGS...]')
-  .action(async (command: string, args: string[], o: ConnectionFlags & { agent?: string[]; all?: boolean; timeout?: string; json?: boolean }) => {
+  .action(async (command: string, args: string[], o: ConnectionFlags & { agent?: string[]; all?: boolean; timeout?: string; ttl?: string; json?: boolean }) => {
     if (!o.all && !o.agent?.length) throw new CliError('say where to run it: --agent NAME (repeatable) or --all');
     if (o.all && o.agent?.length) throw new CliError('--all and --agent do not go together');
     const timeout = o.timeout === undefined ? undefined : parseDuration(o.timeout, '--timeout');
+    const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
     const { runCommand } = await import('./run-command.ts');
     const c = await client(o);
-    const code = await runCommand(c, { agents: o.agent ?? [], all: o.all ?? false, json: o.json ?? false, command, args, ...(timeout ? { timeout } : {}) });
+    const code = await runCommand(c, {
+      agents: o.agent ?? [], all: o.all ?? false, json: o.json ?? false, command, args, ...(timeout ? { timeout } : {}), ...(ttl ? { ttl } : {}),
+    });
     await c.close();
     process.exitCode = code;
   });
 
 withConnection(program.command('show'))
-  .description('show one command record as JSON')
+  .description('show one command: status, timing, delivery, output')
   .argument('<command-id>')
-  .action(async (id: string, o: ConnectionFlags) => {
+  .option('--json', 'print the record as JSON')
+  .action(async (id: string, o: ConnectionFlags & { json?: boolean }) => {
     const c = await client(o);
-    process.stdout.write(JSON.stringify(await c.command(id), null, 2) + '\n');
+    const record = await c.command(id);
     await c.close();
+    process.stdout.write(o.json ? JSON.stringify(record, null, 2) + '\n' : (await import('./command-views.ts')).commandDetails(record));
+  });
+
+withConnection(program.command('commands'))
+  .description('list recent commands, newest first')
+  .option('--agent <name-or-id>', 'only this agent\'s')
+  .addOption(new Option('--status <status>', 'only in this state').choices([...COMMAND_STATUSES]))
+  .option('--limit <n>', 'how many', '50')
+  .option('--json', 'print the records as JSON')
+  .action(async (o: ConnectionFlags & { agent?: string; status?: string; limit: string; json?: boolean }) => {
+    const limit = Number(o.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be a whole number from 1 to 1000');
+    const c = await client(o);
+    const list = await c.commands({ limit, ...(o.agent ? { agent: o.agent } : {}), ...(o.status ? { status: o.status } : {}) });
+    await c.close();
+    process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : (await import('./command-views.ts')).commandsTable(list));
+  });
+
+withConnection(program.command('cancel'))
+  .description('cancel a command: a queued one never starts, a running one is killed with its process group')
+  .argument('<command-id>')
+  .option('--no-wait', 'return once the cancel is asked for, without waiting for the command to end')
+  .action(async (id: string, o: ConnectionFlags & { wait: boolean }) => {
+    const c = await client(o);
+    const res = await c.cancel(id);
+    let record = res.command;
+    if (res.outcome === 'final') process.stdout.write(`${id} had already ended: ${record.status}\n`);
+    else if (res.outcome === 'cancelled') process.stdout.write(`${id} cancelled before it was delivered\n`);
+    else {
+      process.stdout.write(`cancel sent to ${record.agent_name}\n`);
+      for (let i = 0; o.wait && i < 6 && !isFinal(record.status); i++) record = (await c.wait([id], 10)).commands[0]!;
+      if (o.wait) process.stdout.write(isFinal(record.status) ? `${id} ${record.status}\n` : `${id} still ${record.status}; the agent gets the cancel with its next heartbeat\n`);
+    }
+    await c.close();
+    process.exitCode = record.status === 'cancelled' || res.outcome === 'final' ? EXIT.ok : EXIT.commandFailed;
   });
 
 function stopOnSignal(close: () => Promise<void>): void {

@@ -12,6 +12,7 @@ import type {
   AgentView, CommandRecord, CommandsResponse, CreateCommandsRequest, EnrollmentTokenResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
+import { readEvents, type SseEvent } from './event-stream.ts';
 import { CliError } from './fail.ts';
 
 export interface ConnectionFlags {
@@ -93,6 +94,23 @@ export class OperatorClient {
 
   async wait(ids: string[], timeoutSeconds: number): Promise<WaitResponse> {
     return this.#call('POST', '/api/commands/wait', { ids, timeout: timeoutSeconds }, (timeoutSeconds + 15) * 1000);
+  }
+
+  async cancel(id: string): Promise<{ command: CommandRecord; outcome: 'cancelled' | 'requested' | 'final' }> {
+    return this.#call('POST', `/api/commands/${encodeURIComponent(id)}/cancel`);
+  }
+
+  async commands(filter: { agent?: string; status?: string; limit?: number }): Promise<CommandRecord[]> {
+    const q = new URLSearchParams();
+    if (filter.agent) q.set('agent', filter.agent);
+    if (filter.status) q.set('status', filter.status);
+    if (filter.limit) q.set('limit', String(filter.limit));
+    return (await this.#call<CommandsResponse>('GET', `/api/commands?${q}`)).commands;
+  }
+
+  /** Live output and final records of `ids` (Server-Sent Events), replayed from the start. */
+  events(ids: string[]): AsyncGenerator<SseEvent> {
+    return readEvents(`${this.#conn.url}/api/commands/stream?ids=${ids.join(',')}`, this.#dispatcher, { authorization: `Bearer ${this.#conn.token}` });
   }
 
   async close(): Promise<void> {

@@ -1,24 +1,28 @@
-// `myx run`: queue the command for each target, wait for every result, print output and status.
+// `myx run`: queue the command for each target, follow the run live (output as it arrives,
+// reconnecting if the control plane restarts), and end with every final record.
 // Exit code 0 only when every target succeeded.
 
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RequestFailedError } from '../common/json-client.ts';
 import { isFinal } from '../protocol/command-status.ts';
-import type { CommandRecord } from '../protocol/wire.ts';
+import type { CommandRecord, OutputChunk } from '../protocol/wire.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
+import { RunPrinter } from './run-printer.ts';
 
 export interface RunOptions {
   agents: string[];
   all: boolean;
   timeout?: number;
+  ttl?: number;
   json: boolean;
   command: string;
   args: string[];
 }
 
-/** How long one wait request is held open by the control plane. */
-const WAIT_SLICE_SECONDS = 20;
-/** After this long, say which targets are still not delivered and why. */
+/** After this long, say which targets are still waiting and why; then again every minute. */
 const PATIENCE_MS = 3000;
+const MAX_RECONNECT_MS = 5000;
 
 export async function runCommand(client: OperatorClient, o: RunOptions, out = process.stdout, err = process.stderr): Promise<number> {
   const created = await client.createCommands({
@@ -26,74 +30,70 @@ export async function runCommand(client: OperatorClient, o: RunOptions, out = pr
     command: o.command,
     args: o.args,
     ...(o.timeout ? { timeout: o.timeout } : {}),
+    ...(o.ttl ? { ttl: o.ttl } : {}),
   });
-  const multi = created.length > 1;
-  const printed = new Set<string>();
-  const startedAt = Date.now();
-  let warned = false;
-  let latest = created;
-  for (;;) {
-    const pending = latest.filter((c) => !isFinal(c.status)).map((c) => c.id);
-    if (pending.length === 0) break;
-    const res = await client.wait(pending, WAIT_SLICE_SECONDS);
-    const byId = new Map(latest.map((c) => [c.id, c]));
-    for (const c of res.commands) byId.set(c.id, c);
-    latest = created.map((c) => byId.get(c.id)!);
-    if (!o.json) {
-      for (const c of latest) {
-        if (isFinal(c.status) && !printed.has(c.id)) {
-          printed.add(c.id);
-          printResult(c, multi, out, err);
+  const printer = new RunPrinter(created, o.json ? nullStream : out, err);
+  const records = new Map(created.map((c) => [c.id, c]));
+  const pending = () => [...records.values()].filter((c) => !isFinal(c.status)).map((c) => c.id);
+  const finish = (c: CommandRecord) => {
+    records.set(c.id, c);
+    printer.final(c);
+  };
+
+  const watcher = watchWaiting(client, records, printer);
+  let backoff = 0;
+  let lostContact = false;
+  try {
+    while (pending().length > 0) {
+      try {
+        for await (const ev of client.events(pending())) {
+          if (lostContact) {
+            printer.notice('reconnected to the control plane');
+            lostContact = false;
+          }
+          backoff = 0;
+          if (ev.event === 'output') {
+            const { command_id, ...chunk } = JSON.parse(ev.data) as OutputChunk & { command_id: string };
+            printer.output(command_id, chunk);
+          } else if (ev.event === 'final') {
+            finish(JSON.parse(ev.data) as CommandRecord);
+          }
         }
-      }
-      if (!warned && Date.now() - startedAt > PATIENCE_MS) {
-        const stuck = latest.filter((c) => c.status === 'queued' && c.last_push_error);
-        if (stuck.length > 0) {
-          warned = true;
-          for (const c of stuck) err.write(`${c.agent_name}: not delivered yet (${c.last_push_error}); still waiting, Ctrl-C stops waiting\n`);
-        }
+      } catch (e) {
+        if (e instanceof RequestFailedError && !e.retryable) throw e;
+        if (!lostContact) printer.notice(`lost contact with the control plane (${(e as Error).message}); the commands go on, reconnecting…`);
+        lostContact = true;
+        backoff = Math.min(MAX_RECONNECT_MS, Math.max(250, backoff * 2));
+        await sleep(backoff);
       }
     }
+  } finally {
+    watcher.stop();
   }
-  if (o.json) {
-    out.write(JSON.stringify(latest, null, 2) + '\n');
-  } else if (multi) {
-    err.write(summary(latest) + '\n');
-  }
-  return latest.every((c) => c.status === 'succeeded') ? EXIT.ok : EXIT.commandFailed;
+  const final = created.map((c) => records.get(c.id)!);
+  if (o.json) out.write(JSON.stringify(final, null, 2) + '\n');
+  else printer.summary(final);
+  return final.every((c) => c.status === 'succeeded') ? EXIT.ok : EXIT.commandFailed;
 }
 
-function printResult(c: CommandRecord, multi: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): void {
-  if (!multi) {
-    out.write(c.stdout);
-    err.write(c.stderr);
-    if (c.status !== 'succeeded') err.write(`${c.agent_name}: ${describe(c)}\n`);
-    return;
-  }
-  const prefix = `${c.agent_name}: `;
-  out.write(prefixLines(c.stdout, prefix));
-  err.write(prefixLines(c.stderr, prefix));
-  (c.status === 'succeeded' ? out : err).write(`${prefix}[${describe(c)}]\n`);
+/** Tells the operator, once a while, about targets whose commands are not running yet, and why. */
+function watchWaiting(client: OperatorClient, records: Map<string, CommandRecord>, printer: RunPrinter): { stop: () => void } {
+  const told = new Map<string, string>();
+  const look = async () => {
+    const waiting = [...records.values()].filter((c) => c.status === 'queued' || c.status === 'dispatched');
+    if (waiting.length === 0) return;
+    const now = await client.wait(waiting.map((c) => c.id), 0).catch(() => undefined);
+    for (const c of now?.commands ?? []) {
+      if (c.status !== 'queued') continue;
+      const why = c.last_push_error ?? 'waiting for the agent to come online or fetch it';
+      if (told.get(c.id) === why) continue;
+      told.set(c.id, why);
+      printer.notice(`${c.agent_name}: not delivered yet (${why}); it stays queued until ${c.expires_at ?? 'it is delivered'}. Ctrl-C stops waiting, \`myx cancel ${c.id}\` drops it`);
+    }
+  };
+  const first = setTimeout(() => void look(), PATIENCE_MS);
+  const every = setInterval(() => void look(), 60_000);
+  return { stop: () => (clearTimeout(first), clearInterval(every)) };
 }
 
-export function describe(c: CommandRecord): string {
-  const parts: string[] = [c.status];
-  if (c.exit_code !== null) parts.push(`exit ${c.exit_code}`);
-  if (c.signal) parts.push(c.signal);
-  if (c.started_at && c.finished_at) parts.push(`${Date.parse(c.finished_at) - Date.parse(c.started_at)} ms`);
-  if (c.stdout_truncated || c.stderr_truncated) parts.push(`output truncated, ${c.stdout_bytes + c.stderr_bytes} bytes in all`);
-  if (c.error && c.status !== 'succeeded') parts.push(c.error);
-  return parts.join(', ');
-}
-
-function prefixLines(text: string, prefix: string): string {
-  if (text.length === 0) return '';
-  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-  return body.split('\n').map((l) => prefix + l).join('\n') + '\n';
-}
-
-function summary(commands: CommandRecord[]): string {
-  const counts = new Map<string, number>();
-  for (const c of commands) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
-  return [...counts.entries()].map(([s, n]) => `${n} ${s.replace('_', ' ')}`).join(', ');
-}
+const nullStream = { write: () => true } as unknown as NodeJS.WritableStream;
