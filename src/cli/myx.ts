@@ -35,11 +35,16 @@ program
   .option('--tls-cert <file>', 'PEM certificate to use instead of the generated one')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
   .option('--log-level <level>', 'trace, debug, info, warn, error', env.logLevel ?? 'info')
-  .action(async (o: { dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string }) => {
+  .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed)', '5')
+  .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
+  .action(async (o: {
+    dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
+  }) => {
     const { startServer } = await import('../server/server.ts');
     const { createLogger } = await import('../common/logger.ts');
     const server = await startServer({
       dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel,
+      heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
@@ -162,6 +167,12 @@ withConnection(program.command('cancel'))
     await c.close();
     process.exitCode = record.status === 'cancelled' || res.outcome === 'final' ? EXIT.ok : EXIT.commandFailed;
   });
+
+function positive(value: string, what: string): number {
+  const n = Number(value);
+  if (!(n > 0) || n > 86400) throw new CliError(`${what} must be a number of seconds above 0, got "${value}"`);
+  return n;
+}
 
 function stopOnSignal(close: () => Promise<void>): void {
   let stopping = false;
