@@ -183,21 +183,28 @@ describe('restarts lose nothing and never re-run', () => {
     const [w, p] = await Promise.all([enrollAgent(server, dir, 'w'), enrollAgent(server, dir, 'p', ['--no-web'])]);
     const agents = await Promise.all([startAgent(w), startAgent(p, [])]);
     t.after(() => Promise.all(agents.map((a) => a.proc.kill())));
-    let client = await operator(server);
-    const cmds = await client.createCommands({ targets: { agents: ['w', 'p'] }, command: 'sh', args: ['-c', 'sleep 2; echo done'] });
-    await eventually(async () => (await client.wait(cmds.map((c) => c.id), 0)).commands.every((c) => c.status === 'running'), 5000, 'both running');
+    // the operator's `myx run` keeps waiting through the restart
+    const run = spawn(process.execPath, [MYX, 'run', '--agent', 'w', '--agent', 'p', '--json', '--', 'sh', '-c', 'sleep 2; echo done'], {
+      env: { ...process.env, MYX_DATA_DIR: server.dataDir },
+    });
+    let out = '';
+    let err = '';
+    run.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    run.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => run.once('exit', r));
+    t.after(() => run.kill());
+    const client = await operator(server);
+    await eventually(async () => (await client.commands({ status: 'running' })).length === 2, 10_000, 'both running');
     await client.close();
     await server.proc.kill('SIGKILL');
     await sleep(3000); // the commands finish while the control plane is down
     server = await startServer(dir, listen);
     t.after(() => server.proc.kill());
-    client = await operator(server);
-    t.after(() => client.close());
-    const done = await eventually(async () => {
-      const r = await client.wait(cmds.map((c) => c.id), 5);
-      return r.done ? r : undefined;
-    }, 30_000, 'results after restart');
-    for (const c of done.commands) assert.deepEqual([c.status, c.stdout], ['succeeded', 'done\n']);
+    assert.equal(await exited, 0, err);
+    const records = JSON.parse(out) as CommandRecord[];
+    assert.equal(records.length, 2);
+    for (const c of records) assert.deepEqual([c.status, c.stdout], ['succeeded', 'done\n']);
+    assert.match(err, /lost contact with the control plane/);
   });
 });
 
