@@ -93,17 +93,21 @@ export interface ExecuteResponse {
 
 export type AgentCommandState = 'running' | ResultStatus;
 
-/** A command's outcome, as the agent reports it (POST /api/agents/commands/:id/result). */
-export interface CommandResult {
-  status: ResultStatus;
-  exit_code: number | null;
-  signal: string | null;
+/** Captured output of a command: capped text (head and tail kept) and the real sizes. */
+export interface CommandOutput {
   stdout: string;
   stderr: string;
   stdout_bytes: number;
   stderr_bytes: number;
   stdout_truncated: boolean;
   stderr_truncated: boolean;
+}
+
+/** A command's outcome, as the agent reports it (POST /api/agents/commands/:id/result). */
+export interface CommandResult extends CommandOutput {
+  status: ResultStatus;
+  exit_code: number | null;
+  signal: string | null;
   error: string | null;
   started_at: string | null;
   finished_at: string;
@@ -114,7 +118,7 @@ export interface ResultAck {
 }
 
 /** A command as the operator API shows it. */
-export interface CommandRecord {
+export interface CommandRecord extends CommandOutput {
   id: string;
   agent_id: string;
   agent_name: string;
@@ -127,12 +131,6 @@ export interface CommandRecord {
   delivery: DeliveryMode | null;
   exit_code: number | null;
   signal: string | null;
-  stdout: string;
-  stderr: string;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
   error: string | null;
   /** Why the last push did not go through (the command stays queued). */
   last_push_error: string | null;
