@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SqliteStore } from '../src/server/store/sqlite-store.ts';
-import type { NewAgent, Store } from '../src/server/store/store.ts';
+import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
 import type { CommandResult } from '../src/protocol/wire.ts';
 import { tempDir } from './helpers.ts';
 
@@ -28,8 +28,14 @@ function agent(id: string, name = id): NewAgent {
   };
 }
 
-function cmd(id: string) {
-  return { id, agent_id: 'a1', command: 'echo', args: ['hi'], timeout: 5, env: null, cwd: null, expires_at: '2027-01-01T00:00:00.000Z' };
+function cmd(id: string, status: 'queued' | 'waiting' = 'queued') {
+  return { id, status, agent_id: 'a1', command: 'echo', args: ['hi'], timeout: 5, env: null, cwd: null, expires_at: '2027-01-01T00:00:00.000Z' };
+}
+
+/** Commands always belong to a run; a test that does not care gets one run per call. */
+async function enqueue(s: Store, commands: NewCommand[], now: string, limits: Partial<NewRun> = {}) {
+  const run = { id: `run-${commands[0]!.id}`, command: 'echo', args: [], target: 'test', max_concurrency: null, max_errors: null, ...limits };
+  return (await s.createRun(run, commands, now)).commands;
 }
 
 const result: CommandResult = {
@@ -59,7 +65,7 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      const [c] = await s.enqueue([cmd('c1')], NOW);
+      const [c] = await enqueue(s, [cmd('c1')], NOW);
       assert.equal(c!.status, 'queued');
       assert.equal(c!.agent_name, 'a1');
       assert.equal(await s.claimForPush('c1', NOW, LATER), true);
@@ -88,7 +94,7 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([cmd('c1'), cmd('c2')], NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
       const got = await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10);
       assert.deepEqual(got.map((c) => [c.id, c.status, c.delivery]), [['c1', 'dispatched', 'poll'], ['c2', 'dispatched', 'poll']]);
       await s.markStarted('c2', 'a1', NOW);
@@ -102,7 +108,7 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
+      await enqueue(s, [{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
       assert.deepEqual(await s.claimForAgent('a1', '2026-01-01T00:00:03.000Z', LATER, 10), []);
       const expired = await s.expireQueued('2026-01-01T00:00:03.000Z');
       assert.deepEqual(expired.map((c) => [c.id, c.status]), [['c1', 'expired']]);
@@ -113,7 +119,7 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([cmd('c1'), cmd('c2')], NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
       assert.equal((await s.requestCancel('c1', NOW)).kind, 'cancelled');
       await s.claimForPush('c2', NOW, LATER);
       await s.markStarted('c2', 'a1', NOW);
@@ -130,7 +136,7 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([cmd('c1')], NOW);
+      await enqueue(s, [cmd('c1')], NOW);
       const a = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 10);
       assert.deepEqual(a.kind === 'ok' && a.nextOffset, 3);
       const again = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }], 10);
@@ -147,10 +153,29 @@ for (const backend of backends) {
       t.after(() => s.close());
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
-      await s.enqueue([cmd('c1')], NOW);
-      await s.enqueue([cmd('c2')], LATER);
+      await enqueue(s, [cmd('c1')], NOW);
+      await enqueue(s, [cmd('c2')], LATER);
       assert.deepEqual((await s.listCommands({ agentId: 'a1' })).map((c) => c.id), ['c2', 'c1']);
       assert.deepEqual((await s.listCommands({ status: 'queued', limit: 1 })).map((c) => c.id), ['c2']);
+    });
+
+    test('rate control: waiting commands are queued as slots free, and skipped once errors reach the limit', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2', 'waiting'), cmd('c3', 'waiting'), cmd('c4', 'waiting')], NOW, { id: 'r1', max_concurrency: 1, max_errors: 2 });
+      assert.deepEqual(await s.runsWithWaiting(), ['r1']);
+      assert.deepEqual((await s.advanceRun('r1', NOW)).queued, [], 'no free slot while c1 is in flight');
+      await s.recordResult('c1', 'a1', { ...result, status: 'failed', exit_code: 1 }, NOW);
+      const next = await s.advanceRun('r1', NOW);
+      assert.deepEqual(next.queued.map((c) => [c.id, c.status]), [['c2', 'queued']]);
+      await s.recordResult('c2', 'a1', { ...result, status: 'timed_out' }, NOW);
+      const stop = await s.advanceRun('r1', NOW);
+      assert.deepEqual(stop.skipped.map((c) => [c.id, c.status]), [['c3', 'skipped'], ['c4', 'skipped']]);
+      const run = (await s.getRun('r1'))!;
+      assert.deepEqual([run.total, run.counts, run.done, run.stopped], [4, { failed: 1, timed_out: 1, skipped: 2 }, true, true]);
+      assert.deepEqual((await s.listRuns(5)).map((r) => r.id), ['r1']);
     });
 
     test('heartbeats update what the agent says about itself', async (t) => {

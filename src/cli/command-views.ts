@@ -1,18 +1,46 @@
 // `myx commands` and `myx show` for people. Reported values are data: control characters are
 // replaced so an agent's output cannot drive the operator's terminal through these views.
 
-import type { CommandRecord } from '../protocol/wire.ts';
-import { describe } from './run-printer.ts';
+import type { CommandRecord, RunRecord } from '../protocol/wire.ts';
+import { describe, groupOutputs, summaryLine } from './run-printer.ts';
 
 const clean = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
 
-export function commandsTable(list: CommandRecord[]): string {
-  if (list.length === 0) return 'No commands yet.\n';
-  const rows = list.map((c) => [c.id, c.agent_name, c.status, c.delivery ?? '-', c.created_at.replace('T', ' ').slice(0, 19), [c.command, ...c.args].join(' ').slice(0, 60)].map(clean));
-  const head = ['ID', 'AGENT', 'STATUS', 'DELIVERY', 'CREATED', 'COMMAND'];
+const when = (iso: string) => iso.replace('T', ' ').slice(0, 19);
+
+function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function commandsTable(list: CommandRecord[]): string {
+  if (list.length === 0) return 'No commands yet.\n';
+  const rows = list.map((c) => [c.id, c.agent_name, c.status, c.delivery ?? '-', when(c.created_at), [c.command, ...c.args].join(' ').slice(0, 60)].map(clean));
+  return table(['ID', 'AGENT', 'STATUS', 'DELIVERY', 'CREATED', 'COMMAND'], rows);
+}
+
+export function runsTable(list: RunRecord[]): string {
+  if (list.length === 0) return 'No runs yet.\n';
+  const rows = list.map((r) => [
+    r.id, when(r.created_at), r.done ? (r.stopped ? 'stopped' : 'done') : 'running', String(r.total),
+    `${r.counts.succeeded ?? 0}/${r.total}`, r.target.slice(0, 40), [r.command, ...r.args].join(' ').slice(0, 50),
+  ].map(clean));
+  return table(['ID', 'CREATED', 'STATE', 'AGENTS', 'SUCCEEDED', 'TARGET', 'COMMAND'], rows);
+}
+
+export function runDetails(r: RunRecord, commands: CommandRecord[]): string {
+  const head = [
+    `id:          ${r.id}`,
+    `command:     ${clean(JSON.stringify([r.command, ...r.args]))}`,
+    `target:      ${clean(r.target)} (${r.total} agents)`,
+    `limits:      ${r.max_concurrency ? `${r.max_concurrency} at a time` : 'no concurrency limit'}, ${r.max_errors ? `stop after ${r.max_errors} errors` : 'no error limit'}`,
+    `state:       ${r.done ? (r.stopped ? 'stopped by --max-errors' : 'done') : 'running'}`,
+    `created:     ${r.created_at}${r.finished_at ? `, finished ${r.finished_at}` : ''}`,
+    `summary:     ${summaryLine(commands)}`,
+  ].join('\n');
+  const lines = commands.map((c) => `  ${clean(c.agent_name)}: ${clean(describe(c))}  (${c.id})`).join('\n');
+  return `${head}\n\n${lines}\n\n${clean(groupOutputs(commands.filter((c) => c.finished_at)))}`;
 }
 
 export function commandDetails(c: CommandRecord): string {

@@ -101,37 +101,83 @@ withConnection(agents.command('remove'))
 
 withConnection(program.command('run'))
   .description('run a command on agents and print each result; exit 0 only if all succeeded')
-  .addOption(new Option('--agent <name-or-id>', 'target agent (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+  .addOption(new Option('--agent <name-or-id>', 'target agent (repeatable)').argParser(collect))
+  .addOption(new Option('--label <key=value>', 'target agents carrying this label (repeatable: all must match)').argParser(collect))
   .option('--all', 'target every enrolled agent')
   .option('--timeout <duration>', 'kill the command after this long (default 300s)')
   .option('--ttl <duration>', 'how long a command waits for an offline agent before it expires (default 1h)')
+  .option('--max-concurrency <n|n%>', 'run on at most this many agents at once')
+  .option('--max-errors <n|n%>', 'start no new agents once this many failed; the rest end skipped')
+  .option('--stream', 'print output line by line as it arrives, even for many targets')
+  .option('--group', 'print identical outputs once, grouped, even for few targets')
   .option('--json', 'print the final command records as JSON')
   .argument('<command>', 'program to run (no shell: use `sh -c "..."` for shell syntax)')
   .argument('[args...]', 'its arguments, passed verbatim')
-  .usage('(--agent NAME ... | --all) [options] -- COMMAND [ARGS...]')
-  .action(async (command: string, args: string[], o: ConnectionFlags & { agent?: string[]; all?: boolean; timeout?: string; ttl?: string; json?: boolean }) => {
-    if (!o.all && !o.agent?.length) throw new CliError('say where to run it: --agent NAME (repeatable) or --all');
-    if (o.all && o.agent?.length) throw new CliError('--all and --agent do not go together');
+  .usage('(--agent NAME ... | --label KEY=VALUE ... | --all) [options] -- COMMAND [ARGS...]')
+  .action(async (command: string, args: string[], o: ConnectionFlags & {
+    agent?: string[]; label?: string[]; all?: boolean; timeout?: string; ttl?: string; maxConcurrency?: string; maxErrors?: string;
+    stream?: boolean; group?: boolean; json?: boolean;
+  }) => {
+    const ways = [o.all, o.agent?.length, o.label?.length].filter(Boolean).length;
+    if (ways === 0) throw new CliError('say where to run it: --agent NAME (repeatable), --label KEY=VALUE (repeatable) or --all');
+    if (ways > 1) throw new CliError('choose targets one way: --agent, --label or --all');
+    for (const [flag, v] of [['--max-concurrency', o.maxConcurrency], ['--max-errors', o.maxErrors]] as const) {
+      if (v !== undefined && !/^\d{1,6}%?$/.test(v)) throw new CliError(`${flag} must be a number or a percentage, like 10 or 25%, got "${v}"`);
+    }
     const timeout = o.timeout === undefined ? undefined : parseDuration(o.timeout, '--timeout');
     const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
+    const targets = o.all ? { all: true } : o.agent?.length ? { agents: o.agent } : { labels: parseLabels(o.label ?? []) };
     const { runCommand } = await import('./run-command.ts');
     const c = await client(o);
     const code = await runCommand(c, {
-      agents: o.agent ?? [], all: o.all ?? false, json: o.json ?? false, command, args, ...(timeout ? { timeout } : {}), ...(ttl ? { ttl } : {}),
+      targets, json: o.json ?? false, command, args,
+      ...(timeout ? { timeout } : {}), ...(ttl ? { ttl } : {}),
+      ...(o.maxConcurrency ? { maxConcurrency: o.maxConcurrency } : {}), ...(o.maxErrors ? { maxErrors: o.maxErrors } : {}),
+      ...(o.stream ? { stream: true } : o.group ? { stream: false } : {}),
     });
     await c.close();
     process.exitCode = code;
   });
 
+withConnection(program.command('runs'))
+  .description('list recent runs with their counts')
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'print the run records as JSON')
+  .action(async (o: ConnectionFlags & { limit: string; json?: boolean }) => {
+    const c = await client(o);
+    const list = await c.runs(Number(o.limit) || 20);
+    await c.close();
+    process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : (await import('./command-views.ts')).runsTable(list));
+  });
+
+withConnection(agents.command('label'))
+  .description('set labels on an agent (key=value), or remove them (key-)')
+  .argument('<name-or-id>')
+  .argument('<labels...>', 'key=value to set, key- to remove')
+  .action(async (nameOrId: string, labels: string[], o: ConnectionFlags) => {
+    const remove = labels.filter((l) => /^[^=]+-$/.test(l)).map((l) => l.slice(0, -1));
+    const set = parseLabels(labels.filter((l) => !/^[^=]+-$/.test(l)));
+    const c = await client(o);
+    const res = await c.setLabels(nameOrId, set, remove);
+    await c.close();
+    process.stdout.write(`${nameOrId}: ${Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(' ') || '(no labels)'}\n`);
+  });
+
 withConnection(program.command('show'))
-  .description('show one command: status, timing, delivery, output')
-  .argument('<command-id>')
+  .description('show one command (status, timing, delivery, output) or one run (counts and its commands)')
+  .argument('<id>', 'a command id (cmd_...) or a run id (run_...)')
   .option('--json', 'print the record as JSON')
   .action(async (id: string, o: ConnectionFlags & { json?: boolean }) => {
     const c = await client(o);
-    const record = await c.command(id);
+    const views = await import('./command-views.ts');
+    if (id.startsWith('run_')) {
+      const res = await c.run(id);
+      process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : views.runDetails(res.run, res.commands));
+    } else {
+      const record = await c.command(id);
+      process.stdout.write(o.json ? JSON.stringify(record, null, 2) + '\n' : views.commandDetails(record));
+    }
     await c.close();
-    process.stdout.write(o.json ? JSON.stringify(record, null, 2) + '\n' : (await import('./command-views.ts')).commandDetails(record));
   });
 
 withConnection(program.command('commands'))
@@ -167,6 +213,20 @@ withConnection(program.command('cancel'))
     await c.close();
     process.exitCode = record.status === 'cancelled' || res.outcome === 'final' ? EXIT.ok : EXIT.commandFailed;
   });
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseLabels(pairs: string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new CliError(`labels are key=value, got "${p}"`);
+    labels[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return labels;
+}
 
 function positive(value: string, what: string): number {
   const n = Number(value);

@@ -9,7 +9,7 @@ import { requestJson } from '../common/json-client.ts';
 import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
-  AgentView, CommandRecord, CommandsResponse, CreateCommandsRequest, EnrollmentTokenResponse, WaitResponse,
+  AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -84,8 +84,25 @@ export class OperatorClient {
     return this.#call('POST', '/api/enrollment-tokens', { ttl_seconds: ttlSeconds });
   }
 
-  async createCommands(req: CreateCommandsRequest): Promise<CommandRecord[]> {
-    return (await this.#call<CommandsResponse>('POST', '/api/commands', req)).commands;
+  async createRun(req: CreateRunRequest): Promise<RunResponse> {
+    return this.#call('POST', '/api/runs', req);
+  }
+
+  /** Creates a run and returns just its commands. */
+  async createCommands(req: CreateRunRequest): Promise<CommandRecord[]> {
+    return (await this.createRun(req)).commands;
+  }
+
+  async run(id: string): Promise<RunResponse> {
+    return this.#call('GET', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  async runs(limit: number): Promise<RunRecord[]> {
+    return (await this.#call<{ runs: RunRecord[] }>('GET', `/api/runs?limit=${limit}`)).runs;
+  }
+
+  async setLabels(nameOrId: string, set: Record<string, string>, remove: string[]): Promise<{ labels: Record<string, string> }> {
+    return this.#call('POST', `/api/agents/${encodeURIComponent(nameOrId)}/labels`, { set, remove });
   }
 
   async command(id: string): Promise<CommandRecord> {

@@ -5,17 +5,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestFailedError } from '../common/json-client.ts';
 import { isFinal } from '../protocol/command-status.ts';
-import type { CommandRecord, OutputChunk } from '../protocol/wire.ts';
+import type { CommandRecord, OutputChunk, Targets } from '../protocol/wire.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
 import { RunPrinter } from './run-printer.ts';
 
 export interface RunOptions {
-  agents: string[];
-  all: boolean;
+  targets: Targets;
   timeout?: number;
   ttl?: number;
+  maxConcurrency?: string;
+  maxErrors?: string;
   json: boolean;
+  /** Force streaming (true) or grouping (false) of output; default by the number of targets. */
+  stream?: boolean;
   command: string;
   args: string[];
 }
@@ -25,14 +28,20 @@ const PATIENCE_MS = 3000;
 const MAX_RECONNECT_MS = 5000;
 
 export async function runCommand(client: OperatorClient, o: RunOptions, out = process.stdout, err = process.stderr): Promise<number> {
-  const created = await client.createCommands({
-    targets: o.all ? { all: true } : { agents: o.agents },
+  const { run, commands: created } = await client.createRun({
+    targets: o.targets,
     command: o.command,
     args: o.args,
     ...(o.timeout ? { timeout: o.timeout } : {}),
     ...(o.ttl ? { ttl: o.ttl } : {}),
+    ...(o.maxConcurrency ? { max_concurrency: o.maxConcurrency } : {}),
+    ...(o.maxErrors ? { max_errors: o.maxErrors } : {}),
   });
-  const printer = new RunPrinter(created, o.json ? nullStream : out, err);
+  const printer = new RunPrinter(created, o.json ? nullStream : out, err, o.stream === undefined ? {} : { stream: o.stream });
+  if (created.length > 1 && !o.json) {
+    const limits = [run.max_concurrency ? `${run.max_concurrency} at a time` : '', run.max_errors ? `stop after ${run.max_errors} errors` : ''].filter(Boolean);
+    printer.notice(`${run.id}: ${created.length} agents (${run.target})${limits.length ? ', ' + limits.join(', ') : ''}`);
+  }
   const records = new Map(created.map((c) => [c.id, c]));
   const pending = () => [...records.values()].filter((c) => !isFinal(c.status)).map((c) => c.id);
   const finish = (c: CommandRecord) => {
@@ -84,7 +93,7 @@ function watchWaiting(client: OperatorClient, records: Map<string, CommandRecord
     if (waiting.length === 0) return;
     const now = await client.wait(waiting.map((c) => c.id), 0).catch(() => undefined);
     for (const c of now?.commands ?? []) {
-      if (c.status !== 'queued') continue;
+      if (c.status !== 'queued') continue; // waiting (rate control) and in-flight ones are on their way
       const why = c.last_push_error ?? 'waiting for the agent to come online or fetch it';
       if (told.get(c.id) === why) continue;
       told.set(c.id, why);

@@ -1,38 +1,55 @@
-// How `myx run` shows a run: output as it arrives (each line prefixed with the agent's name when
-// there are several targets), a status line per agent when it ends, a summary at the end.
+// How `myx run` shows a run. Up to 10 targets: output as it arrives, each line prefixed with the
+// agent's name when there are several. More: a status line per agent as it ends, then identical
+// outputs grouped ("37 agents: ok"). Always a summary, and on a terminal a progress line.
 
+import { FINAL_STATUSES } from '../protocol/command-status.ts';
 import type { CommandRecord, OutputChunk } from '../protocol/wire.ts';
 
 type Stream = 'stdout' | 'stderr';
 
+/** Above this many targets, output is grouped at the end instead of streamed line by line. */
+export const STREAM_LIMIT = 10;
+
 interface Shown {
   printed: Record<Stream, number>;
   partial: Record<Stream, string>;
-  final: boolean;
+  final: CommandRecord | null;
+}
+
+export interface PrinterOptions {
+  /** Stream live output (default: when there are at most STREAM_LIMIT targets). */
+  stream?: boolean;
+  /** Draw a progress line (default: when stderr is a terminal). */
+  progress?: boolean;
 }
 
 export class RunPrinter {
   readonly #multi: boolean;
+  readonly #stream: boolean;
+  readonly #progress: boolean;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #names = new Map<string, string>();
   readonly #shown = new Map<string, Shown>();
   readonly #next = new Map<string, number>();
+  #progressDrawn = false;
 
-  constructor(commands: CommandRecord[], out: NodeJS.WritableStream, err: NodeJS.WritableStream) {
+  constructor(commands: CommandRecord[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, opts: PrinterOptions = {}) {
     this.#multi = commands.length > 1;
+    this.#stream = opts.stream ?? commands.length <= STREAM_LIMIT;
+    this.#progress = opts.progress ?? ((err as { isTTY?: boolean }).isTTY === true && commands.length > 1);
     this.#out = out;
     this.#err = err;
     for (const c of commands) {
       this.#names.set(c.id, c.agent_name);
-      this.#shown.set(c.id, { printed: { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' }, final: false });
+      this.#shown.set(c.id, { printed: { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' }, final: null });
     }
   }
 
   /** Live output; chunks seen before (a reconnect replays them) are skipped by offset. */
   output(id: string, chunk: OutputChunk): void {
     const s = this.#shown.get(id);
-    if (!s || s.final || chunk.offset < (this.#next.get(id) ?? 0)) return;
+    if (!this.#stream || !s || s.final || chunk.offset < (this.#next.get(id) ?? 0)) return;
     this.#next.set(id, chunk.offset + chunk.data.length);
     s.printed[chunk.stream] += chunk.data.length;
     this.#write(id, chunk.stream, chunk.data);
@@ -42,28 +59,30 @@ export class RunPrinter {
   final(c: CommandRecord): void {
     const s = this.#shown.get(c.id);
     if (!s || s.final) return;
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const text = c[stream];
-      const truncated = c[`${stream}_truncated`];
-      if (s.printed[stream] === 0) this.#write(c.id, stream, text);
-      else if (!truncated && text.length > s.printed[stream]) this.#write(c.id, stream, text.slice(s.printed[stream]));
-      else if (truncated) this.#write(c.id, stream, `\n[output truncated: ${c[`${stream}_bytes`]} bytes in all; \`myx show ${c.id}\` has the first and last part]\n`);
-      this.#flushPartial(c.id, stream);
+    if (this.#stream) {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const text = c[stream];
+        if (s.printed[stream] === 0) this.#write(c.id, stream, text);
+        else if (!c[`${stream}_truncated`]) this.#write(c.id, stream, text.slice(s.printed[stream]));
+        else this.#write(c.id, stream, `\n[output truncated: ${c[`${stream}_bytes`]} bytes in all; \`myx show ${c.id}\` has the first and last part]\n`);
+        this.#flushPartial(c.id, stream);
+      }
     }
-    s.final = true;
-    if (this.#multi) (c.status === 'succeeded' ? this.#out : this.#err).write(`${c.agent_name}: [${describe(c)}]\n`);
-    else if (c.status !== 'succeeded') this.#err.write(`${c.agent_name}: ${describe(c)}\n`);
+    s.final = c;
+    if (this.#multi) this.#line(c.status === 'succeeded' ? this.#out : this.#err, `${c.agent_name}: [${describe(c)}]\n`);
+    else if (c.status !== 'succeeded') this.#line(this.#err, `${c.agent_name}: ${describe(c)}\n`);
+    this.#drawProgress();
   }
 
   notice(text: string): void {
-    this.#err.write(`${text}\n`);
+    this.#line(this.#err, `${text}\n`);
   }
 
+  /** Grouped outputs (when not streamed) and the counts by outcome. */
   summary(commands: CommandRecord[]): void {
-    if (!this.#multi) return;
-    const counts = new Map<string, number>();
-    for (const c of commands) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
-    this.#err.write([...counts.entries()].map(([st, n]) => `${n} ${st.replace('_', ' ')}`).join(', ') + '\n');
+    this.#clearProgress();
+    if (!this.#stream) this.#out.write(groupOutputs(commands));
+    if (this.#multi) this.#err.write(summaryLine(commands) + '\n');
   }
 
   #write(id: string, stream: Stream, text: string): void {
@@ -76,16 +95,64 @@ export class RunPrinter {
     const s = this.#shown.get(id)!;
     const lines = (s.partial[stream] + text).split('\n');
     s.partial[stream] = lines.pop()!;
-    for (const line of lines) sink.write(`${this.#names.get(id)}: ${line}\n`);
+    for (const line of lines) this.#line(sink, `${this.#names.get(id)}: ${line}\n`);
   }
 
   #flushPartial(id: string, stream: Stream): void {
     const s = this.#shown.get(id)!;
     if (this.#multi && s.partial[stream].length > 0) {
-      (stream === 'stdout' ? this.#out : this.#err).write(`${this.#names.get(id)}: ${s.partial[stream]}\n`);
+      this.#line(stream === 'stdout' ? this.#out : this.#err, `${this.#names.get(id)}: ${s.partial[stream]}\n`);
       s.partial[stream] = '';
     }
   }
+
+  /** Writes a whole line, keeping the progress line at the bottom. */
+  #line(sink: NodeJS.WritableStream, text: string): void {
+    this.#clearProgress();
+    sink.write(text);
+    this.#drawProgress();
+  }
+
+  #clearProgress(): void {
+    if (!this.#progressDrawn) return;
+    this.#err.write('\r\x1b[K');
+    this.#progressDrawn = false;
+  }
+
+  #drawProgress(): void {
+    if (!this.#progress) return;
+    const finals = [...this.#shown.values()].map((s) => s.final).filter((c): c is CommandRecord => c !== null);
+    const total = this.#shown.size;
+    if (finals.length === total) return;
+    this.#err.write(`\r\x1b[K[${finals.length}/${total} done] ${summaryLine(finals) || 'waiting'}; ${total - finals.length} in flight`);
+    this.#progressDrawn = true;
+  }
+}
+
+/** "37 succeeded, 2 failed, 0 timed out, 1 unreachable" (+ skipped, cancelled, lost when there are any). */
+export function summaryLine(commands: CommandRecord[]): string {
+  const n = (s: string) => commands.filter((c) => c.status === s).length;
+  const parts = [`${n('succeeded')} succeeded`, `${n('failed')} failed`, `${n('timed_out')} timed out`, `${n('expired')} unreachable`];
+  for (const s of FINAL_STATUSES) if (!['succeeded', 'failed', 'timed_out', 'expired'].includes(s) && n(s) > 0) parts.push(`${n(s)} ${s}`);
+  return commands.length === 0 ? '' : parts.join(', ');
+}
+
+/** Identical outputs once, with the agents that printed them: "37 agents: ok". */
+export function groupOutputs(commands: CommandRecord[]): string {
+  const groups = new Map<string, CommandRecord[]>();
+  for (const c of commands) {
+    const key = JSON.stringify([c.stdout, c.stderr]);
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  let text = '';
+  for (const list of [...groups.values()].sort((a, b) => b.length - a.length)) {
+    const { stdout, stderr } = list[0]!;
+    const names = list.map((c) => c.agent_name);
+    const who = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+    const body = (stdout + stderr).replace(/\n$/, '');
+    text += `── ${list.length} agent${list.length === 1 ? '' : 's'} (${who}):${body.includes('\n') || body.length > 60 ? `\n${body}` : ` ${body || '(no output)'}`}\n`;
+  }
+  return text;
 }
 
 export function describe(c: CommandRecord): string {

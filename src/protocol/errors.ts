@@ -20,6 +20,7 @@ export const ERRORS = {
   AGENT_NOT_FOUND: { status: 404, message: 'no such agent' },
   NO_TARGETS: { status: 400, message: 'the target set is empty' },
   COMMAND_NOT_FOUND: { status: 404, message: 'no such command' },
+  RUN_NOT_FOUND: { status: 404, message: 'no such run' },
   COMMAND_NOT_YOURS: { status: 403, message: 'this command belongs to another agent' },
   COMMAND_STILL_RUNNING: { status: 409, message: 'the command is still running on this agent' },
   INTERNAL: { status: 500, message: 'internal error' },

@@ -91,7 +91,9 @@ export const resultSchema = {
   },
 } as const;
 
-export const createCommandsSchema = {
+const limit = { type: 'string', pattern: '^[0-9]{1,6}%?$' } as const;
+
+export const createRunSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['targets', 'command'],
@@ -100,13 +102,31 @@ export const createCommandsSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        agents: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+        agents: { type: 'array', maxItems: 100000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+        labels: { ...labels, minProperties: 1 },
         all: { type: 'boolean' },
       },
     },
     ...commandSpec,
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
+    max_concurrency: limit,
+    max_errors: limit,
   },
+} as const;
+
+export const setLabelsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    set: labels,
+    remove: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 63 } },
+  },
+} as const;
+
+export const agentParamsSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' } },
 } as const;
 
 export const waitSchema = {
@@ -175,4 +195,10 @@ export const streamQuerySchema = {
   additionalProperties: false,
   required: ['ids'],
   properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_,-]+$' } },
+} as const;
+
+export const limitQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
 } as const;

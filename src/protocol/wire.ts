@@ -120,6 +120,8 @@ export interface ResultAck {
 /** A command as the operator API shows it. */
 export interface CommandRecord extends CommandOutput {
   id: string;
+  /** The run (one `myx run`) this command belongs to. */
+  run_id: string | null;
   agent_id: string;
   agent_name: string;
   command: string;
@@ -156,7 +158,10 @@ export interface AgentView {
   address: string | null;
   web_port: number | null;
   fingerprint: string | null;
+  /** Effective labels: the agent's own (config file) overlaid with the operator's. */
   labels: Labels;
+  /** Labels set with `myx agents label`. */
+  operator_labels: Labels;
   enrolled_at: string;
   last_heartbeat_at: string | null;
   /** Whether pushes to this agent work right now. */
@@ -171,9 +176,16 @@ export interface PushHealth {
   retry_at: string | null;
 }
 
-/** POST /api/commands */
-export interface CreateCommandsRequest {
-  targets: { agents?: string[]; all?: boolean };
+/** Who a run targets: named agents, agents carrying all these labels, or every agent. */
+export interface Targets {
+  agents?: string[];
+  labels?: Labels;
+  all?: boolean;
+}
+
+/** POST /api/runs */
+export interface CreateRunRequest {
+  targets: Targets;
   command: string;
   args?: string[];
   timeout?: number;
@@ -181,6 +193,33 @@ export interface CreateCommandsRequest {
   cwd?: string;
   /** Delivery TTL in seconds, @default 3600 */
   ttl?: number;
+  /** Agents running it at once: `N` or `N%` of the targets. @default no limit */
+  max_concurrency?: string;
+  /** Stop starting new agents once this many failed: `N` or `N%`; the rest end `skipped`. @default no limit */
+  max_errors?: string;
+}
+
+/** A run: the commands of one `myx run`. */
+export interface RunRecord {
+  id: string;
+  command: string;
+  args: string[];
+  /** How the targets were chosen, e.g. `label env=prod,role=web`. */
+  target: string;
+  max_concurrency: number | null;
+  max_errors: number | null;
+  created_at: string;
+  total: number;
+  counts: Partial<Record<CommandStatus, number>>;
+  /** Every command has ended. */
+  done: boolean;
+  /** --max-errors stopped it: commands that had not started were skipped. */
+  stopped: boolean;
+  finished_at: string | null;
+}
+export interface RunResponse {
+  run: RunRecord;
+  commands: CommandRecord[];
 }
 export interface CommandsResponse {
   commands: CommandRecord[];

@@ -107,7 +107,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const outcome = await store.recordResult(req.params.id, agent.id, req.body, new Date().toISOString());
       if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
       if (outcome.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
-      if (outcome.kind === 'recorded' && isFinal(outcome.command.status)) ctx.events.finished(outcome.command.id);
+      if (outcome.kind === 'recorded' && isFinal(outcome.command.status)) await ctx.runs.commandEnded(outcome.command);
       const ack: ResultAck = { command_id: outcome.command.id, status: outcome.command.status };
       return ack;
     },

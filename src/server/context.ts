@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { CommandEvents } from './command-events.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
 import type { Store } from './store/store.ts';
 
@@ -14,6 +15,7 @@ export interface ServerContext {
   agentClient: AgentClient;
   dispatcher: Dispatcher;
   events: CommandEvents;
+  runs: RunControl;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
   fingerprint: string;
   /** The URL agents on other hosts use (goes into join lines). */

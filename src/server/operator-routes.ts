@@ -4,15 +4,19 @@ import type { FastifyInstance } from 'fastify';
 import { formatEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
-import { createCommandsSchema, createEnrollmentTokenSchema, idParamsSchema, listCommandsQuerySchema, waitSchema } from '../protocol/schemas.ts';
+import {
+  agentParamsSchema, createEnrollmentTokenSchema, createRunSchema, idParamsSchema, limitQuerySchema, listCommandsQuerySchema, setLabelsSchema,
+  waitSchema,
+} from '../protocol/schemas.ts';
 import type {
-  AgentView, CommandsResponse, CreateCommandsRequest, CreateEnrollmentTokenRequest, EnrollmentTokenResponse,
-  WaitRequest, WaitResponse,
+  AgentView, CommandsResponse, CreateEnrollmentTokenRequest, CreateRunRequest, EnrollmentTokenResponse, Labels, RunResponse,
+  Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
 import { requireOperator } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
+import { resolveLimit } from './run-control.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 const DEFAULT_ENROLLMENT_TTL_SECONDS = 3600;
@@ -26,7 +30,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { agents: (await store.listAgents()).map((a) => agentView(a, now, ctx)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
     await requireOperator(store, req);
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
     await store.removeAgent(agent!.id);
@@ -46,29 +50,57 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.post<{ Body: CreateCommandsRequest }>('/api/commands', { schema: { body: createCommandsSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
     await requireOperator(store, req);
     const b = req.body;
-    const all = await store.listAgents();
-    const targets = b.targets.all ? all : resolveAgents(all, b.targets.agents ?? []);
-    if (targets.length === 0) {
-      throw new ApiError('NO_TARGETS', b.targets.all ? 'no agents are enrolled yet; enroll one with `myx token create`' : 'name at least one agent, or use --all');
-    }
+    const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
+    const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
+    const maxErrors = resolveLimit(b.max_errors, targets.length);
+    if (maxConcurrency !== null && maxConcurrency < 1) throw new ApiError('BAD_REQUEST', '--max-concurrency must be at least 1 (or a percentage above 0)');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + (b.ttl ?? DEFAULT_TTL_SECONDS) * 1000).toISOString();
-    const commands = await store.enqueue(
-      targets.map((a) => ({
-        id: newId('cmd'), agent_id: a.id, command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS,
-        env: b.env ?? null, cwd: b.cwd ?? null, expires_at: expiresAt,
+    const created = await store.createRun(
+      {
+        id: newId('run'), command: b.command, args: b.args ?? [], target: description,
+        max_concurrency: maxConcurrency, max_errors: maxErrors === null ? null : Math.max(1, maxErrors),
+      },
+      targets.map((a, i) => ({
+        id: newId('cmd'), status: maxConcurrency === null || i < maxConcurrency ? 'queued' : 'waiting', agent_id: a.id,
+        command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
+        expires_at: expiresAt,
       })),
       now.toISOString(),
     );
-    ctx.log.info({ command: b.command, targets: targets.length }, 'commands queued');
-    for (const a of targets) if (a.mode === 'poll') ctx.events.wakeAgent(a.id);
-    void ctx.dispatcher.dispatch(commands, new Map(targets.map((a) => [a.id, a])));
-    const body: CommandsResponse = { commands };
+    ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
+    void ctx.runs.deliver(created.commands);
+    const body: RunResponse = created;
     return reply.code(201).send(body);
   });
+
+  app.get<{ Querystring: { limit?: string } }>('/api/runs', { schema: { querystring: limitQuerySchema } }, async (req) => {
+    await requireOperator(store, req);
+    return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+    await requireOperator(store, req);
+    const run = await store.getRun(req.params.id);
+    if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
+    const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
+    return body;
+  });
+
+  app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
+    '/api/agents/:id/labels', { schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
+      await requireOperator(store, req);
+      const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
+      const labels = { ...agent!.operator_labels, ...req.body.set };
+      for (const k of req.body.remove ?? []) delete labels[k];
+      await store.setOperatorLabels(agent!.id, labels);
+      ctx.log.info({ agent: agent!.name, labels }, 'operator labels set');
+      return { agent_id: agent!.id, operator_labels: labels, labels: { ...agent!.labels, ...labels } };
+    },
+  );
 
   app.get<{ Params: { id: string } }>('/api/commands/:id', { schema: { params: idParamsSchema } }, async (req) => {
     await requireOperator(store, req);
@@ -96,7 +128,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
-    if (outcome.kind === 'cancelled') ctx.events.finished(c.id);
+    if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
     if (outcome.kind === 'requested') {
       ctx.log.info({ command_id: c.id, agent: c.agent_name }, 'cancel requested');
       const agent = (await store.listAgents()).find((a) => a.id === c.agent_id);
@@ -129,6 +161,28 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 }
 
+/** The agents a run targets, and a description of how they were chosen. */
+function selectTargets(all: AgentRow[], t: Targets): { agents: AgentRow[]; description: string } {
+  const ways = [t.all === true, (t.agents?.length ?? 0) > 0, t.labels !== undefined].filter(Boolean).length;
+  if (ways !== 1) throw new ApiError('BAD_REQUEST', 'choose targets one way: named agents, labels, or all');
+  if (t.all) {
+    if (all.length === 0) throw new ApiError('NO_TARGETS', 'no agents are enrolled yet; enroll one with `myx token create`');
+    return { agents: all, description: 'all' };
+  }
+  if (t.labels) {
+    const wanted = Object.entries(t.labels);
+    const description = `label ${wanted.map(([k, v]) => `${k}=${v}`).join(',')}`;
+    const agents = all.filter((a) => {
+      const labels = { ...a.labels, ...a.operator_labels };
+      return wanted.every(([k, v]) => labels[k] === v);
+    });
+    if (agents.length === 0) throw new ApiError('NO_TARGETS', `no agent carries ${description.slice(6)} (see \`myx agents\`)`);
+    return { agents, description };
+  }
+  const agents = resolveAgents(all, t.agents!);
+  return { agents, description: `agents ${agents.map((a) => a.name).join(',')}` };
+}
+
 /** Finds agents by id or name; an unknown one is an error naming it. */
 function resolveAgents(all: AgentRow[], wanted: string[]): AgentRow[] {
   const out = new Map<string, AgentRow>();
@@ -146,6 +200,6 @@ function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
     status: now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
-    labels: a.labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
+    labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
   };
 }

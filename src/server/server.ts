@@ -16,6 +16,7 @@ import { compileServerOptions, localUrlFor, publicUrlFor, type ServerOptions } f
 import { hashToken, newToken } from './secrets.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { startSweeper } from './sweeper.ts';
+import { RunControl } from './run-control.ts';
 import type { Store } from './store/store.ts';
 
 /** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
@@ -48,9 +49,10 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const agentClient = new AgentClient(options.pushTimeoutMs);
   let boundPort = options.port;
   const events = new CommandEvents();
+  const dispatcher = new Dispatcher(store, agentClient, events, log, options.leaseSeconds);
+  const runs = new RunControl(store, dispatcher, events, log);
   const ctx: ServerContext = {
-    store, log, options, agentClient, events,
-    dispatcher: new Dispatcher(store, agentClient, events, log, options.leaseSeconds),
+    store, log, options, agentClient, events, dispatcher, runs,
     fingerprint: cert.fingerprint,
     publicUrl: () => publicUrlFor(options, boundPort),
   };
@@ -62,7 +64,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     throw listenError(err, options.host, options.port);
   }
   boundPort = (app.server.address() as AddressInfo).port;
-  const stopSweeper = startSweeper(store, events, log);
+  const stopSweeper = startSweeper(store, events, runs, log);
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);

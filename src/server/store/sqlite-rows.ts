@@ -1,12 +1,13 @@
 // Rows of the SQLite store to wire records and back (JSON columns, 0/1 booleans).
 
 import type { CommandStatus, Delivery } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, Labels } from '../../protocol/wire.ts';
+import type { AgentFacts, CommandRecord, Labels, RunRecord } from '../../protocol/wire.ts';
+import { isFinal } from '../../protocol/command-status.ts';
 import type { AgentRow } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
-export const COMMAND_COLUMNS = `c.id, c.agent_id, a.name AS agent_name, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
+export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
   c.delivery, c.exit_code, c.signal, c.stdout, c.stderr, c.stdout_bytes, c.stderr_bytes, c.stdout_truncated,
   c.stderr_truncated, c.error, c.last_push_error, c.cancel_requested_at, c.created_at, c.expires_at, c.dispatched_at,
   c.started_at, c.finished_at`;
@@ -25,13 +26,14 @@ export function toAgent(r: Row): AgentRow {
     os: r.os as string, version: r.version as string, mode: r.mode as AgentRow['mode'], web_port: r.web_port as number | null,
     fingerprint: r.fingerprint as string | null, advertise_address: r.advertise_address as string | null,
     remote_address: r.remote_address as string | null, labels: JSON.parse(r.labels as string) as Labels,
+    operator_labels: JSON.parse(r.operator_labels as string) as Labels,
     enrolled_at: r.enrolled_at as string, last_heartbeat_at: r.last_heartbeat_at as string | null,
   };
 }
 
 export function toCommand(r: Row): CommandRecord {
   return {
-    id: r.id as string, agent_id: r.agent_id as string, agent_name: r.agent_name as string, command: r.command as string,
+    id: r.id as string, run_id: r.run_id as string | null, agent_id: r.agent_id as string, agent_name: r.agent_name as string, command: r.command as string,
     args: JSON.parse(r.args as string) as string[], timeout: r.timeout as number,
     env: r.env === null ? null : (JSON.parse(r.env as string) as Record<string, string>), cwd: r.cwd as string | null,
     status: r.status as CommandStatus, delivery: r.delivery as Delivery | null, exit_code: r.exit_code as number | null,
@@ -42,5 +44,23 @@ export function toCommand(r: Row): CommandRecord {
     created_at: r.created_at as string, expires_at: r.expires_at as string | null,
     dispatched_at: r.dispatched_at as string | null, started_at: r.started_at as string | null,
     finished_at: r.finished_at as string | null,
+  };
+}
+
+export function toRun(r: Row, counts: { status: CommandStatus; n: number; last: string | null }[]): RunRecord {
+  const byStatus: Partial<Record<CommandStatus, number>> = {};
+  let total = 0;
+  let open = 0;
+  let finishedAt: string | null = null;
+  for (const c of counts) {
+    byStatus[c.status] = c.n;
+    total += c.n;
+    if (!isFinal(c.status)) open += c.n;
+    if (c.last && (!finishedAt || c.last > finishedAt)) finishedAt = c.last;
+  }
+  return {
+    id: r.id as string, command: r.command as string, args: JSON.parse(r.args as string) as string[], target: r.target as string,
+    max_concurrency: r.max_concurrency as number | null, max_errors: r.max_errors as number | null, created_at: r.created_at as string,
+    total, counts: byStatus, done: open === 0, stopped: (byStatus.skipped ?? 0) > 0, finished_at: open === 0 ? finishedAt : null,
   };
 }

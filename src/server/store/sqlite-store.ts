@@ -4,11 +4,11 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
-import { canTransition, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk } from '../../protocol/wire.ts';
-import { agentParams, COMMAND_COLUMNS, toAgent, toCommand, type Row } from './sqlite-rows.ts';
+import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
+import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import { agentParams, COMMAND_COLUMNS, toAgent, toCommand, toRun, type Row } from './sqlite-rows.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, EnrollOutcome, NewAgent, NewCommand, ResultOutcome, Store,
+  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, EnrollOutcome, NewAgent, NewCommand, NewRun, ResultOutcome, Store,
   StoreCapabilities,
 } from './store.ts';
 
@@ -40,10 +40,20 @@ export class SqliteStore implements Store {
         fingerprint = $fingerprint, advertise_address = $advertise_address, remote_address = $remote_address,
         labels = $labels, last_heartbeat_at = $now WHERE id = $id`),
       listAgents: p('SELECT * FROM agents ORDER BY name'),
-      setLabels: p('UPDATE agents SET labels = ? WHERE id = ?'),
+      setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
+      insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at)
+        VALUES ($id, $command, $args, $target, $max_concurrency, $max_errors, $now)`),
+      runById: p('SELECT * FROM runs WHERE id = ?'),
+      listRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
+      runCounts: p('SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands WHERE run_id = ? GROUP BY status'),
+      commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+      waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
+      promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
+      skip: p(`UPDATE commands SET status = 'skipped', finished_at = ?, error = ? WHERE id = ? AND status = 'waiting'`),
+      runsWithWaiting: p(`SELECT DISTINCT run_id FROM commands WHERE status = 'waiting'`),
       removeAgent: p('DELETE FROM agents WHERE id = ?'),
-      insertCommand: p(`INSERT INTO commands (id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at)
-        VALUES ($id, $agent_id, $command, $args, $timeout, $env, $cwd, 'queued', $now, $expires_at)`),
+      insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at)
+        VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at)`),
       commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
       owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
       claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
@@ -65,7 +75,7 @@ export class SqliteStore implements Store {
         stderr_truncated = $stderr_truncated, error = $error, started_at = COALESCE(started_at, $started_at),
         finished_at = $finished_at, lease_expires_at = NULL WHERE id = $id`),
       cancelQueued: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = $now, finished_at = $now,
-        error = 'cancelled before it was delivered' WHERE id = $id AND status = 'queued'`),
+        error = 'cancelled before it was delivered' WHERE id = $id AND status IN ('queued', 'waiting')`),
       cancelRequest: p(`UPDATE commands SET cancel_requested_at = COALESCE(cancel_requested_at, $now)
         WHERE id = $id AND status IN ('dispatched', 'running')`),
       pendingCancels: p(`SELECT id FROM commands WHERE agent_id = ? AND cancel_requested_at IS NOT NULL
@@ -123,24 +133,66 @@ export class SqliteStore implements Store {
     return (this.#stmt.listAgents!.all() as Row[]).map(toAgent);
   }
 
-  async setAgentLabels(agentId: string, labels: Labels): Promise<void> {
-    this.#stmt.setLabels!.run(JSON.stringify(labels), agentId);
+  async setOperatorLabels(agentId: string, labels: Labels): Promise<void> {
+    this.#stmt.setOperatorLabels!.run(JSON.stringify(labels), agentId);
   }
 
   async removeAgent(agentId: string): Promise<boolean> {
     return Number(this.#stmt.removeAgent!.run(agentId).changes) > 0;
   }
 
-  async enqueue(commands: NewCommand[], now: string): Promise<CommandRecord[]> {
+  async createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
     transaction(this.#db, () => {
+      this.#stmt.insertRun!.run({
+        id: run.id, command: run.command, args: JSON.stringify(run.args), target: run.target,
+        max_concurrency: run.max_concurrency, max_errors: run.max_errors, now,
+      });
       for (const c of commands) {
         this.#stmt.insertCommand!.run({
-          id: c.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
-          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, now, expires_at: c.expires_at,
+          id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
+          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: c.status, now, expires_at: c.expires_at,
         });
       }
     });
-    return this.getCommands(commands.map((c) => c.id));
+    return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const row = this.#stmt.runById!.get(runId) as Row | undefined;
+    return row ? toRun(row, this.#stmt.runCounts!.all(runId) as never) : undefined;
+  }
+
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    return (this.#stmt.listRuns!.all(limit) as Row[]).map((r) => toRun(r, this.#stmt.runCounts!.all(r.id as string) as never));
+  }
+
+  async commandsOfRun(runId: string): Promise<CommandRecord[]> {
+    return (this.#stmt.commandsOfRun!.all(runId) as Row[]).map(toCommand);
+  }
+
+  async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    const { queued, skipped } = transaction(this.#db, () => {
+      const run = this.#stmt.runById!.get(runId) as { max_concurrency: number | null; max_errors: number | null } | undefined;
+      const counts = new Map((this.#stmt.runCounts!.all(runId) as { status: CommandStatus; n: number }[]).map((c) => [c.status, c.n]));
+      if (!run || !counts.get('waiting')) return { queued: [], skipped: [] };
+      const errors = ERROR_STATUSES.reduce((sum, st) => sum + (counts.get(st) ?? 0), 0);
+      if (run.max_errors !== null && errors >= run.max_errors) {
+        const ids = (this.#stmt.waitingOfRun!.all(runId, -1) as { id: string }[]).map((r) => r.id);
+        const why = `not started: ${errors} of this run's commands failed (--max-errors ${run.max_errors})`;
+        for (const id of ids) this.#stmt.skip!.run(now, why, id);
+        return { queued: [], skipped: ids };
+      }
+      const inFlight = (counts.get('queued') ?? 0) + (counts.get('dispatched') ?? 0) + (counts.get('running') ?? 0);
+      const room = run.max_concurrency === null ? counts.get('waiting')! : Math.max(0, run.max_concurrency - inFlight);
+      const ids = room > 0 ? (this.#stmt.waitingOfRun!.all(runId, room) as { id: string }[]).map((r) => r.id) : [];
+      for (const id of ids) this.#stmt.promote!.run(id);
+      return { queued: ids, skipped: [] };
+    });
+    return { queued: await this.getCommands(queued), skipped: await this.getCommands(skipped) };
+  }
+
+  async runsWithWaiting(): Promise<string[]> {
+    return (this.#stmt.runsWithWaiting!.all() as { run_id: string }[]).map((r) => r.run_id);
   }
 
   async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {

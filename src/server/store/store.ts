@@ -1,7 +1,7 @@
 // The control plane's storage, as queue operations rather than SQL: SQLite implements it today,
 // PostgreSQL later, and one shared test suite (test/store.test.ts) runs against every backend.
 
-import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk } from '../../protocol/wire.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
@@ -17,6 +17,8 @@ export interface StoreCapabilities {
 /** An agent as stored. `token` is kept because the control plane must present it when it pushes. */
 export interface AgentRow extends AgentFacts {
   id: string;
+  /** Labels set by operators (`labels` holds the agent's own, from its config). */
+  operator_labels: Labels;
   token: string;
   /** The address the agent's last heartbeat came from. */
   remote_address: string | null;
@@ -31,8 +33,19 @@ export interface NewAgent extends AgentFacts {
   remote_address: string | null;
 }
 
+export interface NewRun {
+  id: string;
+  command: string;
+  args: string[];
+  target: string;
+  max_concurrency: number | null;
+  max_errors: number | null;
+}
+
 export interface NewCommand {
   id: string;
+  /** `waiting` when rate control holds it back. */
+  status: 'queued' | 'waiting';
   agent_id: string;
   command: string;
   args: string[];
@@ -85,11 +98,23 @@ export interface Store {
   /** Records a heartbeat: what the agent says about itself now, and where it spoke from. */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
   listAgents(): Promise<AgentRow[]>;
-  setAgentLabels(agentId: string, labels: Labels): Promise<void>;
+  /** Labels set by operators; they overlay the agent's own. */
+  setOperatorLabels(agentId: string, labels: Labels): Promise<void>;
   removeAgent(agentId: string): Promise<boolean>;
 
-  /** Adds commands in state `queued`. */
-  enqueue(commands: NewCommand[], now: string): Promise<CommandRecord[]>;
+  /** Creates a run and its commands (queued, or waiting when rate control holds them back). */
+  createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  listRuns(limit: number): Promise<RunRecord[]>;
+  commandsOfRun(runId: string): Promise<CommandRecord[]>;
+  /**
+   * Rate control, after a command of the run ended: once errors reach max_errors the waiting
+   * commands are skipped; otherwise waiting commands are queued while fewer than
+   * max_concurrency are in flight.
+   */
+  advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
+  /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
+  runsWithWaiting(): Promise<string[]>;
   /** queued -> dispatched (push) under a lease, before the push is sent; false when no longer queued. */
   claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
   /** The push failed: dispatched (by push, not started) -> queued again, with the reason. */
