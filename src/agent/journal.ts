@@ -4,11 +4,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
+import { JOURNAL_MIGRATIONS } from './journal-migrations.ts';
 import { openSqlite, transaction } from '../common/sqlite.ts';
 import type { AgentCommandState, CommandResult, ExecuteRequest } from '../protocol/wire.ts';
 
-const MIGRATIONS = fileURLToPath(new URL('./journal-migrations/', import.meta.url));
 
 export interface JournalEntry {
   id: string;
@@ -33,7 +32,7 @@ export class Journal {
 
   constructor(path: string) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    this.#db = openSqlite(path, MIGRATIONS);
+    this.#db = openSqlite(path, JOURNAL_MIGRATIONS);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#stmt = {
       get: p('SELECT * FROM commands WHERE id = ?'),

@@ -2,30 +2,32 @@
 // and numbered migrations applied once, in order, each in its own transaction.
 
 import { closeSync, openSync } from 'node:fs';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
-export function openSqlite(path: string, migrationsDir: string): DatabaseSync {
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function openSqlite(path: string, migrations: Migration[]): DatabaseSync {
   closeSync(openSync(path, 'a', 0o600)); // create with the right mode before SQLite does
   const db = new DatabaseSync(path);
   // WAL + NORMAL survives a killed process (what we promise); FULL would also survive power loss.
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
-  migrate(db, migrationsDir);
+  migrate(db, migrations);
   return db;
 }
 
-function migrate(db: DatabaseSync, dir: string): void {
+function migrate(db: DatabaseSync, migrations: Migration[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   const applied = new Set(
     (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
   );
-  const files = readdirSync(dir).filter((f) => /^\d{4}-.*\.sql$/.test(f)).sort();
-  for (const file of files) {
-    const version = Number(file.slice(0, 4));
+  for (const { version, sql } of [...migrations].sort((a, b) => a.version - b.version)) {
     if (applied.has(version)) continue;
     transaction(db, () => {
-      db.exec(readFileSync(join(dir, file), 'utf8'));
+      db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
     });
   }

@@ -2,7 +2,7 @@
 // synchronous underneath and async at the interface so that network backends fit the same shape.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
+import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
@@ -12,7 +12,6 @@ import type {
   StoreCapabilities,
 } from './store.ts';
 
-const MIGRATIONS = fileURLToPath(new URL('./sqlite-migrations/', import.meta.url));
 const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 
 export class SqliteStore implements Store {
@@ -21,7 +20,7 @@ export class SqliteStore implements Store {
   readonly #stmt: Record<string, StatementSync>;
 
   constructor(path: string) {
-    this.#db = openSqlite(path, MIGRATIONS);
+    this.#db = openSqlite(path, SERVER_MIGRATIONS);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#stmt = {
       addOperatorToken: p('INSERT INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),

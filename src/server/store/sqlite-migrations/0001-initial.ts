@@ -1,3 +1,5 @@
+// Migration 0001-initial. Applied once, in order; never edit one that has shipped.
+export default `
 -- The first schema: tokens, agents and the command queue.
 CREATE TABLE operator_tokens (
   token_hash TEXT PRIMARY KEY,
@@ -59,3 +61,4 @@ CREATE TABLE commands (
 
 CREATE INDEX commands_by_agent_status ON commands (agent_id, status);
 CREATE INDEX commands_by_created ON commands (created_at);
+`;

@@ -1,3 +1,5 @@
+// Migration 0001-initial. Applied once, in order; never edit one that has shipped.
+export default `
 -- The agent's durable journal: every command id it accepted, its final result, and whether the
 -- control plane has acknowledged that result (the spool).
 CREATE TABLE commands (
@@ -11,3 +13,4 @@ CREATE TABLE commands (
   reported_at TEXT
 );
 CREATE INDEX commands_unreported ON commands (finished_at) WHERE reported_at IS NULL AND result IS NOT NULL;
+`;

@@ -1,4 +1,6 @@
--- Runs (the commands of one `myx run`, with their rate control) and labels set by operators.
+// Migration 0003-runs-labels. Applied once, in order; never edit one that has shipped.
+export default `
+-- Runs (the commands of one myx run, with their rate control) and labels set by operators.
 CREATE TABLE runs (
   id TEXT PRIMARY KEY,
   command TEXT NOT NULL,
@@ -13,3 +15,4 @@ ALTER TABLE commands ADD COLUMN run_id TEXT REFERENCES runs(id) ON DELETE CASCAD
 CREATE INDEX commands_by_run ON commands (run_id, status);
 
 ALTER TABLE agents ADD COLUMN operator_labels TEXT NOT NULL DEFAULT '{}';
+`;

@@ -1,3 +1,5 @@
+// Migration 0002-delivery. Applied once, in order; never edit one that has shipped.
+export default `
 -- Poll delivery under leases, delivery TTL, cancel requests, and live output chunks.
 ALTER TABLE commands ADD COLUMN expires_at TEXT;
 ALTER TABLE commands ADD COLUMN lease_expires_at TEXT;
@@ -14,3 +16,4 @@ CREATE TABLE command_output (
 
 CREATE INDEX commands_by_lease ON commands (lease_expires_at) WHERE status = 'dispatched';
 CREATE INDEX commands_by_expiry ON commands (expires_at) WHERE status = 'queued';
+`;

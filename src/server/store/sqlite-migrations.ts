@@ -1,0 +1,13 @@
+// The numbered migrations of this database, in order. They are modules, not files read at run
+// time, so they travel inside the bundle.
+
+import type { Migration } from '../../common/sqlite.ts';
+import m0001 from './sqlite-migrations/0001-initial.ts';
+import m0002 from './sqlite-migrations/0002-delivery.ts';
+import m0003 from './sqlite-migrations/0003-runs-labels.ts';
+
+export const SERVER_MIGRATIONS: Migration[] = [
+  { version: 1, name: '0001-initial', sql: m0001 },
+  { version: 2, name: '0002-delivery', sql: m0002 },
+  { version: 3, name: '0003-runs-labels', sql: m0003 },
+];
