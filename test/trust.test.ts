@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
-import { createPinnedDispatcher, PinMismatchError } from '../src/common/pinned-dispatcher.ts';
+import { PinMismatchError, PinnedPool } from '../src/common/pinned-pool.ts';
 import { requestJson, RequestFailedError } from '../src/common/json-client.ts';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { createToken, enrollAgent, eventually, runBin, startAgent, startServer, tempDir, type TestServer } from './helpers.ts';
@@ -26,10 +26,10 @@ describe('pinning', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     t.after(() => srv.close());
     const url = `https://127.0.0.1:${(srv.address() as { port: number }).port}/`;
-    const ok = await requestJson<{ ok: boolean }>({ method: 'GET', url, dispatcher: createPinnedDispatcher({ fingerprint: good.fingerprint }) });
+    const ok = await requestJson<{ ok: boolean }>({ method: 'GET', url, pool: new PinnedPool({ fingerprint: good.fingerprint }) });
     assert.deepEqual(ok.body, { ok: true });
     await assert.rejects(
-      requestJson({ method: 'GET', url, dispatcher: createPinnedDispatcher({ fingerprint: other.fingerprint }) }),
+      requestJson({ method: 'GET', url, pool: new PinnedPool({ fingerprint: other.fingerprint }) }),
       (err: RequestFailedError) => err.code === 'CERT_PIN_MISMATCH' && /does not match the pinned fingerprint/.test(err.message),
     );
     assert.equal(hits, 1, 'the mismatched client never sent its request');

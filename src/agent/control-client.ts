@@ -1,9 +1,8 @@
 // The agent's HTTPS client to the control plane, pinned to the fingerprint from the enrollment
 // token. Every call after enrollment carries the agent token.
 
-import type { Agent } from 'undici';
 import { requestJson } from '../common/json-client.ts';
-import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
+import { PinnedPool } from '../common/pinned-pool.ts';
 import type {
   CommandResult, HeartbeatRequest, HeartbeatResponse, OutputChunk, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
   RegisterResponse, ResultAck,
@@ -12,21 +11,21 @@ import type {
 export class ControlClient {
   readonly #url: string;
   readonly #token: string;
-  readonly #dispatcher: Agent;
+  readonly #pool: PinnedPool;
 
   constructor(serverUrl: string, serverFingerprint: string, agentToken: string) {
     this.#url = serverUrl;
     this.#token = agentToken;
-    this.#dispatcher = createPinnedDispatcher({ fingerprint: serverFingerprint, connections: 4 });
+    this.#pool = new PinnedPool({ fingerprint: serverFingerprint, connections: 4 });
   }
 
   static async register(serverUrl: string, serverFingerprint: string, body: RegisterRequest): Promise<RegisterResponse> {
-    const dispatcher = createPinnedDispatcher({ fingerprint: serverFingerprint, connections: 1 });
+    const pool = new PinnedPool({ fingerprint: serverFingerprint, connections: 1 });
     try {
-      const res = await requestJson<RegisterResponse>({ method: 'POST', url: `${serverUrl}/api/agents/register`, dispatcher, body });
+      const res = await requestJson<RegisterResponse>({ method: 'POST', url: `${serverUrl}/api/agents/register`, pool, body });
       return res.body;
     } finally {
-      await dispatcher.close();
+      pool.destroy();
     }
   }
 
@@ -46,19 +45,19 @@ export class ControlClient {
   /** Long poll: answers as soon as there is something for this agent, or after `waitSeconds`. */
   async poll(waitSeconds: number): Promise<PollResponse> {
     const res = await requestJson<PollResponse>({
-      method: 'GET', url: `${this.#url}/api/agents/poll?wait=${waitSeconds}`, dispatcher: this.#dispatcher,
+      method: 'GET', url: `${this.#url}/api/agents/poll?wait=${waitSeconds}`, pool: this.#pool,
       headers: { 'x-agent-token': this.#token }, timeoutMs: (waitSeconds + 10) * 1000,
     });
     return res.body;
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.destroy().catch(() => {});
+    this.#pool.destroy();
   }
 
   #post<T>(path: string, body: unknown, timeoutMs = 10_000) {
     return requestJson<T>({
-      method: 'POST', url: this.#url + path, dispatcher: this.#dispatcher, headers: { 'x-agent-token': this.#token }, body, timeoutMs,
+      method: 'POST', url: this.#url + path, pool: this.#pool, headers: { 'x-agent-token': this.#token }, body, timeoutMs,
     });
   }
 }

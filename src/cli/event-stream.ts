@@ -1,7 +1,7 @@
-// A small Server-Sent Events reader over undici, for the control plane's command stream.
+// A small Server-Sent Events reader for the control plane's command stream.
 
-import { request, type Dispatcher } from 'undici';
-import { RequestFailedError } from '../common/json-client.ts';
+import { openStream } from '../common/json-client.ts';
+import type { PinnedPool } from '../common/pinned-pool.ts';
 
 export interface SseEvent {
   event: string;
@@ -9,30 +9,13 @@ export interface SseEvent {
 }
 
 /** Yields events until the server ends the stream; throws when the connection fails. */
-export async function* readEvents(url: string, dispatcher: Dispatcher, headers: Record<string, string>): AsyncGenerator<SseEvent> {
-  let res: Dispatcher.ResponseData;
-  try {
-    // the server pings every 15 s, so 45 s of silence means the connection is gone
-    res = await request(url, { method: 'GET', dispatcher, headers: { ...headers, accept: 'text/event-stream' }, headersTimeout: 15_000, bodyTimeout: 45_000 });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new RequestFailedError(0, e.code ?? 'REQUEST_FAILED', e.message);
-  }
-  if (res.statusCode !== 200) {
-    const text = await res.body.text().catch(() => '');
-    let message = `HTTP ${res.statusCode}`;
-    let code = `HTTP_${res.statusCode}`;
-    try {
-      const body = JSON.parse(text) as { error?: { code: string; message: string } };
-      if (body.error) ({ code, message } = body.error);
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new RequestFailedError(res.statusCode, code, message);
-  }
+export async function* readEvents(url: string, pool: PinnedPool, headers: Record<string, string>): AsyncGenerator<SseEvent> {
+  // the server pings every 15 s, so 45 s of silence means the connection is gone
+  const res = await openStream({ url, pool, headers, timeoutMs: 45_000 });
+  res.setEncoding('utf8');
   let buffer = '';
-  for await (const chunk of res.body) {
-    buffer += (chunk as Buffer).toString('utf8');
+  for await (const chunk of res) {
+    buffer += chunk as string;
     let end: number;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const block = buffer.slice(0, end);
@@ -47,4 +30,5 @@ export async function* readEvents(url: string, dispatcher: Dispatcher, headers: 
       if (data.length > 0) yield { event, data: data.join('\n') };
     }
   }
+  if (!res.complete) throw Object.assign(new Error('the event stream was cut off'), { code: 'ECONNRESET' });
 }

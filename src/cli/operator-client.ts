@@ -4,9 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Agent } from 'undici';
 import { requestJson } from '../common/json-client.ts';
-import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
+import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
   AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
@@ -65,11 +64,11 @@ export async function resolveConnection(f: ConnectionFlags): Promise<Connection>
 
 export class OperatorClient {
   readonly #conn: Connection;
-  readonly #dispatcher: Agent;
+  readonly #pool: PinnedPool;
 
   constructor(conn: Connection) {
     this.#conn = conn;
-    this.#dispatcher = createPinnedDispatcher({ fingerprint: conn.fingerprint, connections: 2 });
+    this.#pool = new PinnedPool({ fingerprint: conn.fingerprint, connections: 2 });
   }
 
   async agents(): Promise<AgentView[]> {
@@ -127,16 +126,16 @@ export class OperatorClient {
 
   /** Live output and final records of `ids` (Server-Sent Events), replayed from the start. */
   events(ids: string[]): AsyncGenerator<SseEvent> {
-    return readEvents(`${this.#conn.url}/api/commands/stream?ids=${ids.join(',')}`, this.#dispatcher, { authorization: `Bearer ${this.#conn.token}` });
+    return readEvents(`${this.#conn.url}/api/commands/stream?ids=${ids.join(',')}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    this.#pool.destroy();
   }
 
   async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
     const res = await requestJson<T>({
-      method, url: this.#conn.url + path, dispatcher: this.#dispatcher, body,
+      method, url: this.#conn.url + path, pool: this.#pool, body,
       headers: { authorization: `Bearer ${this.#conn.token}` },
       ...(timeoutMs ? { timeoutMs } : {}),
     });

@@ -1,8 +1,10 @@
 // One way to call a myx HTTPS JSON API (agent -> control plane, control plane -> agent, CLI ->
 // control plane), turning transport failures into one error type with a readable reason.
 
-import { request, type Dispatcher } from 'undici';
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:https';
 import { isErrorBody } from '../protocol/errors.ts';
+import type { PinnedPool } from './pinned-pool.ts';
 
 export class RequestFailedError extends Error {
   /** HTTP status, or 0 when no response arrived (refused, TLS, timeout). */
@@ -24,10 +26,10 @@ export class RequestFailedError extends Error {
 export interface JsonRequest {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
-  dispatcher: Dispatcher;
+  pool: PinnedPool;
   headers?: Record<string, string>;
   body?: unknown;
-  /** ms to wait for the response headers, @default 10000 */
+  /** ms to wait for the whole answer, @default 10000 */
   timeoutMs?: number;
 }
 
@@ -38,50 +40,72 @@ export interface JsonResponse<T> {
 
 /** Sends the request; 2xx answers resolve, anything else rejects with RequestFailedError. */
 export async function requestJson<T>(req: JsonRequest): Promise<JsonResponse<T>> {
-  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  const res = await open(req, 'application/json');
+  let text = '';
+  try {
+    res.setEncoding('utf8');
+    for await (const chunk of res) text += chunk as string;
+  } catch (err) {
+    throw transportError(err, req.url);
+  }
+  const parsed = parseJson(text);
+  if (res.statusCode! >= 200 && res.statusCode! < 300) return { status: res.statusCode!, body: parsed as T };
+  throw httpError(res.statusCode!, parsed, req.url);
+}
+
+/** Opens a streaming GET (Server-Sent Events); the caller reads the body. Non-2xx answers reject. */
+export async function openStream(req: Omit<JsonRequest, 'method' | 'body'>): Promise<IncomingMessage> {
+  const res = await open({ ...req, method: 'GET' }, 'text/event-stream');
+  if (res.statusCode === 200) return res;
+  let text = '';
+  for await (const chunk of res) text += String(chunk);
+  throw httpError(res.statusCode!, parseJson(text), req.url);
+}
+
+function open(req: JsonRequest, accept: string): Promise<IncomingMessage> {
+  const headers: Record<string, string> = { accept, ...req.headers };
   let payload: string | undefined;
   if (req.body !== undefined) {
     payload = JSON.stringify(req.body);
     headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
   }
-  const timeout = req.timeoutMs ?? 10_000;
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await request(req.url, {
-      method: req.method,
-      headers,
-      body: payload,
-      dispatcher: req.dispatcher,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
+  return new Promise((resolve, reject) => {
+    const r = request(req.url, { method: req.method, headers, agent: req.pool }, (res) => {
+      // the timeout covers the whole answer; a stream (SSE) keeps it as an idle limit
+      res.once('error', () => {});
+      resolve(res);
     });
-  } catch (err) {
-    throw transportError(err, req.url);
-  }
-  const text = await res.body.text().catch(() => '');
-  let parsed: unknown;
+    r.setTimeout(req.timeoutMs ?? 10_000, () => r.destroy(Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+    r.once('error', (err) => reject(transportError(err, req.url)));
+    r.end(payload);
+  });
+}
+
+function parseJson(text: string): unknown {
   try {
-    parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    return text.length > 0 ? JSON.parse(text) : undefined;
   } catch {
-    parsed = undefined;
+    return undefined;
   }
-  if (res.statusCode >= 200 && res.statusCode < 300) return { status: res.statusCode, body: parsed as T };
-  if (isErrorBody(parsed)) throw new RequestFailedError(res.statusCode, parsed.error.code, parsed.error.message);
-  throw new RequestFailedError(res.statusCode, `HTTP_${res.statusCode}`, `${new URL(req.url).host} answered HTTP ${res.statusCode}`);
+}
+
+function httpError(status: number, body: unknown, url: string): RequestFailedError {
+  if (isErrorBody(body)) return new RequestFailedError(status, body.error.code, body.error.message);
+  return new RequestFailedError(status, `HTTP_${status}`, `${new URL(url).host} answered HTTP ${status}`);
 }
 
 function transportError(err: unknown, url: string): RequestFailedError {
-  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = e.code ?? e.cause?.code ?? 'REQUEST_FAILED';
+  if (err instanceof RequestFailedError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const code = e.code ?? 'REQUEST_FAILED';
   const host = new URL(url).host;
   const reasons: Record<string, string> = {
     ECONNREFUSED: `connection refused by ${host} (is it running and listening there?)`,
     ENOTFOUND: `cannot resolve ${host}`,
     ETIMEDOUT: `timed out connecting to ${host}`,
-    UND_ERR_CONNECT_TIMEOUT: `timed out connecting to ${host}`,
+    EHOSTUNREACH: `no route to ${host}`,
     UND_ERR_HEADERS_TIMEOUT: `${host} did not answer in time`,
-    UND_ERR_BODY_TIMEOUT: `${host} did not finish its answer in time`,
-    UND_ERR_SOCKET: `connection to ${host} closed unexpectedly`,
     ECONNRESET: `connection to ${host} was reset`,
     EPROTO: `TLS handshake with ${host} failed (is it speaking HTTPS?)`,
   };

@@ -1,8 +1,7 @@
 // The control plane's HTTPS client to agents' web services: one keep-alive pool per agent,
 // pinned to the fingerprint the agent reported over its authenticated channel.
 
-import type { Agent } from 'undici';
-import { createPinnedDispatcher } from '../common/pinned-dispatcher.ts';
+import { PinnedPool } from '../common/pinned-pool.ts';
 import { requestJson } from '../common/json-client.ts';
 import type { ExecuteRequest, ExecuteResponse } from '../protocol/wire.ts';
 import type { AgentRow } from './store/store.ts';
@@ -10,7 +9,7 @@ import { urlHost } from './options.ts';
 
 interface Pool {
   fingerprint: string;
-  dispatcher: Agent;
+  connections: PinnedPool;
 }
 
 export class AgentClient {
@@ -34,7 +33,7 @@ export class AgentClient {
     const res = await requestJson<ExecuteResponse>({
       method: 'POST',
       url: `${url}/api/execute`,
-      dispatcher: this.#poolFor(agent),
+      pool: this.#poolFor(agent),
       headers: { 'x-agent-token': agent.token },
       body,
       timeoutMs: this.#timeoutMs,
@@ -46,7 +45,7 @@ export class AgentClient {
     await requestJson({
       method: 'POST',
       url: `${url}/api/commands/${encodeURIComponent(commandId)}/cancel`,
-      dispatcher: this.#poolFor(agent),
+      pool: this.#poolFor(agent),
       headers: { 'x-agent-token': agent.token },
       timeoutMs: this.#timeoutMs,
     });
@@ -55,22 +54,22 @@ export class AgentClient {
   /** Drops the pool of an agent whose certificate or enrollment changed. */
   forget(agentId: string): void {
     const pool = this.#pools.get(agentId);
-    if (pool) void pool.dispatcher.close().catch(() => {});
+    pool?.connections.destroy();
     this.#pools.delete(agentId);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((p) => p.dispatcher.destroy().catch(() => {})));
+    for (const p of this.#pools.values()) p.connections.destroy();
     this.#pools.clear();
   }
 
-  #poolFor(agent: AgentRow): Agent {
+  #poolFor(agent: AgentRow): PinnedPool {
     const fingerprint = agent.fingerprint!;
     const existing = this.#pools.get(agent.id);
-    if (existing && existing.fingerprint === fingerprint) return existing.dispatcher;
+    if (existing && existing.fingerprint === fingerprint) return existing.connections;
     this.forget(agent.id);
-    const dispatcher = createPinnedDispatcher({ fingerprint, connections: 4 });
-    this.#pools.set(agent.id, { fingerprint, dispatcher });
-    return dispatcher;
+    const connections = new PinnedPool({ fingerprint, connections: 4 });
+    this.#pools.set(agent.id, { fingerprint, connections });
+    return connections;
   }
 }

@@ -1,0 +1,108 @@
+// Shared pieces of the benchmarks: a control plane and agents as real processes on loopback,
+// agents registered through the real enrollment API, timing and markdown tables.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ControlClient } from '../src/agent/control-client.ts';
+import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
+import { parseEnrollmentToken } from '../src/protocol/enrollment-token.ts';
+import { MYX_VERSION } from '../src/protocol/version.ts';
+import { startProc, startServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
+
+export { startServer, tempDir, type TestServer };
+
+export const ROOT = join(import.meta.dirname, '..');
+export const MYX_AGENT = join(ROOT, 'bin', 'myx-agent.js');
+
+export async function operator(server: TestServer): Promise<OperatorClient> {
+  return new OperatorClient(await resolveConnection({ dataDir: server.dataDir }));
+}
+
+export interface Registered {
+  name: string;
+  agentId: string;
+  token: string;
+}
+
+/** Enrolls an agent through the operator and agent APIs (no process per enrollment). */
+export async function register(client: OperatorClient, server: TestServer, name: string, mode: 'web' | 'poll', port: number | null, address: string | null, fingerprint: string | null = null): Promise<Registered> {
+  const { token } = await client.createEnrollmentToken(600);
+  const pin = parseEnrollmentToken(token)!.serverFingerprint;
+  const res = await ControlClient.register(server.url, pin, {
+    enrollment_token: token, name, hostname: hostname(), os: 'linux', version: MYX_VERSION, mode, web_port: port,
+    fingerprint, advertise_address: address, labels: {},
+  });
+  return { name, agentId: res.agent_id, token: res.agent_token };
+}
+
+/** Writes a config file for a registered agent and starts it as its own process. */
+export async function startRealAgent(dir: string, server: TestServer, reg: Registered, web: { bind: string; port: number } | null): Promise<Proc> {
+  const cfgDir = join(dir, reg.name);
+  mkdirSync(cfgDir, { recursive: true });
+  const config = join(cfgDir, 'config.json');
+  writeFileSync(config, JSON.stringify({
+    server_url: server.url, server_fingerprint: server.fingerprint, agent_id: reg.agentId, agent_token: reg.token, name: reg.name,
+    web_service_enabled: web !== null, web_service_port: web?.port ?? 8443, web_service_bind: web?.bind ?? '127.0.0.1',
+    ...(web ? { advertise_address: web.bind } : {}), log_level: 'warn',
+  }), { mode: 0o600 });
+  const proc = startProc(MYX_AGENT, ['--config', config], { MYX_LOG_LEVEL: 'info' });
+  await proc.waitFor(/connected to the control plane/, 120_000);
+  return proc;
+}
+
+export function stats(samples: number[]): { n: number; p50: number; p90: number; p99: number; min: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { n: s.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), min: s[0]! };
+}
+
+export function ms(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '-';
+  return v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`;
+}
+
+export function ratio(peer: number | undefined, ours: number | undefined): string {
+  if (!peer || !ours) return '-';
+  return `${(peer / ours).toFixed(1)}x`;
+}
+
+export function table(title: string, head: string[], rows: (string | number)[][], notes: string[] = []): string {
+  const lines = [`### ${title}`, '', `| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
+  const text = lines.join('\n') + '\n';
+  console.log('\n' + text);
+  return text;
+}
+
+/** Runs a shell command `n` times (after `warmup` untimed runs); returns wall times in ms. */
+export function timeShell(cmd: string, n: number, warmup = 1, env: NodeJS.ProcessEnv = process.env): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n + warmup; i++) {
+    const t0 = performance.now();
+    const r = spawnSync('sh', ['-c', cmd], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const dt = performance.now() - t0;
+    if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr?.toString().slice(0, 500)}`);
+    if (i >= warmup) out.push(dt);
+  }
+  return out;
+}
+
+export function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Resident memory (KiB) and CPU time used so far (ms) of a process, from /proc. */
+export function procUsage(pid: number): { rssKiB: number; cpuMs: number } {
+  const status = spawnSync('cat', [`/proc/${pid}/status`, `/proc/${pid}/stat`], { encoding: 'utf8' }).stdout;
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = status.slice(status.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  return { rssKiB: rss, cpuMs: (ticks * 1000) / 100 };
+}
+
+export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+}

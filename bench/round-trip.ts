@@ -1,0 +1,58 @@
+// Scenario 1: one command (`true`) on one agent, round trip as the operator sees it, next to
+// ssh (fresh and multiplexed) and Ansible on the same machine.
+
+import { join } from 'node:path';
+import { ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { inventory, type Peers } from './peers.ts';
+
+export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
+  const dir = tempDir();
+  const server = await startServer(dir);
+  const client = await operator(server);
+  const web = await register(client, server, 'rt-web', 'web', 8443, '127.0.0.1');
+  const poll = await register(client, server, 'rt-poll', 'poll', null, null);
+  const procs = await Promise.all([startRealAgent(dir, server, web, { bind: '127.0.0.1', port: 0 }), startRealAgent(dir, server, poll, null)]);
+  try {
+    const api = async (agent: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < n + 10; i++) {
+        const t0 = performance.now();
+        const { commands } = await client.createRun({ targets: { agents: [agent] }, command: 'true' });
+        const done = await client.wait(commands.map((c) => c.id), 10);
+        if (!done.done || done.commands[0]!.status !== 'succeeded') throw new Error(`round trip on ${agent} failed`);
+        if (i >= 10) out.push(performance.now() - t0);
+      }
+      return stats(out);
+    };
+    const push = await api('rt-web');
+    const poll_ = await api('rt-poll');
+    const cli = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, 20, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }));
+    const rows: (string | number)[][] = [
+      ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
+      ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],
+      ['`myx run` CLI process, push', cli.n, ms(cli.p50), ms(cli.p90), ms(cli.p99), ratio(cli.p50, push.p50)],
+    ];
+    const notes = ['ratio: p50 of the row / p50 of myx push via the API, measured in this run.'];
+    if (peers) {
+      const ssh = `ssh -p 2222 ${peers.ssho} root@127.0.0.1 true`;
+      const fresh = stats(timeShell(ssh, 10, 1, peers.env));
+      const cp = `-o ControlMaster=auto -o ControlPath=${peers.dir}/cm-%r@%h:%p -o ControlPersist=120`;
+      const mux = stats(timeShell(`ssh ${cp} -p 2222 ${peers.ssho} root@127.0.0.1 true`, 30, 2, peers.env));
+      rows.push(['ssh, fresh connection', fresh.n, ms(fresh.p50), ms(fresh.p90), ms(fresh.p99), ratio(fresh.p50, push.p50)]);
+      rows.push(['ssh, multiplexed (ControlMaster, warm)', mux.n, ms(mux.p50), ms(mux.p90), ms(mux.p99), ratio(mux.p50, push.p50)]);
+      rows.push(['`myx run` CLI vs ssh multiplexed', '', '', '', '', `ssh mux / myx CLI = ${ratio(mux.p50, cli.p50)}`]);
+      if (peers.ansible) {
+        const inv = inventory(peers, 1);
+        const an = stats(timeShell(`ansible all -i ${inv} -m command -a true`, 5, 1, peers.env));
+        rows.push(['ansible ad-hoc (`-m command -a true`)', an.n, ms(an.p50), ms(an.p90), ms(an.p99), ratio(an.p50, push.p50)]);
+      }
+    } else {
+      notes.push('ssh and ansible skipped: peers not set up (see ../shared/peers).');
+    }
+    return table('1. Single command round trip (`true`, one agent)', ['path', 'runs', 'p50', 'p90', 'p99', 'vs myx push'], rows, notes);
+  } finally {
+    await client.close();
+    await Promise.all(procs.map((p) => p.kill()));
+    await server.proc.kill();
+  }
+}
