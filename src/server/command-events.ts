@@ -25,9 +25,26 @@ export class CommandEvents {
     this.#emitter.emit(`agent:${agentId}`);
   }
 
-  /** Resolves when any of `ids` finishes or after `ms`; whichever is first. */
-  waitAny(ids: string[], ms: number, signal?: AbortSignal): Promise<void> {
-    return this.#waitFor(ids.map((id) => `final:${id}`), ms, signal);
+  /**
+   * Resolves when every one of `ids` has finished, or after `ms`, or on `signal`. Subscribe
+   * before reading the store: `stillOpen` is called once subscribed, so nothing falls between.
+   */
+  async waitAll(ids: string[], ms: number, stillOpen: () => Promise<string[]>, signal?: AbortSignal): Promise<void> {
+    const open = new Set(ids);
+    let wake: () => void = () => {};
+    const allDone = new Promise<void>((r) => (wake = r));
+    const off = this.subscribe(ids, () => {}, (id) => {
+      open.delete(id);
+      if (open.size === 0) wake();
+    });
+    try {
+      const still = new Set(await stillOpen());
+      for (const id of [...open]) if (!still.has(id)) open.delete(id);
+      if (open.size === 0) return;
+      await Promise.race([allDone, this.#waitFor([], ms, signal)]);
+    } finally {
+      off();
+    }
   }
 
   waitForAgent(agentId: string, ms: number, signal?: AbortSignal): Promise<void> {

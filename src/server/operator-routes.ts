@@ -141,23 +141,20 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: WaitRequest }>('/api/commands/wait', { schema: { body: waitSchema } }, async (req) => {
     await requireOperator(store, req);
     const ids = [...new Set(req.body.ids)];
-    const deadline = Date.now() + (req.body.timeout ?? 25) * 1000;
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
-    for (;;) {
+    const known = async () => {
       const commands = await store.getCommands(ids);
       if (commands.length < ids.length) {
-        const known = new Set(commands.map((c) => c.id));
-        throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${ids.find((id) => !known.has(id))}`);
+        const have = new Set(commands.map((c) => c.id));
+        throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${ids.find((id) => !have.has(id))}`);
       }
-      const pending = commands.filter((c) => !isFinal(c.status));
-      const left = deadline - Date.now();
-      if (pending.length === 0 || left <= 0 || gone.signal.aborted) {
-        const body: WaitResponse = { commands, done: pending.length === 0 };
-        return body;
-      }
-      await ctx.events.waitAny(pending.map((c) => c.id), left, gone.signal);
-    }
+      return commands;
+    };
+    await ctx.events.waitAll(ids, (req.body.timeout ?? 25) * 1000, async () => (await known()).filter((c) => !isFinal(c.status)).map((c) => c.id), gone.signal);
+    const commands = await known();
+    const body: WaitResponse = { commands, done: commands.every((c) => isFinal(c.status)) };
+    return body;
   });
 }
 

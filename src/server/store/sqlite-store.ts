@@ -54,6 +54,7 @@ export class SqliteStore implements Store {
       insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at)
         VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at)`),
       commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
+      commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
       owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
       claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
         WHERE id = $id AND status = 'queued'`),
@@ -303,13 +304,11 @@ export class SqliteStore implements Store {
     return (this.#db.prepare(sql).all(...params, f.limit ?? 50) as Row[]).map(toCommand);
   }
 
+  /** In the order of `ids`; unknown ids are left out. */
   async getCommands(ids: string[]): Promise<CommandRecord[]> {
-    const out: CommandRecord[] = [];
-    for (const id of ids) {
-      const row = this.#stmt.commandById!.get(id) as Row | undefined;
-      if (row) out.push(toCommand(row));
-    }
-    return out;
+    if (ids.length === 0) return [];
+    const byId = new Map((this.#stmt.commandsByIds!.all(JSON.stringify(ids)) as Row[]).map((r) => [r.id as string, toCommand(r)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   #command(id: string): CommandRecord {

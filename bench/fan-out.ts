@@ -1,0 +1,62 @@
+// Scenario 2: `true` on N = 10, 50, 100 real agent processes, one per loopback address
+// 127.0.0.x, next to pdsh -f 100 and ansible -f 50 against the same N addresses over ssh.
+
+import { join } from 'node:path';
+import { ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { inventory, type Peers } from './peers.ts';
+
+const AGENT_PORT = 18443;
+
+export async function fanOut(peers: Peers | null, sizes = [10, 50, 100]): Promise<string> {
+  const dir = tempDir();
+  const server = await startServer(dir);
+  const client = await operator(server);
+  const max = Math.max(...sizes);
+  const procs: Awaited<ReturnType<typeof startRealAgent>>[] = [];
+  try {
+    const t0 = Date.now();
+    for (let batch = 0; batch < max; batch += 10) {
+      procs.push(...(await Promise.all(Array.from({ length: Math.min(10, max - batch) }, async (_, j) => {
+        const i = batch + j;
+        const address = `127.0.0.${i + 1}`;
+        const reg = await register(client, server, `fan${String(i + 1).padStart(3, '0')}`, 'web', AGENT_PORT, address);
+        await client.setLabels(reg.name, Object.fromEntries(sizes.filter((n) => i < n).map((n) => [`upto${n}`, 'yes'])), []);
+        return startRealAgent(dir, server, reg, { bind: address, port: AGENT_PORT });
+      }))));
+    }
+    console.log(`  ${max} agents started in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const env = { ...process.env, MYX_DATA_DIR: server.dataDir };
+    const myxBin = join(import.meta.dirname, '..', 'bin', 'myx.js');
+    const rows: (string | number)[][] = [];
+    for (const n of sizes) {
+      const myx = stats(timeShell(`${process.execPath} ${myxBin} run --label upto${n}=yes -- true`, 7, 2, env));
+      const api = stats(await timeApi(client, `upto${n}`, 10));
+      let pdsh: number | undefined;
+      let ansible: number | undefined;
+      if (peers?.pdsh) pdsh = stats(timeShell(`pdsh -R ssh -l root -S -f 100 -w '127.0.0.[1-${n}]' true`, 3, 1, peers.env)).p50;
+      if (peers?.ansible) ansible = stats(timeShell(`ansible all -i ${inventory(peers, n)} -f 50 -m command -a true`, 2, 1, peers.env)).p50;
+      rows.push([n, ms(api.p50), ms(myx.p50), ms(pdsh), ms(ansible), ratio(pdsh, myx.p50), ratio(ansible, myx.p50)]);
+    }
+    return table('2. Fan-out of `true` to N real agents (one process per loopback address)', ['N', 'myx via API', '`myx run` CLI', 'pdsh -f 100', 'ansible -f 50', 'pdsh / myx CLI', 'ansible / myx CLI'], rows, [
+      'Medians: myx CLI of 7 runs, myx API of 10, pdsh of 3, ansible of 2 (each after one warm-up run), all in this run.',
+      'pdsh and ansible reach the same 127.0.0.x addresses through the peers sshd (../shared/peers); ansible keeps its ControlPersist connections warm.',
+      ...(peers ? [] : ['pdsh and ansible skipped: peers not set up.']),
+    ]);
+  } finally {
+    await client.close();
+    await Promise.all(procs.map((p) => p.kill()));
+    await server.proc.kill();
+  }
+}
+
+async function timeApi(client: Awaited<ReturnType<typeof operator>>, label: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n + 2; i++) {
+    const t0 = performance.now();
+    const { commands } = await client.createRun({ targets: { labels: { [label]: 'yes' } }, command: 'true' });
+    const done = await client.wait(commands.map((c) => c.id), 30);
+    if (!done.done || done.commands.some((c) => c.status !== 'succeeded')) throw new Error('fan-out run failed');
+    if (i >= 2) out.push(performance.now() - t0);
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+// Many simulated agents in one process, speaking the real protocol over real HTTPS on loopback:
+// web mode serves POST /api/execute on its own port per agent and reports a result at once;
+// poll mode long-polls and heartbeats, timing every heartbeat. Used by scenarios 3 and 4.
+//
+//   node bench/sim-agents.ts SPEC.json     (prints "ready", then at the end one JSON line of stats)
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requestJson } from '../src/common/json-client.ts';
+import { PinnedPool } from '../src/common/pinned-pool.ts';
+import type { CommandResult, Delivery, ExecuteRequest, HeartbeatRequest } from '../src/protocol/wire.ts';
+
+export interface SimSpec {
+  serverUrl: string;
+  serverFingerprint: string;
+  mode: 'web' | 'poll';
+  agents: { name: string; agentId: string; token: string; port: number }[];
+  cert: { certPem: string; keyPem: string; fingerprint: string };
+  /** poll mode: seconds between heartbeats, and how long to run */
+  heartbeatSeconds: number;
+  durationSeconds: number;
+}
+
+const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SimSpec;
+const pool = new PinnedPool({ fingerprint: spec.serverFingerprint, connections: spec.agents.length * 2 + 16, connectTimeoutMs: 30_000 });
+const heartbeatMs: number[] = [];
+let errors = 0;
+let results = 0;
+
+const post = <T>(token: string, path: string, body: unknown, timeoutMs = 30_000) =>
+  requestJson<T>({ method: 'POST', url: spec.serverUrl + path, pool, headers: { 'x-agent-token': token }, body, timeoutMs });
+
+function facts(a: SimSpec['agents'][number]): HeartbeatRequest {
+  return {
+    name: a.name, hostname: 'sim', os: 'simulated', version: '0.1.0', mode: spec.mode, web_port: spec.mode === 'web' ? a.port : null,
+    fingerprint: spec.mode === 'web' ? spec.cert.fingerprint : null, advertise_address: spec.mode === 'web' ? '127.0.0.1' : null,
+    labels: { sim: 'yes' }, uptime_seconds: 1, running: 0,
+  };
+}
+
+async function report(token: string, commandId: string): Promise<void> {
+  const now = new Date().toISOString();
+  const result: CommandResult = {
+    status: 'succeeded', exit_code: 0, signal: null, stdout: '', stderr: '', stdout_bytes: 0, stderr_bytes: 0,
+    stdout_truncated: false, stderr_truncated: false, error: null, started_at: now, finished_at: now,
+  };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await post(token, `/api/agents/commands/${commandId}/result`, result);
+      results++;
+      return;
+    } catch {
+      errors++;
+      await sleep(200 * (attempt + 1));
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `n` at once. */
+async function limited<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+async function heartbeat(a: SimSpec['agents'][number], timed: boolean): Promise<Delivery | undefined> {
+  const t0 = performance.now();
+  try {
+    const res = await post<Delivery>(a.token, '/api/agents/heartbeat', facts(a));
+    if (timed) heartbeatMs.push(performance.now() - t0);
+    return res.body;
+  } catch {
+    errors++;
+    return undefined;
+  }
+}
+
+const servers: Server[] = [];
+if (spec.mode === 'web') {
+  for (const a of spec.agents) {
+    const srv = createServer({ cert: spec.cert.certPem, key: spec.cert.keyPem, keepAliveTimeout: 65_000 }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        if (req.headers['x-agent-token'] !== a.token || req.url !== '/api/execute') {
+          res.writeHead(401).end();
+          return;
+        }
+        const cmd = JSON.parse(body) as ExecuteRequest;
+        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'accepted', command_id: cmd.command_id, duplicate: false, state: 'running' }));
+        void report(a.token, cmd.command_id);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(a.port, '127.0.0.1', r));
+    servers.push(srv);
+  }
+  await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
+  console.log('ready');
+} else {
+  await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
+  console.log('ready');
+  const end = Date.now() + spec.durationSeconds * 1000;
+  await Promise.all(spec.agents.map(async (a, i) => {
+    // spread the heartbeats over the interval, as real agents started at different times would
+    await sleep((i / spec.agents.length) * spec.heartbeatSeconds * 1000);
+    const poll = (async () => {
+      while (Date.now() < end) {
+        try {
+          const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
+          const d = await requestJson<Delivery>({ method: 'GET', url: `${spec.serverUrl}/api/agents/poll?wait=${wait}`, pool, headers: { 'x-agent-token': a.token }, timeoutMs: (wait + 10) * 1000 });
+          for (const c of d.body.commands) await report(a.token, c.command_id);
+        } catch {
+          errors++;
+          await sleep(1000);
+        }
+      }
+    })();
+    while (Date.now() < end) {
+      await heartbeat(a, true);
+      await sleep(spec.heartbeatSeconds * 1000);
+    }
+    await poll;
+  }));
+}
+
+if (spec.mode === 'web') {
+  process.on('SIGTERM', () => {
+    console.log(JSON.stringify({ results, errors }));
+    process.exit(0);
+  });
+} else {
+  console.log(JSON.stringify({ heartbeatMs: summarize(heartbeatMs), heartbeats: heartbeatMs.length, results, errors }));
+  process.exit(0);
+}
+
+function summarize(v: number[]) {
+  const s = [...v].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] ?? NaN };
+}
