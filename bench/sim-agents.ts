@@ -17,8 +17,9 @@ export interface SimSpec {
   mode: 'web' | 'poll';
   agents: { name: string; agentId: string; token: string; port: number }[];
   cert: { certPem: string; keyPem: string; fingerprint: string };
-  /** poll mode: seconds between heartbeats, and how long to run */
+  /** poll mode: seconds between heartbeats, how long to ramp up, and how long to measure after */
   heartbeatSeconds: number;
+  rampSeconds: number;
   durationSeconds: number;
 }
 
@@ -101,22 +102,25 @@ if (spec.mode === 'web') {
 } else {
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
   console.log('ready');
-  const end = Date.now() + spec.durationSeconds * 1000;
+  // Ramp up: agents open their long polls spread over rampSeconds, as a fleet coming up would;
+  // heartbeats are timed only after that, for durationSeconds of steady state.
+  const rampEnd = Date.now() + spec.rampSeconds * 1000;
+  const end = rampEnd + spec.durationSeconds * 1000;
   await Promise.all(spec.agents.map(async (a, i) => {
-    // spread the heartbeats over the interval, as real agents started at different times would
-    await sleep((i / spec.agents.length) * spec.heartbeatSeconds * 1000);
+    await sleep((i / spec.agents.length) * spec.rampSeconds * 1000);
     const poll = (async () => {
       while (Date.now() < end) {
         try {
-          const wait = Math.max(1, Math.min(25, Math.floor((end - Date.now()) / 1000)));
+          const wait = Math.max(1, Math.min(25, Math.ceil((end - Date.now()) / 1000)));
           const d = await requestJson<Delivery>({ method: 'GET', url: `${spec.serverUrl}/api/agents/poll?wait=${wait}`, pool, headers: { 'x-agent-token': a.token }, timeoutMs: (wait + 10) * 1000 });
           for (const c of d.body.commands) await report(a.token, c.command_id);
         } catch {
           errors++;
-          await sleep(1000);
+          await sleep(1000 + Math.random() * 1000);
         }
       }
     })();
+    await sleep(Math.max(0, rampEnd - Date.now()) + (i / spec.agents.length) * spec.heartbeatSeconds * 1000);
     while (Date.now() < end) {
       await heartbeat(a, true);
       await sleep(spec.heartbeatSeconds * 1000);

@@ -38,7 +38,7 @@ export async function startSims(dir: string, server: TestServer, mode: 'web' | '
     const spec: SimSpec = {
       serverUrl: server.url, serverFingerprint: server.fingerprint, mode, cert,
       agents: agents.slice(p * per, (p + 1) * per).map((a) => ({ name: a.name, agentId: a.agentId, token: a.token, port: a.port })),
-      heartbeatSeconds: 5, durationSeconds: 30, ...extra,
+      heartbeatSeconds: 5, rampSeconds: 5, durationSeconds: 30, ...extra,
     };
     const file = join(dir, `sim-${mode}-${p}-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(spec));

@@ -39,7 +39,8 @@ export class Poller {
         backoff = 0;
       } catch (err) {
         if (this.#stopped) return;
-        backoff = Math.min(MAX_BACKOFF_MS, Math.max(500, backoff * 2));
+        // jitter, so a fleet does not come back in lockstep after a control plane restart
+        backoff = Math.min(MAX_BACKOFF_MS, Math.max(500, backoff * 2)) * (0.75 + Math.random() * 0.5);
         this.#log.debug({ retry_in_ms: backoff }, `poll failed: ${(err as Error).message}`);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, backoff);
