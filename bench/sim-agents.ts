@@ -71,6 +71,7 @@ async function heartbeat(a: SimSpec['agents'][number], timed: boolean): Promise<
   try {
     const res = await post<Delivery>(a.token, '/api/agents/heartbeat', facts(a));
     if (timed) heartbeatMs.push(performance.now() - t0);
+    for (const c of res.body.commands) void report(a.token, c.command_id);
     return res.body;
   } catch {
     errors++;
@@ -99,6 +100,13 @@ if (spec.mode === 'web') {
   }
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
   console.log('ready');
+  // real agents heartbeat in web mode too; a command whose push failed arrives that way
+  spec.agents.forEach((a, i) => {
+    setTimeout(() => {
+      void heartbeat(a, false);
+      setInterval(() => void heartbeat(a, false), spec.heartbeatSeconds * 1000).unref();
+    }, (i / spec.agents.length) * spec.heartbeatSeconds * 1000).unref();
+  });
 } else {
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
   console.log('ready');

@@ -84,7 +84,7 @@ export class OperatorClient {
   }
 
   async createRun(req: CreateRunRequest): Promise<RunResponse> {
-    return this.#call('POST', '/api/runs', req);
+    return this.#call('POST', '/api/runs', req, 60_000); // a run on thousands of agents is a big answer
   }
 
   /** Creates a run and returns just its commands. */

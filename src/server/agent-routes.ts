@@ -64,9 +64,9 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       || (facts.advertise_address ?? address) !== (agent.advertise_address ?? agent.remote_address)) {
       ctx.dispatcher.resetHealth(agent.id);
     }
-    await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
+    const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
     const body: HeartbeatResponse = {
-      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, agent.id)),
+      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat')),
     };
     return body;
   });
@@ -77,7 +77,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
     for (;;) {
-      const delivery: PollResponse = await deliveryFor(ctx, agent.id);
+      const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll');
       const left = deadline - Date.now();
       if (!isEmpty(delivery) || left <= 0 || gone.signal.aborted) return delivery;
       await ctx.events.waitForAgent(agent.id, left, gone.signal);

@@ -12,6 +12,11 @@ import type { AgentRow, Store } from './store/store.ts';
 
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/**
+ * Pushes in flight at once. A fan-out to thousands of agents opens a TLS connection to each; all
+ * at once they would starve each other of CPU and time out. Past this, pushes wait their turn.
+ */
+const MAX_PUSHES_IN_FLIGHT = 256;
 
 interface PushState {
   ok: boolean;
@@ -27,6 +32,8 @@ export class Dispatcher {
   readonly #log: Logger;
   readonly #leaseMs: number;
   readonly #push = new Map<string, PushState>();
+  #inFlight = 0;
+  readonly #turns: (() => void)[] = [];
 
   constructor(store: Store, client: AgentClient, events: CommandEvents, log: Logger, leaseSeconds: number) {
     this.#store = store;
@@ -36,9 +43,28 @@ export class Dispatcher {
     this.#leaseMs = leaseSeconds * 1000;
   }
 
-  /** Pushes each command to its agent where it can, all at once; never throws. */
+  /** Pushes each command to its agent where it can (up to MAX_PUSHES_IN_FLIGHT at once); never throws. */
   async dispatch(commands: CommandRecord[], agents: Map<string, AgentRow>): Promise<void> {
-    await Promise.all(commands.map((c) => this.#deliver(c, agents.get(c.agent_id))));
+    await Promise.all(commands.map(async (c) => {
+      await this.#turn();
+      try {
+        await this.#deliver(c, agents.get(c.agent_id));
+      } finally {
+        this.#inFlight--;
+        this.#turns.shift()?.();
+      }
+    }));
+  }
+
+  #turn(): Promise<void> {
+    if (this.#inFlight < MAX_PUSHES_IN_FLIGHT) {
+      this.#inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#turns.push(() => {
+      this.#inFlight++;
+      resolve();
+    }));
   }
 
   /** Asks a web-mode agent to cancel now; false when that did not work (the next heartbeat carries it). */

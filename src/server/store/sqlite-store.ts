@@ -63,6 +63,8 @@ export class SqliteStore implements Store {
       pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
       claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
         ORDER BY created_at LIMIT ?`),
+      claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
+        AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at LIMIT ?`),
       claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
         WHERE id = $id AND status = 'queued'`),
       started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
@@ -207,9 +209,11 @@ export class SqliteStore implements Store {
     this.#stmt.pushFailure!.run(error, commandId);
   }
 
-  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number): Promise<CommandRecord[]> {
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
     const ids = transaction(this.#db, () => {
-      const rows = this.#stmt.claimable!.all(agentId, now, limit) as { id: string }[];
+      const rows = (fallbackOnly
+        ? this.#stmt.claimableFallback!.all(agentId, now, fallbackOnly.queuedBefore, limit)
+        : this.#stmt.claimable!.all(agentId, now, limit)) as { id: string }[];
       for (const r of rows) this.#stmt.claimForPoll!.run({ id: r.id, now, lease: leaseUntil });
       return rows.map((r) => r.id);
     });

@@ -121,8 +121,12 @@ export interface Store {
   releasePush(commandId: string, error: string): Promise<void>;
   /** Notes why the command could not be pushed at all; it stays queued. */
   recordPushFailure(commandId: string, error: string): Promise<void>;
-  /** Hands out the agent's queued, unexpired commands under a lease (poll and heartbeat delivery). */
-  claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number): Promise<CommandRecord[]>;
+  /**
+   * Hands out the agent's queued, unexpired commands under a lease (poll and heartbeat delivery).
+   * With `fallbackOnly`, only those a push already failed for, or that waited since before that
+   * time for a push: the heartbeat of a web-mode agent is the fallback, not a second channel.
+   */
+  claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
   /** dispatched -> running (the agent says it started); idempotent. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
   /** Appends live output; chunks at or below the stored offset are ignored (idempotent by offset). */
