@@ -27,10 +27,12 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     const push = await api('rt-web');
     const poll_ = await api('rt-poll');
     const cli = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, 20, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }));
+    const start = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} --version`, 20, 2));
     const rows: (string | number)[][] = [
       ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
       ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],
       ['`myx run` CLI process, push', cli.n, ms(cli.p50), ms(cli.p90), ms(cli.p99), ratio(cli.p50, push.p50)],
+      ['(CLI start-up alone: `myx --version`)', start.n, ms(start.p50), ms(start.p90), ms(start.p99), ''],
     ];
     const notes = ['ratio: p50 of the row / p50 of myx push via the API, measured in this run.'];
     if (peers) {
