@@ -137,7 +137,7 @@ describe('a mixed fleet: web, poll, and web but unreachable', () => {
       const [c] = await client.createCommands({ targets: { agents: ['web1'] }, ...spec });
       ids.push(c!.id);
       // a second delivery of the same id, racing the control plane's push
-      execFileSync('curl', ['-sk', '-o', '/dev/null', '-X', 'POST', '-H', `x-agent-token: ${web.token()}`, '-H', 'content-type: application/json',
+      execFileSync('curl', ['-sk', ...server.clientCertCurlArgs, '-o', '/dev/null', '-X', 'POST', '-H', `x-agent-token: ${web.token()}`, '-H', 'content-type: application/json',
         '-d', JSON.stringify({ command_id: c!.id, ...spec }), `https://127.0.0.1:${web.port}/api/execute`]);
     }
     const done = await client.wait(ids, 30);

@@ -99,6 +99,8 @@ export function runBin(bin: 'myx' | 'myx-agent', args: string[], env: Record<str
 export interface TestServer {
   proc: Proc;
   dataDir: string;
+  /** curl options presenting the control plane's certificate (agents take pushes only with it). */
+  clientCertCurlArgs: string[];
   url: string;
   fingerprint: string;
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
@@ -111,6 +113,7 @@ export async function startServer(dir: string, extra: string[] = []): Promise<Te
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
   return {
     proc, dataDir, url: info.url, fingerprint: info.fingerprint,
+    clientCertCurlArgs: ['--cert', join(dataDir, 'tls', 'server.crt'), '--key', join(dataDir, 'tls', 'server.key')],
     myx: (args, timeoutMs) => runBin('myx', args, { MYX_DATA_DIR: dataDir }, timeoutMs),
   };
 }

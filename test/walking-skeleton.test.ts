@@ -114,7 +114,7 @@ describe('control plane with two web agents', () => {
   test('the same command_id pushed twice runs once', () => {
     const marker = join(dir, 'ran-once.txt');
     const body = JSON.stringify({ command_id: 'dup_test_1', command: 'sh', args: ['-c', `echo ran >> ${marker}`] });
-    const post = () => execFileSync('curl', ['-sk', '-w', '\n%{http_code}', '-X', 'POST', '-H', `x-agent-token: ${a.token()}`,
+    const post = () => execFileSync('curl', ['-sk', ...server.clientCertCurlArgs, '-w', '\n%{http_code}', '-X', 'POST', '-H', `x-agent-token: ${a.token()}`,
       '-H', 'content-type: application/json', '-d', body, `https://127.0.0.1:${a.port}/api/execute`], { encoding: 'utf8' });
     assert.match(post(), /"status":"accepted".*"duplicate":false.*\n202$/s);
     assert.match(post(), /"duplicate":true.*\n200$/s);

@@ -1,5 +1,7 @@
 // Runs what the agent accepts, exactly once per command id: the id is journaled before the
-// process starts, the result is journaled before it is reported.
+// process starts, the result is journaled before it is reported. While the journal cannot be
+// written (disk full, read-only), new commands are refused (JournalUnwritableError, HTTP 507) and
+// results of commands already running are held in memory and sent all the same.
 
 import type { Logger } from '../common/logger.ts';
 import { ApiError } from '../protocol/errors.ts';
@@ -7,6 +9,7 @@ import type { AgentCommandState, CommandResult, Delivery, ExecuteRequest } from 
 import { OutputStreamer, type SendProgress } from './output-streamer.ts';
 import { killStaleGroup, processStartTime } from './process-group.ts';
 import { startExecution, type ExecResult, type Execution } from './executor.ts';
+import { JournalUnwritableError } from './journal-health.ts';
 import type { Journal, JournalEntry } from './journal.ts';
 import type { ResultReporter } from './result-reporter.ts';
 
@@ -32,6 +35,7 @@ export class CommandRunner {
   readonly #log: Logger;
   readonly #opts: RunnerOptions;
   readonly #running = new Map<string, Running>();
+  #recovered = false;
 
   readonly #sendProgress: SendProgress;
 
@@ -45,7 +49,15 @@ export class CommandRunner {
 
   /** Whatever way a delivery came (push, heartbeat reply, long poll), it is handled here. */
   handleDelivery(d: Delivery): void {
-    for (const c of d.commands) this.execute(c);
+    for (const c of d.commands) {
+      try {
+        this.execute(c);
+      } catch (err) {
+        if (!(err instanceof JournalUnwritableError)) throw err;
+        // Not journaled, so not run: the control plane queues it again when its lease runs out.
+        this.#log.debug({ command_id: c.command_id }, 'command refused: the journal is not writable');
+      }
+    }
     for (const id of d.cancel) this.cancel(id);
   }
 
@@ -63,11 +75,25 @@ export class CommandRunner {
    * the agent, and running them again could repeat side effects, so they are reported, not re-run.
    */
   recoverInterrupted(): void {
-    for (const entry of this.#journal.interrupted()) {
-      const killed = entry.pid !== null && entry.pid_start !== null && killStaleGroup(entry.pid, entry.pid_start);
-      this.#log.warn({ command_id: entry.id, killed_leftover_process_group: killed }, 'command was running when the agent stopped: reporting it as lost');
-      this.#complete(entry.id, lostResult(entry));
+    if (this.#recovered) return;
+    try {
+      for (const entry of this.#journal.interrupted()) {
+        if (this.#running.has(entry.id) || this.#reporter.heldResult(entry.id)) continue; // this run's own
+        const killed = entry.pid !== null && entry.pid_start !== null && killStaleGroup(entry.pid, entry.pid_start);
+        this.#log.warn({ command_id: entry.id, killed_leftover_process_group: killed }, 'command was running when the agent stopped: reporting it as lost');
+        this.#complete(entry.id, lostResult(entry));
+      }
+      this.#recovered = true;
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+      // tried again when the journal is writable (resume)
     }
+  }
+
+  /** The journal is writable again: finish what had to wait for it. */
+  resume(): void {
+    this.recoverInterrupted();
+    this.#reporter.catchUp();
   }
 
   /** Starts the command unless this id was accepted before; either way says where it stands. */
@@ -87,17 +113,18 @@ export class CommandRunner {
     }, (stream, chunk) => streamer?.push(stream, chunk));
     const id = request.command_id;
     streamer = new OutputStreamer(id, now, this.#sendProgress, () => this.cancel(id), this.#log);
-    if (execution.pid !== undefined) this.#journal.setProcess(id, execution.pid, processStartTime(execution.pid));
     this.#running.set(id, { execution, request, started_at: now, streamer });
+    if (execution.pid !== undefined) this.#rememberProcess(id, execution.pid);
     this.#log.info({ command_id: id, command: request.command, pid: execution.pid }, 'command started');
     void execution.done.then(async (r) => {
       this.#log.info({ command_id: id, status: r.status, exit_code: r.exit_code }, 'command finished');
       const result = toResult(r);
-      this.#journal.finish(id, result); // durable first; the live output is best effort
+      const spooled = this.#spool(id, result); // durable first; the live output is best effort
       await streamer.finish();
+      if (spooled) this.#reporter.enqueue(id);
+      else this.#reporter.hold(id, result);
       this.#running.delete(id);
-      this.#reporter.enqueue(id);
-    });
+    }).catch((err: unknown) => this.#log.error({ err, command_id: id }, 'reporting the result failed'));
     return { duplicate: false, state: 'running' };
   }
 
@@ -111,7 +138,9 @@ export class CommandRunner {
   }
 
   get(id: string): JournalEntry | undefined {
-    return this.#journal.get(id);
+    const entry = this.#journal.get(id);
+    const held = this.#reporter.heldResult(id);
+    return entry && held ? { ...entry, state: held.status, result: held } : entry;
   }
 
   running(): { command_id: string; command: string; started_at: string }[] {
@@ -127,6 +156,26 @@ export class CommandRunner {
 
   #complete(id: string, result: CommandResult): void {
     if (this.#journal.finish(id, result)) this.#reporter.enqueue(id);
+  }
+
+  /** Journals the result; false when the journal cannot take it (the reporter holds it instead). */
+  #spool(id: string, result: CommandResult): boolean {
+    try {
+      this.#journal.finish(id, result);
+      return true;
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+      return false;
+    }
+  }
+
+  /** Best effort: without it, only a restart after a crash loses the chance to stop a leftover group. */
+  #rememberProcess(id: string, pid: number): void {
+    try {
+      this.#journal.setProcess(id, pid, processStartTime(pid));
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // result spool, wired together; one log line says what it is doing.
 
 import type { AddressInfo } from 'node:net';
+import { checkSecretFile } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
@@ -46,19 +47,25 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     if (cert.generated) log.info({ certificate: cert.certPath, fingerprint: cert.fingerprint }, 'generated a new self-signed certificate');
   }
 
-  const journal = new Journal(options.journalPath);
+  const warn = (msg: string) => log.warn(msg);
+  await checkSecretFile(options.configPath, 'own', warn); // holds the agent token
+  if (cert) await checkSecretFile(cert.keyPath, options.tls.userSupplied ? 'supplied' : 'own', warn);
+
+  const journal = new Journal(options.journalPath, log); // a full or read-only disk: started anyway, refusing commands
   const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
   const reporter = new ResultReporter(journal, client, log);
   const runner = new CommandRunner(journal, reporter, (id, startedAt, chunks) => client.progress(id, startedAt, chunks), log, runnerOpts);
   runner.recoverInterrupted();
+  journal.onWritable(() => runner.resume());
 
   let webPort: number | null = null;
   const app = cert
     ? buildAgentApp({
-      log, runner, agentToken: options.agentToken, tls: cert,
+      log, runner, agentToken: options.agentToken, serverFingerprint: options.serverFingerprint, tls: cert,
       status: () => ({
         agent_id: options.agentId, name, hostname: hostName(), os: osDescription(), version: MYX_VERSION,
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000), mode, web_port: webPort,
+        journal: { ...journal.status(), held_results: reporter.heldCount },
       }),
     })
     : null;

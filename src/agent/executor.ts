@@ -1,7 +1,7 @@
 // Runs one command: no shell, its own process group, a timeout that kills the whole group
 // (TERM, then KILL after a grace period), output captured per stream with a cap.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { OutputCapture, type CapturedOutput } from './output-capture.ts';
 
@@ -51,13 +51,22 @@ export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 's
   let killTimer: NodeJS.Timeout | undefined;
   let finished = false;
 
-  const child = spawn(spec.command, spec.args, {
-    shell: false,
-    detached: true, // its own process group, so the whole tree can be signalled at once
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(spec.cwd ? { cwd: spec.cwd } : {}),
-    env: spec.env ? { ...process.env, ...spec.env } : process.env,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(spec.command, spec.args, {
+      shell: false,
+      detached: true, // its own process group, so the whole tree can be signalled at once
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(spec.cwd ? { cwd: spec.cwd } : {}),
+      env: spec.env ? { ...process.env, ...spec.env } : process.env,
+    });
+  } catch (e) {
+    // spawn refuses some input before any process exists (a NUL byte, say): the command failed
+    const error = `could not start ${spec.command}: ${(e as Error).message}`;
+    const none = out.result();
+    const result: ExecResult = { status: 'failed', exit_code: null, signal: null, stdout: none, stderr: none, error, started_at, finished_at: new Date().toISOString() };
+    return { pid: undefined, done: Promise.resolve(result), cancel: () => {} };
+  }
 
   const signalGroup = (signal: NodeJS.Signals) => {
     if (child.pid === undefined) return;

@@ -1,10 +1,16 @@
 // Sends spooled results to the control plane until each is acknowledged. Results are in the
 // journal before the first try, so a restart of either side loses nothing: the spool is re-read
 // at start and retried with backoff while the control plane is unreachable.
+//
+// A result the journal could not take (disk full, read-only) is held in memory instead: it is
+// sent and retried all the same (lost only if the agent stops before it is acknowledged), and
+// spooled, with its acknowledgement, once the journal is writable again.
 
 import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
+import type { CommandResult } from '../protocol/wire.ts';
 import type { ControlClient } from './control-client.ts';
+import { JournalUnwritableError } from './journal-health.ts';
 import type { Journal } from './journal.ts';
 
 const MIN_BACKOFF_MS = 500;
@@ -15,6 +21,10 @@ export class ResultReporter {
   readonly #client: ControlClient;
   readonly #log: Logger;
   readonly #pending = new Set<string>();
+  /** Results the journal could not take yet. */
+  readonly #held = new Map<string, CommandResult>();
+  /** Acknowledged by the control plane, but the journal could not record that yet. */
+  readonly #acked = new Set<string>();
   #backoffMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #flushing = false;
@@ -26,15 +36,49 @@ export class ResultReporter {
     this.#log = log;
   }
 
-  /** Picks up what an earlier run left in the spool. */
+  /** Picks up what an earlier run left in the spool (later, if the journal cannot be read yet). */
   start(): void {
-    for (const id of this.#journal.unreported()) this.#pending.add(id);
+    this.#loadSpool();
     this.#kick();
   }
 
   /** A result was just written to the journal: send it now. */
   enqueue(commandId: string): void {
     this.#pending.add(commandId);
+    this.#kick();
+  }
+
+  /** A result the journal could not take: keep it here, send it now. */
+  hold(commandId: string, result: CommandResult): void {
+    this.#held.set(commandId, result);
+    this.enqueue(commandId);
+  }
+
+  /** The held result of a command, if the journal could not take it yet. */
+  heldResult(commandId: string): CommandResult | undefined {
+    return this.#held.get(commandId);
+  }
+
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  /** The journal is writable again: spool what is held, record what was acknowledged meanwhile. */
+  catchUp(): void {
+    try {
+      for (const [id, result] of this.#held) {
+        this.#journal.finish(id, result);
+        this.#held.delete(id);
+      }
+      for (const id of this.#acked) {
+        this.#journal.markReported(id, new Date().toISOString());
+        this.#acked.delete(id);
+      }
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+      return; // full again already: the next recovery goes on from here
+    }
+    this.#loadSpool();
     this.#kick();
   }
 
@@ -47,6 +91,14 @@ export class ResultReporter {
     clearTimeout(this.#timer);
   }
 
+  #loadSpool(): void {
+    try {
+      for (const id of this.#journal.unreported()) if (!this.#acked.has(id)) this.#pending.add(id);
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+    }
+  }
+
   #kick(): void {
     if (this.#closed || this.#flushing || this.#timer) return;
     void this.#flush();
@@ -57,30 +109,29 @@ export class ResultReporter {
     try {
       for (const id of [...this.#pending]) {
         if (this.#closed) return;
-        const entry = this.#journal.get(id);
-        if (!entry?.result || entry.reported_at) {
+        let result: CommandResult | null;
+        try {
+          result = this.#resultOf(id);
+        } catch (err) {
+          this.#retryLater(id, err as Error); // the journal cannot be read just now
+          return;
+        }
+        if (!result) {
           this.#pending.delete(id);
           continue;
         }
         try {
-          await this.#client.sendResult(id, entry.result);
-          this.#journal.markReported(id, new Date().toISOString());
-          this.#pending.delete(id);
+          await this.#client.sendResult(id, result);
+          this.#acknowledged(id);
           this.#backoffMs = 0;
         } catch (err) {
           if (err instanceof RequestFailedError && !err.retryable && err.status !== 401) {
             // The control plane will never take it (command unknown there): keep it out of the loop.
             this.#log.error({ command_id: id, code: err.code }, `control plane refused the result: ${err.message}`);
-            this.#journal.markReported(id, new Date().toISOString());
-            this.#pending.delete(id);
+            this.#acknowledged(id);
             continue;
           }
-          this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, this.#backoffMs * 2));
-          this.#log.warn({ command_id: id, backlog: this.#pending.size, retry_in_ms: this.#backoffMs }, `result not delivered yet: ${(err as Error).message}`);
-          this.#timer = setTimeout(() => {
-            this.#timer = undefined;
-            this.#kick();
-          }, this.#backoffMs);
+          this.#retryLater(id, err as Error);
           return;
         }
       }
@@ -88,5 +139,37 @@ export class ResultReporter {
       this.#flushing = false;
     }
     if (this.#pending.size > 0) this.#kick();
+  }
+
+  /** What to send for `id`: the held result, else the spooled one unless already reported. */
+  #resultOf(id: string): CommandResult | null {
+    const held = this.#held.get(id);
+    if (held) return held;
+    if (this.#acked.has(id)) return null;
+    const entry = this.#journal.get(id);
+    return entry?.result && !entry.reported_at ? entry.result : null;
+  }
+
+  #acknowledged(id: string): void {
+    this.#pending.delete(id);
+    if (this.#held.has(id)) {
+      this.#acked.add(id); // recorded when the held result is spooled
+      return;
+    }
+    try {
+      this.#journal.markReported(id, new Date().toISOString());
+    } catch (err) {
+      if (!(err instanceof JournalUnwritableError)) throw err;
+      this.#acked.add(id);
+    }
+  }
+
+  #retryLater(id: string, err: Error): void {
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, this.#backoffMs * 2));
+    this.#log.warn({ command_id: id, backlog: this.#pending.size, retry_in_ms: this.#backoffMs }, `result not delivered yet: ${err.message}`);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kick();
+    }, this.#backoffMs);
   }
 }

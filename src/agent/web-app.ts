@@ -2,25 +2,30 @@
 // of the agent token. Routes only; daemon.ts listens.
 
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHttpApp } from '../common/http-app.ts';
 import type { Logger } from '../common/logger.ts';
 import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { ApiError } from '../protocol/errors.ts';
+import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { executeSchema, idParamsSchema, resultSchema } from '../protocol/schemas.ts';
 import type { AgentStatus, CommandResult, ExecuteRequest, ExecuteResponse } from '../protocol/wire.ts';
 import type { CommandRunner } from './command-runner.ts';
+import { JournalUnwritableError } from './journal-health.ts';
 
 export interface AgentAppDeps {
   log: Logger;
   runner: CommandRunner;
   agentToken: string;
+  /** The control plane's certificate fingerprint, pinned at enrollment: pushes must present it (mutual TLS). */
+  serverFingerprint: string;
   status: () => Omit<AgentStatus, 'running'>;
   tls?: LoadedCertificate;
 }
 
 export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
-  const app = createHttpApp({ logger: deps.log, ...(deps.tls ? { tls: deps.tls } : {}) });
+  const app = createHttpApp({ logger: deps.log, requestClientCert: true, ...(deps.tls ? { tls: deps.tls } : {}) });
   const expected = digest(deps.agentToken);
 
   app.get('/health', async () => ({ status: 'ok' }));
@@ -35,8 +40,20 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
 
   app.get('/api/status', async (): Promise<AgentStatus> => ({ ...deps.status(), running: deps.runner.running() }));
 
-  app.post<{ Body: ExecuteRequest }>('/api/execute', { schema: { body: executeSchema } }, async (req, reply) => {
-    const { duplicate, state } = deps.runner.execute(req.body);
+  // Running or stopping a command takes both the token and the control plane's own certificate, so a
+  // copy of the control plane's database (which holds agent tokens) cannot run commands by itself.
+  const fromControlPlane = async (req: FastifyRequest) => requireClientCertificate(req, deps.serverFingerprint);
+
+  app.post<{ Body: ExecuteRequest }>('/api/execute', { schema: { body: executeSchema }, preHandler: fromControlPlane }, async (req, reply) => {
+    let outcome: ReturnType<CommandRunner['execute']>;
+    try {
+      outcome = deps.runner.execute(req.body);
+    } catch (err) {
+      // 507, answered here: the journal logs the outage once, not every refused push
+      if (err instanceof JournalUnwritableError) return reply.code(err.status).send(err.toBody());
+      throw err;
+    }
+    const { duplicate, state } = outcome;
     const body: ExecuteResponse = { status: 'accepted', command_id: req.body.command_id, duplicate, state };
     return reply.code(duplicate ? 200 : 202).send(body);
   });
@@ -47,7 +64,7 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     return { command_id: entry.id, state: entry.state, accepted_at: entry.accepted_at, result: entry.result, reported: entry.reported_at !== null };
   });
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema }, preHandler: fromControlPlane }, async (req) => {
     const entry = deps.runner.get(req.params.id);
     if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${req.params.id}`);
     return { command_id: entry.id, cancelling: deps.runner.cancel(entry.id), state: entry.state };
@@ -62,6 +79,13 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     },
   );
   return app;
+}
+
+function requireClientCertificate(req: FastifyRequest, fingerprint: string): void {
+  const socket = req.raw.socket as TLSSocket;
+  const presented = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate()?.fingerprint256 : undefined;
+  if (!presented) throw new ApiError('CLIENT_CERT_REQUIRED');
+  if (!sameFingerprint(presented, fingerprint)) throw new ApiError('CLIENT_CERT_MISMATCH');
 }
 
 function digest(s: string): Buffer {

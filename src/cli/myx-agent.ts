@@ -37,7 +37,7 @@ program
   .command('enroll')
   .description('enroll this host with a control plane and write the config file')
   .requiredOption('--server <url>', 'control plane URL, e.g. https://control:8000')
-  .requiredOption('--token <token>', 'enrollment token from `myx token create`')
+  .option('--token <token>', 'enrollment token from `myx token create` (better: env MYX_ENROLL_TOKEN, which other users cannot see in the process list)')
   .option('--config <path>', 'config file to write', DEFAULT_CONFIG)
   .option('--name <name>', 'agent name (default: host name)')
   .option('--web-port <port>', 'web service port (default 8443)')
@@ -47,7 +47,7 @@ program
   .addOption(new Option('--label <key=value>', 'label (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
   .option('--force', 'replace an existing enrollment in this config file')
   .action(async (o: {
-    server: string; token: string; config: string; name?: string; webPort?: string; web: boolean; bind?: string;
+    server: string; token?: string; config: string; name?: string; webPort?: string; web: boolean; bind?: string;
     advertiseAddress?: string; label?: string[]; force?: boolean;
   }) => {
     const labels: Record<string, string> = {};
@@ -56,9 +56,11 @@ program
       if (i <= 0) throw new CliError(`--label must be key=value, got "${l}"`);
       labels[l.slice(0, i)] = l.slice(i + 1);
     }
+    const token = o.token ?? process.env.MYX_ENROLL_TOKEN;
+    if (!token) throw new CliError('no enrollment token: set MYX_ENROLL_TOKEN (or pass --token); create one on the control plane with `myx token create`');
     const { enroll } = await import('../agent/enroll.ts');
     const res = await enroll({
-      server: o.server, token: o.token, configPath: o.config, labels, noWeb: !o.web,
+      server: o.server, token, configPath: o.config, labels, noWeb: !o.web,
       ...(o.name ? { name: o.name } : {}),
       ...(o.webPort !== undefined ? { webPort: parsePort(o.webPort, '--web-port') } : {}),
       ...(o.bind ? { bind: o.bind } : {}),

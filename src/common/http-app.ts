@@ -1,16 +1,24 @@
-// The Fastify set-up both HTTPS services share: TLS 1.2+, strict JSON validation (extra fields
+// The Fastify set-up both HTTPS services share: the TLS policy of tls-policy.ts, strict JSON validation (extra fields
 // are errors, no type coercion), and every error as `{ error: { code, message } }`.
 
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { ApiError, ERRORS, type ErrorCode } from '../protocol/errors.ts';
 import type { Logger } from './logger.ts';
+import { AuthLimiter, type AuthLimiterOptions } from './auth-limiter.ts';
+import { clientErrorHandler, frameworkErrors, hardenHttpApp, SLOW_CLIENT_LIMITS } from './http-hardening.ts';
+import { refuseRenegotiation, TLS_OPTIONS } from './tls-policy.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
   /** PEM pair; omitted only by tests that drive the app with inject(). */
   tls?: { certPem: string; keyPem: string };
+  /** Ask clients for a certificate (not required: handlers check it where they need it). */
+  requestClientCert?: boolean;
   /** @default 1 MiB */
   bodyLimit?: number;
+  /** Budget of failed authentications per source address. */
+  authLimits?: AuthLimiterOptions;
 }
 
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
@@ -25,8 +33,15 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true, // long polls and event streams must not hold a shutdown
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
-    ...(opts.tls ? { https: { key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' as const } } : {}),
+    frameworkErrors,
+    clientErrorHandler,
+    ...(opts.tls
+      ? { https: { key: opts.tls.keyPem, cert: opts.tls.certPem, ...TLS_OPTIONS, ...SLOW_CLIENT_LIMITS, ...(opts.requestClientCert ? { requestCert: true, rejectUnauthorized: false } : {}) } }
+      : {}),
   }) as unknown as FastifyInstance;
+  if (opts.tls) refuseRenegotiation(app.server as HttpsServer);
+  hardenHttpApp(app, opts.tls !== undefined);
+  limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const { status, code, message } = describeError(err);
@@ -38,6 +53,20 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     void reply.code(404).send(new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`).toBody());
   });
   return app;
+}
+
+/** Every 401 counts against the caller's address; an address over budget gets 429 (but /health). */
+function limitAuthFailures(app: FastifyInstance, limiter: AuthLimiter, log: Logger): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const wait = limiter.retryAfter(req.ip);
+    if (wait === 0 || req.url === '/health') return;
+    return reply.code(429).header('retry-after', String(wait)).send(new ApiError('AUTH_RATE_LIMITED').toBody());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode === 401 && limiter.fail(req.ip)) {
+      log.warn({ address: req.ip }, `too many failed authentications from ${req.ip}: answering 429 until it slows down`);
+    }
+  });
 }
 
 function describeError(err: FastifyError | ApiError): { status: number; code: string; message: string } {

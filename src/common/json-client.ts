@@ -62,7 +62,10 @@ export async function openStream(req: Omit<JsonRequest, 'method' | 'body'>): Pro
   throw httpError(res.statusCode!, parseJson(text), req.url);
 }
 
-function open(req: JsonRequest, accept: string): Promise<IncomingMessage> {
+/** Errors of a kept-alive connection the peer closed while it sat idle: the request never got there. */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function open(req: JsonRequest, accept: string, retried = false): Promise<IncomingMessage> {
   const headers: Record<string, string> = { accept, ...req.headers };
   let payload: string | undefined;
   if (req.body !== undefined) {
@@ -77,7 +80,14 @@ function open(req: JsonRequest, accept: string): Promise<IncomingMessage> {
       resolve(res);
     });
     r.setTimeout(req.timeoutMs ?? 10_000, () => r.destroy(Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
-    r.once('error', (err) => reject(transportError(err, req.url)));
+    r.once('error', (err) => {
+      // A server may close an idle kept-alive connection just as we reuse it; try once more on a new one.
+      if (r.reusedSocket && !retried && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
+        open(req, accept, true).then(resolve, reject);
+        return;
+      }
+      reject(transportError(err, req.url));
+    });
     r.end(payload);
   });
 }

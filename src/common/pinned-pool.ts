@@ -6,6 +6,7 @@ import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { sameFingerprint } from '../protocol/fingerprint.ts';
+import { TLS_OPTIONS } from './tls-policy.ts';
 
 export class PinMismatchError extends Error {
   readonly code = 'CERT_PIN_MISMATCH';
@@ -28,6 +29,8 @@ export interface PinnedPoolOptions {
   idleTimeoutMs?: number;
   /** ms to establish TCP + TLS, @default 5000 */
   connectTimeoutMs?: number;
+  /** A certificate to present to the peer (mutual TLS), PEM. */
+  clientCertificate?: { certPem: string; keyPem: string };
 }
 
 /**
@@ -37,6 +40,7 @@ export interface PinnedPoolOptions {
 export class PinnedPool extends Agent {
   readonly #fingerprint: string;
   readonly #connectTimeoutMs: number;
+  readonly #clientCertificate: { cert: string; key: string } | {};
 
   constructor(opts: PinnedPoolOptions) {
     super({
@@ -50,11 +54,14 @@ export class PinnedPool extends Agent {
     } as AgentOptions);
     this.#fingerprint = opts.fingerprint;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.#clientCertificate = opts.clientCertificate ? { cert: opts.clientCertificate.certPem, key: opts.clientCertificate.keyPem } : {};
   }
 
   override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
     // Chain validation is replaced by the pin check; a CA is not part of this trust model.
-    const socket: TLSSocket = connect({ ...(options as ConnectionOptions), rejectUnauthorized: false, minVersion: 'TLSv1.2', session: undefined });
+    const socket: TLSSocket = connect({
+      ...(options as ConnectionOptions), ...TLS_OPTIONS, ...this.#clientCertificate, rejectUnauthorized: false, session: undefined,
+    });
     const host = `${options.host}:${options.port}`;
     let settled = false;
     const settle = (err: Error | null) => {

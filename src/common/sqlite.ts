@@ -13,9 +13,14 @@ export interface Migration {
 export function openSqlite(path: string, migrations: Migration[]): DatabaseSync {
   closeSync(openSync(path, 'a', 0o600)); // create with the right mode before SQLite does
   const db = new DatabaseSync(path);
-  // WAL + NORMAL survives a killed process (what we promise); FULL would also survive power loss.
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
-  migrate(db, migrations);
+  try {
+    // WAL + NORMAL survives a killed process (what we promise); FULL would also survive power loss.
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    migrate(db, migrations);
+  } catch (err) {
+    db.close(); // e.g. a full disk: the caller may try again later
+    throw err;
+  }
   return db;
 }
 
@@ -41,7 +46,8 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     db.exec('COMMIT');
     return out;
   } catch (err) {
-    db.exec('ROLLBACK');
+    // SQLite may have rolled back already (disk full, I/O error): a second ROLLBACK would hide why.
+    if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
   }
 }

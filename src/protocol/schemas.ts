@@ -9,6 +9,8 @@ export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
 export const MAX_OUTPUT_FIELD = 16 * 1024 * 1024;
 
 const id = { type: 'string', pattern: ID_PATTERN } as const;
+/** What becomes a process's command, argument, environment or directory: no NUL, which no exec can take. */
+const NO_NUL = '^[^\\u0000]*$';
 const shortText = { type: 'string', maxLength: 255 } as const;
 const labels = {
   type: 'object',
@@ -20,17 +22,20 @@ const env = {
   type: 'object',
   maxProperties: 256,
   propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' },
-  additionalProperties: { type: 'string', maxLength: 32768 },
+  additionalProperties: { type: 'string', maxLength: 32768, pattern: NO_NUL },
 } as const;
 const commandSpec = {
-  command: { type: 'string', minLength: 1, maxLength: 4096 },
-  args: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 131072 } },
+  command: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
+  args: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 131072, pattern: NO_NUL } },
   timeout: { type: 'integer', minimum: 1, maximum: MAX_TIMEOUT_SECONDS },
   env,
-  cwd: { type: 'string', minLength: 1, maxLength: 4096 },
+  cwd: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
 } as const;
 const nullableString = (maxLength: number) => ({ anyOf: [{ type: 'string', maxLength }, { type: 'null' }] }) as const;
-const timestamp = { type: 'string', maxLength: 40 } as const;
+/** An ISO 8601 UTC time as `Date.toISOString()` writes it. */
+const timestamp = { type: 'string', maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$' } as const;
+/** A count that JSON can carry exactly (1e400 parses as Infinity, which is an "integer" to JSON schema). */
+const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
 const agentFacts = {
   name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' },
@@ -40,7 +45,8 @@ const agentFacts = {
   mode: { enum: ['web', 'poll'] },
   web_port: { anyOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { type: 'null' }] },
   fingerprint: nullableString(128),
-  advertise_address: nullableString(255),
+  /** Host name or IP address only: it becomes the host of the push URL. */
+  advertise_address: { anyOf: [{ type: 'string', pattern: '^[A-Za-z0-9._:%-]{1,255}$' }, { type: 'null' }] },
   labels,
 } as const;
 const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'];
@@ -58,8 +64,8 @@ export const heartbeatSchema = {
   required: [...agentFactsRequired, 'uptime_seconds', 'running'],
   properties: {
     ...agentFacts,
-    uptime_seconds: { type: 'number', minimum: 0 },
-    running: { type: 'integer', minimum: 0 },
+    uptime_seconds: { type: 'number', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    running: count,
   },
 } as const;
 
@@ -81,8 +87,8 @@ export const resultSchema = {
     signal: nullableString(32),
     stdout: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
     stderr: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
-    stdout_bytes: { type: 'integer', minimum: 0 },
-    stderr_bytes: { type: 'integer', minimum: 0 },
+    stdout_bytes: count,
+    stderr_bytes: count,
     stdout_truncated: { type: 'boolean' },
     stderr_truncated: { type: 'boolean' },
     error: nullableString(4096),
@@ -194,7 +200,8 @@ export const streamQuerySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['ids'],
-  properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_,-]+$' } },
+  // one id at least, comma-separated: an empty list would be a stream that never ends
+  properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*,?$' } },
 } as const;
 
 export const limitQuerySchema = {

@@ -256,4 +256,17 @@ export interface AgentStatus {
   mode: AgentMode;
   web_port: number | null;
   running: { command_id: string; command: string; started_at: string }[];
+  journal: JournalStatus;
+}
+
+/** Whether the agent can write its journal; while it cannot, it takes no new command (AGENT_STORAGE_FULL). */
+export interface JournalStatus {
+  path: string;
+  writable: boolean;
+  /** Why the last write failed; null while writable. */
+  error: string | null;
+  /** When it stopped being writable; null while writable. */
+  since: string | null;
+  /** Final results kept in memory because they could not be spooled: sent all the same, spooled once it is writable. */
+  held_results: number;
 }

@@ -1,5 +1,6 @@
 // The control plane's HTTPS client to agents' web services: one keep-alive pool per agent,
-// pinned to the fingerprint the agent reported over its authenticated channel.
+// pinned to the fingerprint the agent reported over its authenticated channel, presenting the
+// control plane's own certificate (mutual TLS).
 
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { requestJson } from '../common/json-client.ts';
@@ -15,9 +16,12 @@ interface Pool {
 export class AgentClient {
   readonly #pools = new Map<string, Pool>();
   readonly #timeoutMs: number;
+  readonly #identity: { certPem: string; keyPem: string };
 
-  constructor(timeoutMs: number) {
+  /** `identity`: the control plane's own certificate, presented to agents (they accept pushes only with it). */
+  constructor(timeoutMs: number, identity: { certPem: string; keyPem: string }) {
     this.#timeoutMs = timeoutMs;
+    this.#identity = identity;
   }
 
   /** Where a push to this agent goes, or why it cannot go anywhere. */
@@ -68,7 +72,7 @@ export class AgentClient {
     const existing = this.#pools.get(agent.id);
     if (existing && existing.fingerprint === fingerprint) return existing.connections;
     this.forget(agent.id);
-    const connections = new PinnedPool({ fingerprint, connections: 4 });
+    const connections = new PinnedPool({ fingerprint, connections: 4, clientCertificate: this.#identity });
     this.#pools.set(agent.id, { fingerprint, connections });
     return connections;
   }

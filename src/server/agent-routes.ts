@@ -11,7 +11,7 @@ import type {
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
 import { deliveryFor, isEmpty } from './agent-delivery.ts';
-import { requireAgent } from './auth.ts';
+import { AGENT_ROUTE, callingAgent, PUBLIC_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 
@@ -25,7 +25,7 @@ const ENROLL_FAILURES = { unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT
 export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store, log } = ctx;
 
-  app.post<{ Body: RegisterRequest }>('/api/agents/register', { schema: { body: registerSchema } }, async (req, reply) => {
+  app.post<{ Body: RegisterRequest }>('/api/agents/register', { ...PUBLIC_ROUTE, schema: { body: registerSchema } }, async (req, reply) => {
     const parsed = parseEnrollmentToken(req.body.enrollment_token);
     if (!parsed) throw new ApiError('ENROLLMENT_TOKEN_MALFORMED');
     const token = newToken('agent');
@@ -51,8 +51,8 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { schema: { body: heartbeatSchema } }, async (req) => {
-    const agent = await requireAgent(store, req);
+  app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { ...AGENT_ROUTE, schema: { body: heartbeatSchema } }, async (req) => {
+    const agent = callingAgent(req);
     const facts = { ...factsOf(req.body), name: agent.name };
     const address = plainAddress(req.socket.remoteAddress);
     if (facts.fingerprint !== agent.fingerprint && agent.fingerprint !== null) {
@@ -71,8 +71,8 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return body;
   });
 
-  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { schema: { querystring: pollQuerySchema } }, async (req) => {
-    const agent = await requireAgent(store, req);
+  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { ...AGENT_ROUTE, schema: { querystring: pollQuerySchema } }, async (req) => {
+    const agent = callingAgent(req);
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
@@ -86,9 +86,9 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: { id: string }; Body: ProgressRequest }>(
     '/api/agents/commands/:id/progress',
-    { schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: 8 * 1024 * 1024 },
+    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: 8 * 1024 * 1024 },
     async (req) => {
-      const agent = await requireAgent(store, req);
+      const agent = callingAgent(req);
       const started = await store.markStarted(req.params.id, agent.id, req.body.started_at);
       if (started.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
       if (started.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
@@ -101,9 +101,9 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: { id: string }; Body: CommandResult }>(
     '/api/agents/commands/:id/result',
-    { schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: 40 * 1024 * 1024 },
+    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: 40 * 1024 * 1024 },
     async (req) => {
-      const agent = await requireAgent(store, req);
+      const agent = callingAgent(req);
       const outcome = await store.recordResult(req.params.id, agent.id, req.body, new Date().toISOString());
       if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
       if (outcome.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');

@@ -12,7 +12,6 @@ import type {
   AgentView, CommandsResponse, CreateEnrollmentTokenRequest, CreateRunRequest, EnrollmentTokenResponse, Labels, RunResponse,
   Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
-import { requireOperator } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
@@ -25,13 +24,11 @@ const DEFAULT_TTL_SECONDS = 3600;
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
   app.get('/api/agents', async (req) => {
-    await requireOperator(store, req);
     const now = Date.now();
     return { agents: (await store.listAgents()).map((a) => agentView(a, now, ctx)) };
   });
 
   app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
-    await requireOperator(store, req);
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
     await store.removeAgent(agent!.id);
     ctx.agentClient.forget(agent!.id);
@@ -40,18 +37,16 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
-    await requireOperator(store, req);
     const secret = newToken('enrollment');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + (req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS) * 1000).toISOString();
     await store.createEnrollmentToken(hashToken(secret), expiresAt, now.toISOString());
     const token = formatEnrollmentToken(secret, ctx.fingerprint);
-    const body: EnrollmentTokenResponse = { token, expires_at: expiresAt, join: `myx-agent enroll --server ${ctx.publicUrl()} --token ${token}` };
+    const body: EnrollmentTokenResponse = { token, expires_at: expiresAt, join: `MYX_ENROLL_TOKEN=${token} myx-agent enroll --server ${ctx.publicUrl()}` };
     return reply.code(201).send(body);
   });
 
   app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
-    await requireOperator(store, req);
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
     const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
@@ -78,12 +73,10 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.get<{ Querystring: { limit?: string } }>('/api/runs', { schema: { querystring: limitQuerySchema } }, async (req) => {
-    await requireOperator(store, req);
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
   app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParamsSchema } }, async (req) => {
-    await requireOperator(store, req);
     const run = await store.getRun(req.params.id);
     if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
     const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
@@ -92,7 +85,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
     '/api/agents/:id/labels', { schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
-      await requireOperator(store, req);
       const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
       const labels = { ...agent!.operator_labels, ...req.body.set };
       for (const k of req.body.remove ?? []) delete labels[k];
@@ -103,7 +95,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   app.get<{ Params: { id: string } }>('/api/commands/:id', { schema: { params: idParamsSchema } }, async (req) => {
-    await requireOperator(store, req);
     const [command] = await store.getCommands([req.params.id]);
     if (!command) throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     return command;
@@ -111,7 +102,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
     '/api/commands', { schema: { querystring: listCommandsQuerySchema } }, async (req) => {
-      await requireOperator(store, req);
       const agent = req.query.agent ? resolveAgents(await store.listAgents(), [req.query.agent])[0] : undefined;
       const commands = await store.listCommands({
         ...(agent ? { agentId: agent.id } : {}),
@@ -124,7 +114,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
-    await requireOperator(store, req);
     const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
@@ -139,7 +128,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post<{ Body: WaitRequest }>('/api/commands/wait', { schema: { body: waitSchema } }, async (req) => {
-    await requireOperator(store, req);
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());

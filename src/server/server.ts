@@ -3,7 +3,7 @@
 
 import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { writeFileAtomic, fileExists } from '../common/files.ts';
+import { checkSecretFile, writeFileAtomic, fileExists } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
@@ -46,7 +46,13 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     : await ensureSelfSigned(options.tls, 'myx control plane');
   const store = new SqliteStore(options.paths.database);
   const operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
-  const agentClient = new AgentClient(options.pushTimeoutMs);
+  try {
+    await checkSecrets(options, cert, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const agentClient = new AgentClient(options.pushTimeoutMs, cert);
   let boundPort = options.port;
   const events = new CommandEvents();
   const dispatcher = new Dispatcher(store, agentClient, events, log, options.leaseSeconds);
@@ -85,6 +91,14 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
       await store.close();
     },
   };
+}
+
+/** Token, key and database (which holds agent tokens) must not be open to other users. */
+async function checkSecrets(options: ReturnType<typeof compileServerOptions>, cert: LoadedCertificate, log: Logger): Promise<void> {
+  const warn = (msg: string) => log.warn(msg);
+  await checkSecretFile(options.paths.operatorToken, 'own', warn);
+  await checkSecretFile(options.paths.database, 'own', warn);
+  await checkSecretFile(cert.keyPath, options.tls.userSupplied ? 'supplied' : 'own', warn);
 }
 
 /** The first start creates an operator token file (0600); later starts make sure the store knows it. */

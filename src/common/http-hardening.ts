@@ -1,0 +1,124 @@
+// What both HTTPS services do with traffic that never reaches a route handler: bodies that are not
+// UTF-8, URLs and HTTP that do not parse, oversized headers, unknown expectations, clients too slow
+// to finish their request, and plain HTTP sent to the HTTPS port. Every answer is the usual
+// `{ error: { code, message } }`, and no such client can hold a connection for long.
+
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, type ErrorCode } from '../protocol/errors.ts';
+
+/**
+ * Node's limits for slow clients, in the https server options. A request's line and headers must
+ * arrive within `headersTimeout` of the connection (or of the request) starting; the body within the
+ * app's `requestTimeout`. Long polls and event streams are not affected: they are slow to answer, not
+ * slow to ask.
+ */
+export const SLOW_CLIENT_LIMITS = {
+  /** TLS handshake. */
+  handshakeTimeout: 10_000,
+  headersTimeout: 10_000,
+  /** How often Node looks for requests past these limits. */
+  connectionsCheckingInterval: 2_000,
+  /** The Host header means nothing to myx; its absence is not worth a bare 400. */
+  requireHostHeader: false,
+} as const;
+
+/** A connection that has sent no byte at all after this long is closed. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+/** The first byte of every TLS connection: a handshake record. */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** Errors the router raises before any route runs (bad percent-encoding, a path segment too long). */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const e = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? new ApiError('BAD_REQUEST', 'a path segment of the URL is too long')
+    : new ApiError('BAD_REQUEST', 'the URL is not valid (bad percent-encoding?)');
+  void reply.code(e.status).send(e.toBody());
+}
+
+/** HTTP that does not parse, headers too large, a request too slow: answered, then closed. */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new ApiError('REQUEST_TIMEOUT')
+    : err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError('HEADERS_TOO_LARGE')
+    : new ApiError('BAD_REQUEST', `malformed HTTP request${err.code ? ` (${err.code})` : ''}`);
+  answerAndClose(socket, e);
+}
+
+/** Everything that needs the app or its server: strict UTF-8 JSON bodies, `Expect`, plain HTTP. */
+export function hardenHttpApp(app: FastifyInstance, tls: boolean): void {
+  // RFC 8259: JSON is UTF-8. Decoding invalid bytes to U+FFFD would store (and run) something
+  // other than what was sent, so such a body is refused instead.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (!isUtf8(body)) {
+      done(new ApiError('BODY_NOT_UTF8'), undefined);
+      return;
+    }
+    const text = body.toString('utf8');
+    parseJson(req, text, (err, value) => {
+      if (err && isJson(text)) done(new ApiError('BAD_REQUEST', 'the body may not use the keys "__proto__" or "constructor.prototype"'), undefined);
+      else done(err, value);
+    });
+  });
+  app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const e = new ApiError('EXPECTATION_FAILED');
+    res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify(e.toBody()));
+  });
+  if (tls) answerPlainHttp(app.server as unknown as TlsServer);
+}
+
+/**
+ * Looks at the first byte of every connection before TLS starts: a handshake goes on to TLS as
+ * usual; anything else (plain HTTP to the HTTPS port) gets a plain-text HTTP 400 in JSON that says
+ * to use https://. A connection that sends nothing is closed after FIRST_BYTE_TIMEOUT_MS.
+ */
+function answerPlainHttp(server: TlsServer): void {
+  const tlsListeners = server.listeners('connection') as ((this: TlsServer, socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const onError = () => socket.destroy();
+    const timer = setTimeout(() => socket.destroy(), FIRST_BYTE_TIMEOUT_MS);
+    socket.on('error', onError);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(timer);
+      socket.pause();
+      socket.unshift(first); // TLS reads what is buffered before it reads the socket
+      if (first[0] !== TLS_HANDSHAKE_RECORD) {
+        answerAndClose(socket, new ApiError('PLAIN_HTTP'));
+        return;
+      }
+      socket.off('error', onError);
+      for (const listener of tlsListeners) listener.call(server, socket);
+    });
+  });
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function answerAndClose(socket: Socket, e: ApiError): void {
+  const body = JSON.stringify(e.toBody());
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${e.status} ${REASONS[e.code] ?? 'Bad Request'}\r\ncontent-type: application/json; charset=utf-8\r\n`
+      + `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+const REASONS: Partial<Record<ErrorCode, string>> = {
+  REQUEST_TIMEOUT: 'Request Timeout',
+  HEADERS_TOO_LARGE: 'Request Header Fields Too Large',
+};
