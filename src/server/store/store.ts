@@ -33,14 +33,8 @@ export interface NewAgent extends AgentFacts {
   remote_address: string | null;
 }
 
-export interface NewRun {
-  id: string;
-  command: string;
-  args: string[];
-  target: string;
-  max_concurrency: number | null;
-  max_errors: number | null;
-}
+/** What creating a run takes: the run's own fields, before any command or count. */
+export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max_concurrency' | 'max_errors'>;
 
 export interface NewCommand {
   id: string;
