@@ -13,13 +13,17 @@ export async function* readEvents(url: string, pool: PinnedPool, headers: Record
   // the server pings every 15 s, so 45 s of silence means the connection is gone
   const res = await openStream({ url, pool, headers, timeoutMs: 45_000 });
   res.setEncoding('utf8');
-  let buffer = '';
+  // The unfinished block is kept in pieces and only new text is searched for its end: appending to
+  // one string and searching all of it made a megabyte event (1 MiB of binary output) take seconds.
+  let pending: string[] = [];
+  let last = ''; // the last character received, so a blank line split across pieces is found
   for await (const chunk of res) {
-    buffer += chunk as string;
+    let text = chunk as string;
     let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
+    while ((end = (last + text).indexOf('\n\n')) >= 0) {
+      const cut = end - last.length + 2; // where the blank line ends in `text`
+      const block = (pending.join('') + text.slice(0, cut)).slice(0, -2);
+      [pending, last, text] = [[], '', text.slice(cut)];
       let event = 'message';
       const data: string[] = [];
       for (const line of block.split('\n')) {
@@ -28,6 +32,10 @@ export async function* readEvents(url: string, pool: PinnedPool, headers: Record
         else if (line.startsWith('data: ')) data.push(line.slice(6));
       }
       if (data.length > 0) yield { event, data: data.join('\n') };
+    }
+    if (text.length > 0) {
+      pending.push(text);
+      last = text.at(-1)!;
     }
   }
   if (!res.complete) throw Object.assign(new Error('the event stream was cut off'), { code: 'ECONNRESET' });

@@ -17,9 +17,9 @@ export class RequestFailedError extends Error {
     this.status = status;
     this.code = code;
   }
-  /** Worth retrying later: nothing arrived, or the peer had a server-side problem. */
+  /** Worth retrying later: nothing arrived, the peer had a server-side problem, or it timed the request out (408). */
   get retryable(): boolean {
-    return this.status === 0 || this.status >= 500 || this.status === 429;
+    return this.status === 0 || this.status >= 500 || this.status === 429 || this.status === 408;
   }
 }
 
@@ -74,20 +74,38 @@ function open(req: JsonRequest, accept: string, retried = false): Promise<Incomi
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
   return new Promise((resolve, reject) => {
-    const r = request(req.url, { method: req.method, headers, agent: req.pool }, (res) => {
-      // the timeout covers the whole answer; a stream (SSE) keeps it as an idle limit
-      res.once('error', () => {});
-      resolve(res);
-    });
-    r.setTimeout(req.timeoutMs ?? 10_000, () => r.destroy(Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
-    r.once('error', (err) => {
+    const ms = req.timeoutMs ?? 10_000;
+    const timedOut = () => Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      clearTimeout(unanswered);
       // A server may close an idle kept-alive connection just as we reuse it; try once more on a new one.
       if (r.reusedSocket && !retried && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
         open(req, accept, true).then(resolve, reject);
         return;
       }
       reject(transportError(err, req.url));
+    };
+    const r = request(req.url, { method: req.method, headers, agent: req.pool }, (res) => {
+      clearTimeout(unanswered);
+      // the timeout covers the whole answer; a stream (SSE) keeps it as an idle limit
+      res.once('error', () => {});
+      resolve(res);
     });
+    r.setTimeout(ms, () => r.destroy(timedOut()));
+    // The socket timeout above starts only once the pool hands out a connection. A request waiting
+    // for one can wait forever (node's Agent does not serve its queue again after the connections it
+    // tried for it failed), and nothing would ever emit an error for it: the wait counts too.
+    const unanswered = setTimeout(() => {
+      fail(timedOut());
+      r.destroy();
+    }, ms);
+    // `on`, not `once`: node's Agent retries a connection for a request that waited for a socket each
+    // time another connection of the pool closes, and emits every failure on that request; a second
+    // 'error' with no listener crashed the agent when the control plane died under queued requests.
+    r.on('error', fail);
     r.end(payload);
   });
 }

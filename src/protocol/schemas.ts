@@ -45,8 +45,8 @@ const agentFacts = {
   mode: { enum: ['web', 'poll'] },
   web_port: { anyOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { type: 'null' }] },
   fingerprint: nullableString(128),
-  /** Host name or IP address only: it becomes the host of the push URL. */
-  advertise_address: { anyOf: [{ type: 'string', pattern: '^[A-Za-z0-9._:%-]{1,255}$' }, { type: 'null' }] },
+  /** Host name or IP address (brackets tolerated) only: it becomes the host of push URLs, so no `/`, `@`, `?`, `#` or spaces. */
+  advertise_address: { anyOf: [{ type: 'string', pattern: '^[A-Za-z0-9._:%\\[\\]-]{1,255}$' }, { type: 'null' }] },
   labels,
 } as const;
 const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'];
