@@ -184,11 +184,15 @@ describe('the lifecycle under faults, one path at a time', () => {
     const fleet = await FaultFleet.start(dir, { web: 0, poll: 1, serverFlags: SERVER_FLAGS });
     t.after(() => fleet.stopAll());
     const agent = fleet.agents[0]!;
+    // a first command makes sure the agent's poll loop runs: once it has it, the agent polls again at once
+    const { commands: [warm] } = await fleet.createRun('warm', 0);
+    await eventually(async () => (await fleet.client.command(warm!.id)).status === 'succeeded', 30_000, 'a first command through the poll loop');
+    await sleep(500);
     // stopped, the agent holds its long poll open but cannot read the answer
     agent.proc!.child.kill('SIGSTOP');
     const { commands: [c] } = await fleet.createRun('lease', 0);
     const status = async () => (await fleet.client.command(c!.id)).status;
-    await eventually(async () => (await status()) === 'dispatched', 10_000, 'handed out in the poll answer');
+    await eventually(async () => (await status()) === 'dispatched', 20_000, 'handed out in the poll answer');
     await fleet.killAgent(agent, 'SIGKILL');
     await eventually(async () => (await status()) === 'queued', 20_000, 'queued again after the 5 s lease');
     await fleet.startAgent(agent);
