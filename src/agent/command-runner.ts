@@ -9,7 +9,7 @@ import type { AgentCommandState, CommandResult, Delivery, ExecuteRequest } from 
 import { OutputStreamer, type SendProgress } from './output-streamer.ts';
 import { killStaleGroup, processStartTime } from './process-group.ts';
 import { startExecution, type ExecResult, type Execution } from './executor.ts';
-import { JournalUnwritableError } from './journal-health.ts';
+import { unlessUnwritable } from './journal-health.ts';
 import type { Journal, JournalEntry } from './journal.ts';
 import type { ResultReporter } from './result-reporter.ts';
 
@@ -50,13 +50,8 @@ export class CommandRunner {
   /** Whatever way a delivery came (push, heartbeat reply, long poll), it is handled here. */
   handleDelivery(d: Delivery): void {
     for (const c of d.commands) {
-      try {
-        this.execute(c);
-      } catch (err) {
-        if (!(err instanceof JournalUnwritableError)) throw err;
-        // Not journaled, so not run: the control plane queues it again when its lease runs out.
-        this.#log.debug({ command_id: c.command_id }, 'command refused: the journal is not writable');
-      }
+      // Not journaled, so not run: the control plane queues it again when its lease runs out.
+      if (!unlessUnwritable(() => this.execute(c))) this.#log.debug({ command_id: c.command_id }, 'command refused: the journal is not writable');
     }
     for (const id of d.cancel) this.cancel(id);
   }
@@ -76,7 +71,8 @@ export class CommandRunner {
    */
   recoverInterrupted(): void {
     if (this.#recovered) return;
-    try {
+    // an unwritable journal stops this part way: resume() tries again once it is writable
+    unlessUnwritable(() => {
       for (const entry of this.#journal.interrupted()) {
         if (this.#running.has(entry.id) || this.#reporter.heldResult(entry.id)) continue; // this run's own
         const killed = entry.pid !== null && entry.pid_start !== null && killStaleGroup(entry.pid, entry.pid_start);
@@ -84,10 +80,7 @@ export class CommandRunner {
         this.#complete(entry.id, lostResult(entry));
       }
       this.#recovered = true;
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-      // tried again when the journal is writable (resume)
-    }
+    });
   }
 
   /** The journal is writable again: finish what had to wait for it. */
@@ -160,22 +153,12 @@ export class CommandRunner {
 
   /** Journals the result; false when the journal cannot take it (the reporter holds it instead). */
   #spool(id: string, result: CommandResult): boolean {
-    try {
-      this.#journal.finish(id, result);
-      return true;
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-      return false;
-    }
+    return unlessUnwritable(() => this.#journal.finish(id, result)) !== undefined;
   }
 
   /** Best effort: without it, only a restart after a crash loses the chance to stop a leftover group. */
   #rememberProcess(id: string, pid: number): void {
-    try {
-      this.#journal.setProcess(id, pid, processStartTime(pid));
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-    }
+    unlessUnwritable(() => this.#journal.setProcess(id, pid, processStartTime(pid)));
   }
 }
 

@@ -16,6 +16,16 @@ export class JournalUnwritableError extends ApiError {
   }
 }
 
+/** Runs `fn`; undefined instead of a JournalUnwritableError (the journal has logged it), other errors pass. */
+export function unlessUnwritable<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof JournalUnwritableError) return undefined;
+    throw err;
+  }
+}
+
 /** SQLite primary result codes that mean "storage", not "bug": READONLY, IOERR, FULL, CANTOPEN. */
 const SQLITE_FAULTS: Record<number, string> = { 8: 'SQLITE_READONLY', 10: 'SQLITE_IOERR', 13: 'SQLITE_FULL', 14: 'SQLITE_CANTOPEN' };
 /** Extended codes worth naming: "disk I/O error" alone does not say a write failed (EFBIG, EIO...). */

@@ -9,7 +9,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from '../common/logger.ts';
 import { openSqlite, transaction } from '../common/sqlite.ts';
 import type { AgentCommandState, CommandResult, ExecuteRequest, JournalStatus } from '../protocol/wire.ts';
-import { JournalHealth, JournalUnwritableError, storageFault } from './journal-health.ts';
+import { JournalHealth, JournalUnwritableError, storageFault, unlessUnwritable } from './journal-health.ts';
 import { JOURNAL_MIGRATIONS } from './journal-migrations.ts';
 
 export interface JournalEntry {
@@ -53,11 +53,7 @@ export class Journal {
     this.#log = log;
     this.#health = new JournalHealth(path, log);
     this.#probeMs = opts.probeMs ?? 2000;
-    try {
-      this.#open();
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-    }
+    unlessUnwritable(() => this.#open());
   }
 
   status(): Omit<JournalStatus, 'held_results'> {

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
 import type { CommandResult } from '../protocol/wire.ts';
 import type { ControlClient } from './control-client.ts';
-import { JournalUnwritableError } from './journal-health.ts';
+import { unlessUnwritable } from './journal-health.ts';
 import type { Journal } from './journal.ts';
 
 const MIN_BACKOFF_MS = 500;
@@ -65,7 +65,7 @@ export class ResultReporter {
 
   /** The journal is writable again: spool what is held, record what was acknowledged meanwhile. */
   catchUp(): void {
-    try {
+    const done = unlessUnwritable(() => {
       for (const [id, result] of this.#held) {
         this.#journal.finish(id, result);
         this.#held.delete(id);
@@ -74,10 +74,9 @@ export class ResultReporter {
         this.#journal.markReported(id, new Date().toISOString());
         this.#acked.delete(id);
       }
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-      return; // full again already: the next recovery goes on from here
-    }
+      return true;
+    });
+    if (!done) return; // full again already: the next recovery goes on from here
     this.#loadSpool();
     this.#kick();
   }
@@ -92,11 +91,9 @@ export class ResultReporter {
   }
 
   #loadSpool(): void {
-    try {
+    unlessUnwritable(() => {
       for (const id of this.#journal.unreported()) if (!this.#acked.has(id)) this.#pending.add(id);
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-    }
+    });
   }
 
   #kick(): void {
@@ -156,12 +153,11 @@ export class ResultReporter {
       this.#acked.add(id); // recorded when the held result is spooled
       return;
     }
-    try {
+    const recorded = unlessUnwritable(() => {
       this.#journal.markReported(id, new Date().toISOString());
-    } catch (err) {
-      if (!(err instanceof JournalUnwritableError)) throw err;
-      this.#acked.add(id);
-    }
+      return true;
+    });
+    if (!recorded) this.#acked.add(id);
   }
 
   #retryLater(id: string, err: Error): void {

@@ -12,7 +12,6 @@ import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { executeSchema, idParamsSchema, resultSchema } from '../protocol/schemas.ts';
 import type { AgentStatus, CommandResult, ExecuteRequest, ExecuteResponse } from '../protocol/wire.ts';
 import type { CommandRunner } from './command-runner.ts';
-import { JournalUnwritableError } from './journal-health.ts';
 
 export interface AgentAppDeps {
   log: Logger;
@@ -45,15 +44,7 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
   const fromControlPlane = async (req: FastifyRequest) => requireClientCertificate(req, deps.serverFingerprint);
 
   app.post<{ Body: ExecuteRequest }>('/api/execute', { schema: { body: executeSchema }, preHandler: fromControlPlane }, async (req, reply) => {
-    let outcome: ReturnType<CommandRunner['execute']>;
-    try {
-      outcome = deps.runner.execute(req.body);
-    } catch (err) {
-      // 507, answered here: the journal logs the outage once, not every refused push
-      if (err instanceof JournalUnwritableError) return reply.code(err.status).send(err.toBody());
-      throw err;
-    }
-    const { duplicate, state } = outcome;
+    const { duplicate, state } = deps.runner.execute(req.body); // a full disk: 507, logged once by the journal
     const body: ExecuteResponse = { status: 'accepted', command_id: req.body.command_id, duplicate, state };
     return reply.code(duplicate ? 200 : 202).send(body);
   });

@@ -45,7 +45,8 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const { status, code, message } = describeError(err);
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    // An ApiError is a condition its thrower knows and reports (a full disk, say); anything else is a bug.
+    if (status >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
     else req.log.debug({ code, url: req.url }, 'request rejected');
     void reply.code(status).send({ error: { code, message } });
   });

@@ -12,7 +12,7 @@ import { buildServerApp } from './app.ts';
 import { CommandEvents } from './command-events.ts';
 import type { ServerContext } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
-import { compileServerOptions, localUrlFor, publicUrlFor, type ServerOptions } from './options.ts';
+import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOptions, type ServerOptions } from './options.ts';
 import { hashToken, newToken } from './secrets.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { startSweeper } from './sweeper.ts';
@@ -94,7 +94,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
 }
 
 /** Token, key and database (which holds agent tokens) must not be open to other users. */
-async function checkSecrets(options: ReturnType<typeof compileServerOptions>, cert: LoadedCertificate, log: Logger): Promise<void> {
+async function checkSecrets(options: CompiledServerOptions, cert: LoadedCertificate, log: Logger): Promise<void> {
   const warn = (msg: string) => log.warn(msg);
   await checkSecretFile(options.paths.operatorToken, 'own', warn);
   await checkSecretFile(options.paths.database, 'own', warn);
