@@ -109,9 +109,11 @@ export interface TestServer {
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
 }
 
-export async function startServer(dir: string, extra: string[] = []): Promise<TestServer> {
+/** A control plane in `dir`/server; `exe` runs a packaged `myx` binary instead of bin/myx.js. */
+export async function startServer(dir: string, extra: string[] = [], exe?: string): Promise<TestServer> {
   const dataDir = join(dir, 'server');
-  const proc = startProc(MYX, ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra]);
+  const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra];
+  const proc = exe ? startExe(exe, args, { ...process.env, MYX_LOG_FORMAT: 'json' }) : startProc(MYX, args);
   await proc.waitFor(/control plane listening/);
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
   return {
