@@ -17,19 +17,16 @@ type Name = keyof typeof BINARIES;
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const VERSION_RE = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
-const { values: flags } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'release') } } });
-const outDir = resolve(flags.out!);
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-const version = process.env.MYX_VERSION || pkg.version;
-
 try {
-  await main();
+  const { values: flags } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'release') } } });
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  await main(resolve(flags.out!), process.env.MYX_VERSION || pkg.version);
 } catch (err) {
   process.stderr.write(`package: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 }
 
-async function main(): Promise<void> {
+async function main(outDir: string, version: string): Promise<void> {
   if (process.platform !== 'linux') fail(`single executables are built for Linux here; this is ${process.platform}`);
   if (!VERSION_RE.test(version)) fail(`MYX_VERSION must look like 1.2.3 or 1.2.3-rc.1, got "${version}"`);
   const started = Date.now();
@@ -38,10 +35,10 @@ async function main(): Promise<void> {
   // leaves the previous release whole.
   const staging = mkdtempSync(join(outDir, '.staging-'));
   try {
-    await bundle(staging);
+    await bundle(staging, version);
     const names = Object.keys(BINARIES) as Name[];
     // settled, not all(): a failure must not delete the staging dir under the other injection
-    const made = await Promise.allSettled(names.map((name) => makeExecutable(staging, name)));
+    const made = await Promise.allSettled(names.map((name) => makeExecutable(staging, name, version)));
     const failed = made.find((m) => m.status === 'rejected');
     if (failed) throw failed.reason;
     const stripped = made.map((m) => m.status === 'fulfilled' && m.value);
@@ -56,7 +53,7 @@ async function main(): Promise<void> {
 }
 
 /** One CommonJS file per binary: a SEA runs a single script whose require() sees only built-ins. */
-async function bundle(staging: string): Promise<void> {
+async function bundle(staging: string, version: string): Promise<void> {
   const result = await build({
     entryPoints: BINARIES,
     outdir: staging,
@@ -88,7 +85,7 @@ function notSelfContained(meta: Metafile): string[] {
 }
 
 /** The running Node binary (the project's Node 24 under npm) with the bundle injected; true if stripped. */
-async function makeExecutable(staging: string, name: Name): Promise<boolean> {
+async function makeExecutable(staging: string, name: Name, version: string): Promise<boolean> {
   const blob = join(staging, `${name}.blob`);
   const config = join(staging, `${name}.sea.json`);
   writeFileSync(config, JSON.stringify({
