@@ -106,9 +106,10 @@ export interface TestServer {
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
 }
 
-export async function startServer(dir: string, extra: string[] = []): Promise<TestServer> {
+/** `env`: e.g. `{ MYX_LOG_FORMAT: 'pretty' }` for the log a person reads on a terminal (JSON lines otherwise). */
+export async function startServer(dir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = join(dir, 'server');
-  const proc = startProc(MYX, ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra]);
+  const proc = startProc(MYX, ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra], env);
   await proc.waitFor(/control plane listening/);
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
   return {
