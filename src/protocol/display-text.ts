@@ -47,11 +47,12 @@ export function displayBlock(text: string): string {
 
 /**
  * Command output with its terminal control sequences removed (`--strip-control`): colours,
- * cursor moves, titles, clipboard writes and the like are dropped, a CRLF line end becomes LF,
- * and any other control character is shown escaped, as displayBlock does.
+ * cursor moves, titles, clipboard writes and the like are dropped, carriage returns that end a
+ * line (CRLF, or the end of the text, which may be one line of several) are dropped too, and any
+ * other control character is shown escaped, as displayBlock does.
  */
 export function stripControl(text: string): string {
-  return displayBlock(text.replace(SEQUENCE, '').replace(/\r\n/g, '\n'));
+  return displayBlock(text.replace(SEQUENCE, '').replace(/\r+(?=\n|$)/g, ''));
 }
 
 /**
