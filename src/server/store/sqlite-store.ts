@@ -12,10 +12,7 @@ import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
   NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
 } from './store.ts';
-
-/** Why removeAgent ended a command, by where the command was. */
-const REMOVED_BEFORE_START = 'agent removed before the command started';
-const REMOVED_WHILE_HANDED_OUT = 'agent removed after the command was handed to it; the agent is asked to stop it';
+import { REMOVAL_REASONS } from './store.ts';
 
 
 export class SqliteStore implements Store {
@@ -106,7 +103,7 @@ export class SqliteStore implements Store {
       for (const c of open) {
         const started = c.status === 'dispatched' || c.status === 'running';
         if (started) handedOut.push(c.id);
-        this.#stmt.cancelForRemoval.run({ id: c.id, now, error: started ? REMOVED_WHILE_HANDED_OUT : REMOVED_BEFORE_START });
+        this.#stmt.cancelForRemoval.run({ id: c.id, now, error: started ? REMOVAL_REASONS.handedOut : REMOVAL_REASONS.notStarted });
       }
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
@@ -125,7 +122,7 @@ export class SqliteStore implements Store {
         this.#stmt.insertCommand.run({
           id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
           env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
-          finished_at: gone ? now : null, error: gone ? REMOVED_BEFORE_START : null,
+          finished_at: gone ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
         });
       }
     });

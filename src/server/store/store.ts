@@ -82,6 +82,14 @@ export type RevokeTokenOutcome =
   | { kind: 'revoked' | 'used' | 'expired' | 'already_revoked'; token: EnrollmentTokenRow }
   | { kind: 'not_found' };
 
+/** The `error` removeAgent (and createRun, for a removed target) gives the commands it ends; every backend uses these. */
+export const REMOVAL_REASONS = {
+  /** waiting or queued: it never reached the agent */
+  notStarted: 'agent removed before the command started',
+  /** dispatched or running: the agent had it */
+  handedOut: 'agent removed after the command was handed to it; the agent is asked to stop it',
+} as const;
+
 export type RemoveOutcome =
   | {
     kind: 'removed';
