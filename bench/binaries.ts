@@ -54,7 +54,7 @@ export async function binaries(windowSeconds = 10): Promise<string> {
 
 /** RSS (KiB) of a control plane with one web-mode and one poll-mode agent, all idle; `release` null: node bin/. */
 async function idle(dir: string, release: string | null, windowSeconds: number): Promise<Idle> {
-  const server = await startServer(dir, [], release ? join(release, 'myx') : undefined);
+  const server = await startServer(dir, [], release ? { exe: join(release, 'myx') } : {});
   const client = await operator(server);
   const agentExe = release ? join(release, 'myx-agent') : undefined;
   const web = await register(client, server, 'idle-web', 'web', 8443, '127.0.0.1');

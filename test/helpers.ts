@@ -109,11 +109,14 @@ export interface TestServer {
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
 }
 
-/** A control plane in `dir`/server; `exe` runs a packaged `myx` binary instead of bin/myx.js. */
-export async function startServer(dir: string, extra: string[] = [], exe?: string): Promise<TestServer> {
+/**
+ * A control plane in `dir`/server. `exe` runs a packaged `myx` binary instead of bin/myx.js; `env`
+ * adds to the environment, e.g. `{ MYX_LOG_FORMAT: 'pretty' }` for the log a person reads on a terminal.
+ */
+export async function startServer(dir: string, extra: string[] = [], opts: { exe?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
   const dataDir = join(dir, 'server');
   const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra];
-  const proc = exe ? startExe(exe, args, { ...process.env, MYX_LOG_FORMAT: 'json' }) : startProc(MYX, args);
+  const proc = opts.exe ? startExe(opts.exe, args, { ...process.env, MYX_LOG_FORMAT: 'json', ...opts.env }) : startProc(MYX, args, opts.env);
   await proc.waitFor(/control plane listening/);
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
   return {

@@ -5,6 +5,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../common/logger.ts';
 import type { OutputChunk, ProgressAck } from '../protocol/wire.ts';
+import { agentRemoved } from './control-client.ts';
 
 /** Characters of live output sent per command; the final result carries its own head and tail. */
 const LIVE_LIMIT = 1024 * 1024;
@@ -84,8 +85,8 @@ export class OutputStreamer {
       },
       (err: Error & { retryable?: boolean }) => {
         if (err.retryable === false) {
-          // the control plane will never take it (command unknown there): stop streaming
-          this.#log.warn({ command_id: this.#id }, `live output refused: ${err.message}`);
+          // the control plane will never take it (command unknown there, or this agent removed): stop streaming
+          this.#log[agentRemoved(err) ? 'debug' : 'warn']({ command_id: this.#id }, `live output refused: ${err.message}`);
           this.#started = true;
           this.#pending = [];
           return;

@@ -145,10 +145,17 @@ export const waitSchema = {
   },
 } as const;
 
+/** A TTL past MAX_ENROLLMENT_TTL_SECONDS passes the schema and gets its own error code from the route. */
 export const createEnrollmentTokenSchema = {
   type: 'object',
   additionalProperties: false,
-  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 } },
+  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: 100 * 365 * 24 * 3600 } },
+} as const;
+
+export const listAgentsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { removed: { enum: ['true', 'false'] } },
 } as const;
 
 export const idParamsSchema = {

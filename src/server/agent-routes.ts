@@ -20,7 +20,9 @@ const MAX_POLL_WAIT_SECONDS = 30;
 /** Live output kept per command (the final result carries its own capped head and tail). */
 export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
 
-const ENROLL_FAILURES = { unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED' } as const;
+const ENROLL_FAILURES = {
+  unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED', revoked: 'ENROLLMENT_TOKEN_REVOKED',
+} as const;
 
 export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store, log } = ctx;

@@ -6,6 +6,7 @@ import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { agentRoutes } from './agent-routes.ts';
 import { authenticateRoutes, PUBLIC_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 
@@ -15,6 +16,7 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   app.get('/health', PUBLIC_ROUTE, async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
+  enrollmentTokenRoutes(app, ctx);
   commandStreamRoute(app, ctx);
   return app;
 }

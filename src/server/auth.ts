@@ -54,8 +54,10 @@ async function requireAgent(store: Store, req: FastifyRequest): Promise<AgentRow
   const hash = hashToken(token);
   const agent = await store.agentByTokenHash(hash);
   // The lookup is by hash, so timing says nothing about the token; compare anyway, in constant time.
-  if (!agent || !timingSafeEqual(Buffer.from(hashToken(agent.token)), Buffer.from(hash))) {
-    throw new ApiError('AGENT_TOKEN_INVALID');
-  }
+  if (!agent) throw new ApiError('AGENT_TOKEN_INVALID');
+  // Found by the hash of its token, so the caller holds it: say plainly that it was removed (once told,
+  // the agent slows down) instead of calling a genuine token invalid.
+  if (agent.removed_at !== null) throw new ApiError('AGENT_REMOVED');
+  if (!timingSafeEqual(Buffer.from(hashToken(agent.token)), Buffer.from(hash))) throw new ApiError('AGENT_TOKEN_INVALID');
   return agent;
 }

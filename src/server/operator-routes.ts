@@ -1,49 +1,35 @@
-// The operator API: agents, enrollment tokens, commands and waiting for them. Bearer token auth.
+// The operator API: agents, commands and waiting for them. Bearer token auth.
 
 import type { FastifyInstance } from 'fastify';
-import { formatEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
 import {
-  agentParamsSchema, createEnrollmentTokenSchema, createRunSchema, idParamsSchema, limitQuerySchema, listCommandsQuerySchema, setLabelsSchema,
+  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, setLabelsSchema,
   waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentView, CommandsResponse, CreateEnrollmentTokenRequest, CreateRunRequest, EnrollmentTokenResponse, Labels, RunResponse,
-  Targets, WaitRequest, WaitResponse,
+  AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
+import { removeAgent } from './agent-removal.ts';
 import type { ServerContext } from './context.ts';
-import { hashToken, newId, newToken } from './secrets.ts';
+import { newId } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
 import { resolveLimit } from './run-control.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
-const DEFAULT_ENROLLMENT_TTL_SECONDS = 3600;
 const DEFAULT_TTL_SECONDS = 3600;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get('/api/agents', async (req) => {
+  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
-    return { agents: (await store.listAgents()).map((a) => agentView(a, now, ctx)) };
+    return { agents: (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx)) };
   });
 
   app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
-    await store.removeAgent(agent!.id);
-    ctx.agentClient.forget(agent!.id);
-    ctx.log.info({ agent_id: agent!.id, agent: agent!.name }, 'agent removed');
-    return { removed: agent!.id };
-  });
-
-  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
-    const secret = newToken('enrollment');
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + (req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS) * 1000).toISOString();
-    await store.createEnrollmentToken(hashToken(secret), expiresAt, now.toISOString());
-    const token = formatEnrollmentToken(secret, ctx.fingerprint);
-    const body: EnrollmentTokenResponse = { token, expires_at: expiresAt, join: `MYX_ENROLL_TOKEN=${token} myx-agent enroll --server ${ctx.publicUrl()}` };
-    return reply.code(201).send(body);
+    const body: RemoveAgentResponse = await removeAgent(ctx, agent!.id);
+    return body;
   });
 
   app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
@@ -68,6 +54,8 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     );
     ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
     void ctx.runs.deliver(created.commands);
+    // a target removed while the run was created has its command cancelled already: its slot is free
+    if (created.commands.some((c) => isFinal(c.status))) void ctx.runs.advance(created.run.id);
     const body: RunResponse = created;
     return reply.code(201).send(body);
   });
@@ -102,7 +90,10 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
     '/api/commands', { schema: { querystring: listCommandsQuerySchema } }, async (req) => {
-      const agent = req.query.agent ? resolveAgents(await store.listAgents(), [req.query.agent])[0] : undefined;
+      // a removed agent's commands stay listed: by id, or by name when no enrolled agent has it now
+      const agent = req.query.agent
+        ? resolveAgents([...await store.listAgents(), ...await store.listAgents('removed')], [req.query.agent])[0]
+        : undefined;
       const commands = await store.listCommands({
         ...(agent ? { agentId: agent.id } : {}),
         ...(req.query.status ? { status: req.query.status } : {}),
@@ -120,7 +111,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
     if (outcome.kind === 'requested') {
       ctx.log.info({ command_id: c.id, agent: c.agent_name }, 'cancel requested');
-      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id);
+      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id); // none once removed: nothing to push to
       const pushed = agent ? await ctx.dispatcher.pushCancel(agent, c.id) : false;
       if (!pushed) ctx.events.wakeAgent(c.agent_id);
     }
@@ -183,8 +174,9 @@ function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
   const seen = a.last_heartbeat_at ? Date.parse(a.last_heartbeat_at) : 0;
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status: now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
+    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
+    removed_at: a.removed_at,
   };
 }
