@@ -12,6 +12,7 @@ import type {
   AgentView, CommandsResponse, CreateEnrollmentTokenRequest, CreateRunRequest, EnrollmentTokenResponse, Labels, RunResponse,
   Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
+import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
@@ -23,12 +24,12 @@ const DEFAULT_TTL_SECONDS = 3600;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get('/api/agents', async (req) => {
+  app.get('/api/agents', OPERATOR_ROUTE, async () => {
     const now = Date.now();
     return { agents: (await store.listAgents()).map((a) => agentView(a, now, ctx)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
     await store.removeAgent(agent!.id);
     ctx.agentClient.forget(agent!.id);
@@ -36,7 +37,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { removed: agent!.id };
   });
 
-  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { ...OPERATOR_ROUTE, schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
     const secret = newToken('enrollment');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + (req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS) * 1000).toISOString();
@@ -46,7 +47,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
     const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
@@ -72,11 +73,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/runs', { schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const run = await store.getRun(req.params.id);
     if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
     const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
@@ -84,7 +85,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
-    '/api/agents/:id/labels', { schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
+    '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
       const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
       const labels = { ...agent!.operator_labels, ...req.body.set };
       for (const k of req.body.remove ?? []) delete labels[k];
@@ -94,14 +95,14 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const [command] = await store.getCommands([req.params.id]);
     if (!command) throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     return command;
   });
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
-    '/api/commands', { schema: { querystring: listCommandsQuerySchema } }, async (req) => {
+    '/api/commands', { ...OPERATOR_ROUTE, schema: { querystring: listCommandsQuerySchema } }, async (req) => {
       const agent = req.query.agent ? resolveAgents(await store.listAgents(), [req.query.agent])[0] : undefined;
       const commands = await store.listCommands({
         ...(agent ? { agentId: agent.id } : {}),
@@ -113,7 +114,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
@@ -127,7 +128,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { schema: { body: waitSchema } }, async (req) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req) => {
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
