@@ -1,6 +1,6 @@
 // What both HTTPS services do with traffic that never reaches a route handler: bodies that are not
 // UTF-8, URLs and HTTP that do not parse, oversized headers, unknown expectations, clients too slow
-// to finish their request, and plain HTTP sent to the HTTPS port. Every answer is the usual
+// to finish their request, CONNECT, and plain HTTP sent to the HTTPS port. Every answer is the usual
 // `{ error: { code, message } }`, and no such client can hold a connection for long.
 
 import { isUtf8 } from 'node:buffer';
@@ -70,6 +70,8 @@ export function hardenHttpApp(app: FastifyInstance, tls: boolean): void {
     res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
     res.end(JSON.stringify(e.toBody()));
   });
+  // CONNECT (authority-form targets) never reaches a route: without this, Node closes the connection unanswered
+  app.server.on('connect', (_req: IncomingMessage, socket: Socket) => answerAndClose(socket, new ApiError('METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy')));
   if (tls) answerPlainHttp(app.server as unknown as TlsServer);
 }
 
@@ -119,6 +121,7 @@ function answerAndClose(socket: Socket, e: ApiError): void {
 }
 
 const REASONS: Partial<Record<ErrorCode, string>> = {
+  METHOD_NOT_ALLOWED: 'Method Not Allowed',
   REQUEST_TIMEOUT: 'Request Timeout',
   HEADERS_TOO_LARGE: 'Request Header Fields Too Large',
 };
