@@ -51,6 +51,9 @@ export class Receiver {
  * poll-mode agent, and for a web-mode agent only as the fallback of pushes that did not happen.
  */
 export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 'poll' | 'heartbeat', to: Receiver): Promise<Delivery> {
+  // Timers (a poll's deadline, the sweeper waking the agent) run before pending I/O: after this
+  // process was paused or busy, a close that already arrived is seen only once I/O has had its turn.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   if (!to.alive) return { commands: [], cancel: [] };
   const now = Date.now();
   const fallbackOnly = channel === 'heartbeat' && agent.mode === 'web' && ctx.dispatcher.health(agent).state !== 'failing'
