@@ -6,7 +6,6 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -17,7 +16,7 @@ import type { CommandRecord } from '../src/protocol/wire.ts';
 import {
   createToken, enrollAgent, eventually, pidRunning, startAgent, startServer, tempDir, type TestAgent, type TestServer,
 } from './helpers.ts';
-import { closePool, errorProblem, rawExchange, send, type RawReply, type Reply, type SendOptions } from './raw-http.ts';
+import { bodyUntilAnswered, closePool, errorProblem, rawExchange, send, type RawReply, type Reply, type SendOptions } from './raw-http.ts';
 
 const FAST = ['--heartbeat-interval', '0.5'];
 const MiB = 1024 * 1024;
@@ -203,7 +202,7 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
       const declared = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', `content-length: ${limit + 1}`]), '{"a":"'], { firstResponse: true });
       expectError(declared, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: declared ${limit + 1} bytes`);
       // streamed (chunked, no length): cut off once past the limit
-      const r = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', 'transfer-encoding: chunked']), streamJson(limit + 256 * 1024)], { firstResponse: true });
+      const r = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', 'transfer-encoding: chunked']), bodyUntilAnswered(chunkedJson(limit + 256 * 1024))], { firstResponse: true });
       expectError(r, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: streamed ${limit + 256 * 1024} bytes`);
     }
     // a body of exactly the limit is read (and then judged on what it says)
@@ -503,25 +502,10 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
   });
 });
 
-/**
- * Writes a chunked JSON string of `bytes` on the socket. The server answers 413 and closes once the
- * body passes its limit, maybe while chunks are still on their way: that early answer is the
- * expected outcome, so writing stops as soon as any answer arrives, and a write that fails because
- * the server closed is no error (rawExchange reads what the server sent, whatever the writes did).
- * Each chunk waits for the one before, so the answer is read before a write could meet the reset.
- */
-function streamJson(bytes: number): (s: Socket) => Promise<void> {
-  return async (s) => {
-    let answered = false;
-    s.on('data', () => (answered = true));
-    const write = (data: string | Buffer) => new Promise<void>((resolve) => s.write(data, () => resolve()));
-    const chunk = Buffer.alloc(64 * 1024, 'a');
-    await write('6\r\n{"x":"\r\n');
-    for (let sent = 0; sent < bytes && !answered && !s.destroyed; sent += chunk.length) {
-      await write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]));
-    }
-    if (!answered && !s.destroyed) await write('2\r\n"}\r\n0\r\n\r\n');
-  };
+/** A JSON string of `bytes` characters in chunked encoding. */
+function chunkedJson(bytes: number): Buffer {
+  const piece = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+  return Buffer.from(`6\r\n{"x":"\r\n${piece.repeat(Math.ceil(bytes / (64 * 1024)))}2\r\n"}\r\n0\r\n\r\n`);
 }
 
 function wrongType(v: unknown): unknown {
