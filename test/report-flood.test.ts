@@ -96,7 +96,7 @@ describe('a flood of maximum-size reports with one agent\'s credentials', () => 
     await server?.proc.kill();
   });
 
-  test('the command is checked before any of a report\'s body is read: unknown, another agent\'s, or no token', async () => {
+  test('nothing of a body is read before the route, the caller and the command are known: no route, unknown command, another agent\'s, no token', async () => {
     const port = Number(new URL(server.url).port);
     const head = (path: string, token: string) => `POST ${path} HTTP/1.1\r\nhost: x\r\nx-agent-token: ${token}\r\ncontent-type: application/json\r\ncontent-length: ${result.length}\r\n\r\n`;
     const other = await client.createCommands({ targets: { agents: ['flood-web'] }, command: 'true' }) as CommandRecord[];
@@ -105,6 +105,8 @@ describe('a flood of maximum-size reports with one agent\'s credentials', () => 
     assert.equal(reg.status, 201, reg.text);
     const poser = (JSON.parse(reg.text) as { agent_token: string }).agent_token;
     for (const [path, token, status, code] of [
+      ['/api/no-such-route', '', 404, 'NOT_FOUND'],
+      ['/api/agents/commands/cmd_nosuch/no-such-report', '', 404, 'NOT_FOUND'],
       ['/api/agents/commands/cmd_nosuch/result', web.token(), 404, 'COMMAND_NOT_FOUND'],
       [`/api/agents/commands/${other[0]!.id}/result`, poser, 403, 'COMMAND_NOT_YOURS'],
       [`/api/agents/commands/${other[0]!.id}/progress`, poser, 403, 'COMMAND_NOT_YOURS'],

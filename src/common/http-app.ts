@@ -52,6 +52,11 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   if (opts.tls) refuseRenegotiation(app.server as HttpsServer);
   hardenHttpApp(app, opts.tls !== undefined);
   limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger, opts.trustedPeer ?? (() => false));
+  // A request no route matches is answered before its body is read: Fastify would read and parse
+  // it first (up to bodyLimit), for anyone, without credentials.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.is404) return reply.code(404).send(notFound(req));
+  });
   authenticateByRoute(app, opts.callers, opts.logger);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
@@ -62,9 +67,14 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     void reply.code(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`).toBody());
+    void reply.code(404).send(notFound(req));
   });
   return app;
+}
+
+/** The same 404 for every path no route has: it names what was asked for, and nothing else. */
+function notFound(req: FastifyRequest) {
+  return new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`).toBody();
 }
 
 /**
