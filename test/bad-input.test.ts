@@ -205,6 +205,14 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
       const r = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', 'transfer-encoding: chunked']), bodyUntilAnswered(chunkedJson(limit + 256 * 1024))], { firstResponse: true });
       expectError(r, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: streamed ${limit + 256 * 1024} bytes`);
     }
+    // the server answers 413 while the client is still sending: it lets the client finish instead of
+    // resetting the connection, so the client reads the 413 every time (it once got EPIPE instead)
+    const run = endpoints.find((x) => x.name === 'run')!;
+    const over = chunkedJson(MiB + 512 * 1024);
+    for (let i = 0; i < 100; i++) {
+      const r = await raw('cp', [rawHead('cp', run.path, ['content-type: application/json', 'transfer-encoding: chunked']), bodyUntilAnswered(over)], { firstResponse: true });
+      expectError(r, 413, 'PAYLOAD_TOO_LARGE', `run: streamed over the limit, try ${i + 1}`);
+    }
     // a body of exactly the limit is read (and then judged on what it says)
     const e = endpoints.find((x) => x.name === 'run')!;
     const padded = JSON.stringify(e.body).padEnd(MiB, ' ');

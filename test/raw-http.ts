@@ -253,10 +253,11 @@ export class RawSession {
 }
 
 /**
- * A rawExchange part that writes `body` in 64 KiB pieces, each after the one before was taken,
- * and stops as soon as any answer arrives: a server may answer (413, 429, 404) before the body is
- * all sent and close. That early answer is the outcome to read, and a write that fails because the
- * server closed is no error (rawExchange reads what the server sent, whatever the writes did).
+ * A rawExchange part that writes `body` in 64 KiB pieces and stops as soon as any answer arrives:
+ * a server may answer (413, 429, 404) before the body is all sent, and close. That early answer is
+ * the outcome to read, and a write that fails once the server closed is no error (rawExchange reads
+ * what the server sent, whatever the writes did). Between pieces, pending input gets its turn
+ * (setImmediate runs after the loop has polled for I/O), so an answer is seen before the next write.
  */
 export function bodyUntilAnswered(body: string | Buffer): (s: Socket) => Promise<void> {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -265,6 +266,7 @@ export function bodyUntilAnswered(body: string | Buffer): (s: Socket) => Promise
     s.on('data', () => (answered = true));
     for (let at = 0; at < bytes.length && !answered && !s.destroyed; at += 64 * 1024) {
       await new Promise<void>((resolve) => s.write(bytes.subarray(at, at + 64 * 1024), () => resolve()));
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   };
 }
