@@ -108,6 +108,24 @@ for (const backend of backends) {
       assert.deepEqual(back.map((c) => [c.id, c.status]), [['c1', 'queued']], 'only the unstarted one returns');
     });
 
+    test('a hand-out that never reached its agent goes back to queued at once: only its own, unstarted, poll-claimed commands', async (t) => {
+      const s = await backend.open(t);
+      t.after(() => s.close());
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
+      assert.equal(await s.claimForPush('c3', NOW, LATER), true);
+      await s.claimForAgent('a1', NOW, LATER, 10);
+      await s.markStarted('c2', 'a1', NOW);
+      assert.equal(await s.releaseHandOut('other', ['c1']), 0, 'not another agent\'s');
+      assert.equal(await s.releaseHandOut('a1', ['c1', 'c2', 'c3', 'nope']), 1);
+      const after = await s.getCommands(['c1', 'c2', 'c3']);
+      assert.deepEqual(after.map((c) => [c.id, c.status, c.delivery]), [['c1', 'queued', null], ['c2', 'running', 'poll'], ['c3', 'dispatched', 'push']]);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1'], 'handed out again');
+      assert.equal(await s.commandOwner('c1'), 'a1');
+      assert.equal(await s.commandOwner('nope'), undefined);
+    });
+
     test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
       const s = await backend.open(t);
       t.after(() => s.close());

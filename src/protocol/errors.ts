@@ -20,6 +20,7 @@ export const ERRORS = {
   CLIENT_CERT_REQUIRED: { status: 403, message: 'this endpoint needs the control plane\'s client certificate' },
   CLIENT_CERT_MISMATCH: { status: 403, message: 'the client certificate is not the control plane this agent enrolled with' },
   AUTH_RATE_LIMITED: { status: 429, message: 'too many failed authentications from this address; try again later' },
+  TOO_MANY_LARGE_REQUESTS: { status: 429, message: 'this caller already has the most large requests in progress that it may have; retry shortly' },
   ENROLLMENT_TOKEN_MALFORMED: { status: 400, message: 'the enrollment token is malformed' },
   ENROLLMENT_TOKEN_UNKNOWN: { status: 401, message: 'the enrollment token is not known to this control plane' },
   ENROLLMENT_TOKEN_USED: { status: 401, message: 'the enrollment token was already used; create a new one with `myx token create`' },

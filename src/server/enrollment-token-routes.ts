@@ -9,6 +9,7 @@ import { createEnrollmentTokenSchema, idParamsSchema, limitQuerySchema } from '.
 import type {
   CreateEnrollmentTokenRequest, EnrollmentTokenResponse, EnrollmentTokenView, RevokeEnrollmentTokenResponse,
 } from '../protocol/wire.ts';
+import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import type { EnrollmentTokenRow } from './store/store.ts';
@@ -20,7 +21,7 @@ const REVOKE_OUTCOMES = { revoked: 'revoked', used: 'already_used', expired: 'al
 export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
 
-  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { ...OPERATOR_ROUTE, schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
     const ttl = req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS;
     if (ttl > MAX_ENROLLMENT_TTL_SECONDS) {
       throw new ApiError('ENROLLMENT_TOKEN_TTL_TOO_LONG', `an enrollment token may stay valid 7 days at most (asked for ${ttl} s); enroll within a week, or create a token when the host is ready`);
@@ -39,13 +40,13 @@ export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext):
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/enrollment-tokens', { schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { limit?: string } }>('/api/enrollment-tokens', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     const now = new Date().toISOString();
     const rows = await store.listEnrollmentTokens(Math.min(Number(req.query.limit ?? 100), 1000));
     return { tokens: rows.map((r) => tokenView(r, now)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/enrollment-tokens/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/enrollment-tokens/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const now = new Date().toISOString();
     const outcome = await store.revokeEnrollmentToken(req.params.id, now);
     if (outcome.kind === 'not_found') throw new ApiError('ENROLLMENT_TOKEN_NOT_FOUND', `no enrollment token with id ${req.params.id} (see \`myx token list\`)`);

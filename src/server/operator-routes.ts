@@ -11,6 +11,7 @@ import type {
   AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
 import { removeAgent } from './agent-removal.ts';
+import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { newId } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
@@ -21,18 +22,18 @@ const DEFAULT_TTL_SECONDS = 3600;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { schema: { querystring: listAgentsQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...OPERATOR_ROUTE, schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
     return { agents: (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
     const body: RemoveAgentResponse = await removeAgent(ctx, agent!.id);
     return body;
   });
 
-  app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
     const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
@@ -60,11 +61,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/runs', { schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const run = await store.getRun(req.params.id);
     if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
     const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
@@ -72,7 +73,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
-    '/api/agents/:id/labels', { schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
+    '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
       const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
       const labels = { ...agent!.operator_labels, ...req.body.set };
       for (const k of req.body.remove ?? []) delete labels[k];
@@ -82,14 +83,14 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const [command] = await store.getCommands([req.params.id]);
     if (!command) throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     return command;
   });
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
-    '/api/commands', { schema: { querystring: listCommandsQuerySchema } }, async (req) => {
+    '/api/commands', { ...OPERATOR_ROUTE, schema: { querystring: listCommandsQuerySchema } }, async (req) => {
       // a removed agent's commands stay listed: by id, or by name when no enrolled agent has it now
       const agent = req.query.agent
         ? resolveAgents([...await store.listAgents(), ...await store.listAgents('removed')], [req.query.agent])[0]
@@ -104,7 +105,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
@@ -118,7 +119,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { schema: { body: waitSchema } }, async (req) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req) => {
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());

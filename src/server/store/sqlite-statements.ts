@@ -61,6 +61,8 @@ export function prepareStatements(db: DatabaseSync) {
       ORDER BY created_at LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at LIMIT ?`),
+    releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+      WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
     claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
       WHERE id = $id AND status = 'queued'`),
     started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL

@@ -190,6 +190,14 @@ export class SqliteStore implements Store {
     return this.getCommands(ids);
   }
 
+  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
+    return transaction(this.#db, () => commandIds.reduce((n, id) => n + Number(this.#stmt.releaseHandOut.run(id, agentId).changes), 0));
+  }
+
+  async commandOwner(commandId: string): Promise<string | undefined> {
+    return (this.#stmt.owner.get(commandId) as { agent_id: string } | undefined)?.agent_id;
+  }
+
   async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {
     return this.#owned(commandId, agentId, () => {
       this.#stmt.started.run({ id: commandId, started_at: startedAt });

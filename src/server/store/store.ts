@@ -201,6 +201,14 @@ export interface Store {
    * time for a push: the heartbeat of a web-mode agent is the fallback, not a second channel.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
+  /**
+   * A hand-out (claimForAgent) that never reached the agent, because its connection was gone:
+   * those of `commandIds` still dispatched to it that way and not started go back to queued at once
+   * instead of waiting for their lease. Returns how many did.
+   */
+  releaseHandOut(agentId: string, commandIds: string[]): Promise<number>;
+  /** The agent a command belongs to, or undefined when there is no such command (read before a report's body is). */
+  commandOwner(commandId: string): Promise<string | undefined>;
   /** dispatched -> running (the agent says it started); idempotent. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
   /** Appends live output; chunks at or below the stored offset are ignored (idempotent by offset). */
