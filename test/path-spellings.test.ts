@@ -132,6 +132,7 @@ describe('every spelling of every protected route is refused without the right c
     assert.equal(ran.code, 0, ran.stderr);
     const [cmdWeb] = JSON.parse(ran.stdout) as CommandRecord[];
     const [cmdDummy] = await client.createCommands({ targets: { agents: ['sp-dummy'] }, command: 'echo', args: [secret] }) as [CommandRecord];
+    const spareToken = await client.createEnrollmentToken(600);
     const result = { status: 'succeeded', exit_code: 0, signal: null, stdout: secret, stderr: '', stdout_bytes: 1, stderr_bytes: 0, stdout_truncated: false,
       stderr_truncated: false, error: null, started_at: NOW(), finished_at: NOW() };
     const op = (method: string, route: string, path: string, extra: Partial<Route> = {}): Route => ({ svc: 'cp', method, route, path, caller: 'operator', ...extra });
@@ -142,6 +143,8 @@ describe('every spelling of every protected route is refused without the right c
       op('DELETE', '/api/agents/:id', '/api/agents/sp-dummy'),
       op('POST', '/api/agents/:id/labels', '/api/agents/sp-dummy/labels', { body: { set: { spelled: 'yes' } } }),
       op('POST', '/api/enrollment-tokens', '/api/enrollment-tokens', { body: { ttl_seconds: 60 } }),
+      op('GET', '/api/enrollment-tokens', '/api/enrollment-tokens', { readOnly: true }),
+      op('DELETE', '/api/enrollment-tokens/:id', `/api/enrollment-tokens/${spareToken.id}`),
       op('POST', '/api/runs', '/api/runs', { body: { targets: { agents: ['sp-dummy'] }, command: 'echo', args: ['spelled'] } }),
       op('GET', '/api/runs', '/api/runs', { readOnly: true }),
       op('GET', '/api/runs/:id', `/api/runs/${cmdWeb!.run_id}`, { readOnly: true }),
