@@ -27,13 +27,16 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error', env.logLevel ?? 'info')
   .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed)', '5')
   .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
+  .option('--release-dir <dir>', 'the release to hand out to installers and upgrades (myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
+    releaseDir?: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
     const { createLogger } = await import('../common/logger.ts');
+    const { defaultReleaseDir } = await import('./release-location.ts');
     const server = await startServer({
-      dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel,
+      dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, releaseDir: o.releaseDir ?? defaultReleaseDir(),
       heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),

@@ -39,6 +39,7 @@ export const ERRORS = {
   COMMAND_NOT_YOURS: { status: 403, message: 'this command belongs to another agent' },
   COMMAND_STILL_RUNNING: { status: 409, message: 'the command is still running on this agent' },
   AGENT_STORAGE_FULL: { status: 507, message: 'the agent cannot write its journal (disk full or read-only?): it takes no new command until it can' },
+  RELEASE_NOT_FOUND: { status: 404, message: 'this control plane has no release to hand out' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -9,6 +9,7 @@ import type { ServerContext } from './context.ts';
 import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
+import { downloadRoutes } from './download-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
@@ -17,5 +18,6 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   operatorRoutes(app, ctx);
   enrollmentTokenRoutes(app, ctx);
   commandStreamRoute(app, ctx);
+  downloadRoutes(app, ctx);
   return app;
 }

@@ -24,6 +24,8 @@ export interface ServerOptions {
   leaseSeconds?: number;
   /** @default info */
   logLevel?: string;
+  /** The folder of the release to hand out (myx-agent, SHA256SUMS); null: none. @default null */
+  releaseDir?: string | null;
 }
 
 export interface CompiledServerOptions {
@@ -37,6 +39,7 @@ export interface CompiledServerOptions {
   pushTimeoutMs: number;
   leaseSeconds: number;
   logLevel: string;
+  releaseDir: string | null;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -73,6 +76,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     pushTimeoutMs: o.pushTimeoutMs ?? 10_000,
     leaseSeconds: o.leaseSeconds ?? 30,
     logLevel: o.logLevel ?? 'info',
+    releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     paths: {
       database: join(dataDir, 'myx.db'),
       operatorToken: join(dataDir, 'operator.token'),
