@@ -58,7 +58,8 @@ function createdText(t: EnrollmentTokenResponse): string {
   return `Enrollment token ${t.id} (single use, expires ${t.expires_at}; \`myx token revoke ${t.id}\` withdraws it):
   ${t.token}
 
-Install the agent on a new Linux host (needs curl, sh and systemd; trusts only this control plane), as root:
+Install, enroll and start the agent on a new Linux host (it needs curl, sh and systemd; the line trusts
+only this control plane; as root, leave out \`sudo\`):
   ${t.install}
 Options go after the final \`--\`: --name web-01 (default: the host's name), --label env=prod (repeatable),
 --no-web (poll mode), --web-port N, --no-start (install only); --help lists them all.

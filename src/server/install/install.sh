@@ -334,4 +334,5 @@ main() {
   if [ -n "$UNINSTALL" ]; then uninstall_agent; else install_agent; fi
 }
 
-main "$@"
+# stdin is the rest of this script when piped into sh: no command may read it
+main "$@" </dev/null
