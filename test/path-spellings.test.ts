@@ -170,7 +170,7 @@ describe('every spelling of every protected route is refused without the right c
     await server?.proc.kill();
   });
 
-  test('the list covers every route the services register, but the public ones (health, enrollment, downloads)', () => {
+  test('the list covers every route the services register, but the public ones (health, enrollment, downloads, installer)', () => {
     const registered = new Set<string>();
     const files = [...readdirSync(join(ROOT, 'src', 'server')).map((f) => ['cp', join(ROOT, 'src', 'server', f)]), ['agent', join(ROOT, 'src', 'agent', 'web-app.ts')]];
     for (const [svc, file] of files) {
@@ -178,7 +178,7 @@ describe('every spelling of every protected route is refused without the right c
       for (const m of readFileSync(file!, 'utf8').matchAll(/app\.(get|post|delete|put|patch)\b[^(]*\(\s*'(\/[^']*)'/g)) registered.add(`${svc} ${m[1]!.toUpperCase()} ${m[2]}`);
     }
     const listed = new Set(routes.map((r) => `${r.svc} ${r.method} ${r.route}`));
-    const unprotected = ['cp GET /health', 'cp POST /api/agents/register', 'cp GET /downloads/myx-agent', 'cp GET /downloads/SHA256SUMS', 'agent GET /health'];
+    const unprotected = ['cp GET /health', 'cp POST /api/agents/register', 'cp GET /downloads/myx-agent', 'cp GET /downloads/SHA256SUMS', 'cp GET /install.sh', 'agent GET /health'];
     assert.deepEqual([...registered].filter((r) => !listed.has(r) && !unprotected.includes(r)).sort(), [], 'routes missing from this test');
     assert.deepEqual([...listed].filter((r) => !registered.has(r)).sort(), [], 'routes listed here that no service registers');
   });

@@ -38,9 +38,13 @@ export function agentsTable(agents: AgentView[], removed = false): string {
   const rows = agents.map((a) => columns.map(([, f]) => displayText(f(a))));
   const widths = columns.map(([h], i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const failing = removed ? [] : agents.filter((a) => a.push.state === 'failing')
-    .map((a) => displayText(`${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`));
-  return [line(columns.map(([h]) => h)), ...rows.map(line), ...(failing.length ? ['', ...failing] : [])].join('\n') + '\n';
+  const notes = removed ? [] : [
+    ...agents.filter((a) => a.status === 'enrolled')
+      .map((a) => displayText(`${a.name}: enrolled, never connected: start its daemon on ${a.hostname} (\`systemctl start myx-agent\`, or \`myx-agent\`); commands for it wait until then`)),
+    ...agents.filter((a) => a.push.state === 'failing')
+      .map((a) => displayText(`${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`)),
+  ];
+  return [line(columns.map(([h]) => h)), ...rows.map(line), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
 }
 
 function ago(iso: string): string {

@@ -14,7 +14,10 @@ import { addTokenCommands } from './token-commands.ts';
 const program = new Command('myx')
   .description('Run commands on a fleet of servers through myx agents.')
   .version(MYX_VERSION)
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // options go to the command they follow (it has none of its own), so `server install --listen`
+  // can be install's, while `server --listen` stays the server's (see `server install` below)
+  .enablePositionalOptions();
 
 program
   .command('server')
@@ -43,6 +46,25 @@ program
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
     }, createLogger({ name: 'server', level: o.logLevel, ...(env.logFormat ? { format: env.logFormat } : {}) }));
     stopOnSignal(() => server.close());
+  });
+
+program.commands.find((c) => c.name() === 'server')!
+  // `server install --listen …`: the options after `install` are install's own
+  .enablePositionalOptions()
+  .command('install')
+  .description('install the control plane as a systemd service: the release in /usr/local/lib/myx, /usr/local/bin/myx, the myx user, myx-server.service (data in /var/lib/myx)')
+  .option('--listen <host:port>', 'address the service listens on', '0.0.0.0:8000')
+  .option('--public-url <url>', 'URL agents on other hosts use (default https://<hostname>:<port>)')
+  .option('--release-dir <dir>', 'the release to install (myx, myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
+  .option('--prefix <dir>', 'put every file under DIR (for images and tests); the user is not created')
+  .option('--no-start', 'write everything, start nothing')
+  .action(async (o: { listen: string; publicUrl?: string; releaseDir?: string; prefix?: string; start: boolean }) => {
+    const { installServer } = await import('./server-install.ts');
+    const { defaultReleaseDir } = await import('./release-location.ts');
+    process.stdout.write(await installServer({
+      listen: o.listen, releaseDir: o.releaseDir ?? defaultReleaseDir(), noStart: !o.start,
+      ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}), ...(o.prefix ? { prefix: o.prefix } : {}),
+    }));
   });
 
 program

@@ -153,7 +153,11 @@ export interface AgentView {
   hostname: string;
   os: string;
   version: string;
-  status: 'online' | 'offline';
+  /**
+   * `enrolled`: its daemon has never heartbeated (enrolled, not started yet); `online`: heartbeats
+   * arrive; `offline`: they stopped (or the agent was removed).
+   */
+  status: 'enrolled' | 'online' | 'offline';
   mode: AgentMode;
   address: string | null;
   web_port: number | null;
@@ -259,7 +263,13 @@ export interface EnrollmentTokenResponse {
   id: string;
   token: string;
   expires_at: string;
+  /** `MYX_ENROLL_TOKEN=… myx-agent enroll --server URL`: for a host that has myx-agent already. */
   join: string;
+  /**
+   * `curl -fsS -k --pinnedpubkey 'sha256//…' URL/install.sh | sudo MYX_ENROLL_TOKEN=… sh -s --`: installs,
+   * enrolls and starts the agent on a host with only curl and sh; installer options go after `--`.
+   */
+  install: string;
 }
 
 /** GET /api/enrollment-tokens: what is known of a token, never its secret. */

@@ -21,6 +21,8 @@ export interface ServerContext {
   release: ReleaseDir;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
   fingerprint: string;
+  /** curl's `--pinnedpubkey` form (`sha256//BASE64`) of the certificate's public key (goes into install lines). */
+  pinnedPubkey: string;
   /** The URL agents on other hosts use (goes into join lines). */
   publicUrl: () => string;
 }

@@ -172,10 +172,12 @@ function resolveAgents(all: AgentRow[], wanted: string[]): AgentRow[] {
 }
 
 function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
-  const seen = a.last_heartbeat_at ? Date.parse(a.last_heartbeat_at) : 0;
+  const status = a.removed_at !== null ? 'offline'
+    : a.last_heartbeat_at === null ? 'enrolled'
+    : now - Date.parse(a.last_heartbeat_at) <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline';
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
+    status, push: ctx.dispatcher.health(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
     removed_at: a.removed_at,

@@ -5,7 +5,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { checkSecretFile, writeFileAtomic, fileExists } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
+import { ensureSelfSigned, loadCertificate, publicKeySha256Of, type LoadedCertificate } from '../common/tls-cert.ts';
+import { curlPinnedPubkey } from '../protocol/install-line.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { AgentClient } from './agent-client.ts';
 import { buildServerApp } from './app.ts';
@@ -61,6 +62,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const ctx: ServerContext = {
     store, log, options, agentClient, events, dispatcher, runs, release: new ReleaseDir(options.releaseDir),
     fingerprint: cert.fingerprint,
+    pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
     publicUrl: () => publicUrlFor(options, boundPort),
   };
   const app = buildServerApp(ctx, cert);

@@ -24,7 +24,7 @@ export function prepareStatements(db: DatabaseSync) {
     insertAgent: p(`INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
       VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
-      $advertise_address, $remote_address, $labels, $now, $now)`),
+      $advertise_address, $remote_address, $labels, $now, NULL)`),
     agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
     agentById: p('SELECT * FROM agents WHERE id = ?'),
     heartbeat: p(`UPDATE agents SET hostname = $hostname, os = $os, version = $version, mode = $mode, web_port = $web_port,
