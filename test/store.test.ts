@@ -1,22 +1,11 @@
-// One suite for the Store interface, run against every backend (SQLite today; PostgreSQL joins
-// this list when it lands). Each test gets its own fresh database.
+// One suite for the Store interface, run against every backend (SQLite, PostgreSQL). Each test
+// gets its own fresh database; test/store-concurrency.test.ts checks two instances on one.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
 import type { CommandResult } from '../src/protocol/wire.ts';
-import { tempDir } from './helpers.ts';
-
-interface Backend {
-  name: string;
-  open: (t: { after: (fn: () => void) => void }) => Promise<Store>;
-}
-
-const backends: Backend[] = [
-  { name: 'sqlite', open: async (t) => new SqliteStore(join(tempDir(t), 'myx.db')) },
-];
+import { BACKENDS, freshStore } from './store-backends.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-01T02:00:00.000Z';
@@ -43,11 +32,10 @@ const result: CommandResult = {
   stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
 };
 
-for (const backend of backends) {
-  describe(`Store: ${backend.name}`, () => {
+for (const backend of BACKENDS) {
+  describe(`Store: ${backend.name}`, { skip: backend.skip }, () => {
     test('an enrollment token works once, and not after it expires', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e1', '2026-01-01T01:00:00.000Z', NOW);
       assert.deepEqual(await s.enrollAgent('nope', agent('a0'), NOW), { ok: false, reason: 'unknown' });
       const ok = await s.enrollAgent('e1', agent('a1'), NOW);
@@ -61,8 +49,7 @@ for (const backend of backends) {
     });
 
     test('commands go queued -> dispatched -> final, results are idempotent', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       const [c] = await enqueue(s, [cmd('c1')], NOW);
@@ -90,8 +77,7 @@ for (const backend of backends) {
     });
 
     test('poll delivery hands out queued commands under a lease; a lease that runs out queues again', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
@@ -104,8 +90,7 @@ for (const backend of backends) {
     });
 
     test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
@@ -115,8 +100,7 @@ for (const backend of backends) {
     });
 
     test('cancel: a queued command ends cancelled at once, a running one gets a request', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
@@ -132,8 +116,7 @@ for (const backend of backends) {
     });
 
     test('live output is ordered and idempotent by offset, and capped', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
@@ -149,8 +132,7 @@ for (const backend of backends) {
     });
 
     test('commands are listed newest first, by agent and status', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
@@ -160,8 +142,7 @@ for (const backend of backends) {
     });
 
     test('rate control: waiting commands are queued as slots free, and skipped once errors reach the limit', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2', 'waiting'), cmd('c3', 'waiting'), cmd('c4', 'waiting')], NOW, { id: 'r1', max_concurrency: 1, max_errors: 2 });
@@ -179,8 +160,7 @@ for (const backend of backends) {
     });
 
     test('heartbeats update what the agent says about itself', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await s.createEnrollmentToken('e', LATER, NOW);
       await s.enrollAgent('e', agent('a1'), NOW);
       const row = await s.recordHeartbeat('a1', { ...agent('a1'), mode: 'poll', web_port: null, fingerprint: 'AB' }, '127.0.0.9', LATER);
@@ -188,6 +168,72 @@ for (const backend of backends) {
       assert.equal((await s.listAgents()).length, 1);
       assert.equal(await s.removeAgent('a1'), true);
       assert.equal((await s.listAgents()).length, 0);
+    });
+
+    test('text is kept exactly (NUL and all), and names sort byte-wise whatever the locale', async (t) => {
+      const s = await freshStore(backend, t);
+      const odd = 'nul\u0000 tab\t é 😀 \\x00';
+      for (const name of ['a', 'B', '_c']) {
+        await s.createEnrollmentToken(`e-${name}`, LATER, NOW);
+        await s.enrollAgent(`e-${name}`, { ...agent(name), hostname: odd, os: odd, version: odd, fingerprint: odd, labels: { k: odd } }, NOW);
+      }
+      const listed = await s.listAgents();
+      assert.deepEqual(listed.map((a) => a.name), ['B', '_c', 'a']);
+      assert.deepEqual([listed[0]!.hostname, listed[0]!.os, listed[0]!.version, listed[0]!.fingerprint, listed[0]!.labels.k], [odd, odd, odd, odd, odd]);
+      await enqueue(s, [{ ...cmd('c1'), agent_id: 'a', args: [odd] }], NOW, { target: odd });
+      await s.recordPushFailure('c1', odd);
+      assert.equal((await s.getCommands(['c1']))[0]!.last_push_error, odd);
+      await s.appendOutput('c1', 'a', [{ offset: 0, stream: 'stdout', data: odd }], 100);
+      assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), [odd]);
+      await s.recordResult('c1', 'a', { ...result, stdout: odd, stderr: odd, error: odd, signal: odd }, NOW);
+      const c = (await s.getCommands(['c1']))[0]!;
+      assert.deepEqual([c.stdout, c.stderr, c.error, c.signal, c.args[0]], [odd, odd, odd, odd, odd]);
+      assert.equal((await s.getRun('run-c1'))!.target, odd);
+    });
+
+    test('an operator token added twice (replicas starting together) is kept once', async (t) => {
+      const s = await freshStore(backend, t);
+      await s.addOperatorToken('op', 'initial', NOW);
+      await s.addOperatorToken('op', 'initial', NOW);
+      assert.equal(await s.operatorTokenExists('op'), true);
+      assert.equal(await s.operatorTokenExists('other'), false);
+    });
+
+    test('poll delivery hands out the oldest first, and commands created together in the order given', async (t) => {
+      const s = await freshStore(backend, t);
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c3'), cmd('c1'), cmd('c2')], LATER);
+      await enqueue(s, [cmd('c0')], NOW);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c0', 'c3', 'c1']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c2']);
+      assert.deepEqual((await s.getCommands(['c2', 'nope', 'c0'])).map((c) => c.id), ['c2', 'c0'], 'in the order asked, unknown left out');
+    });
+
+    test('the heartbeat fallback takes only commands whose push failed or waited too long', async (t) => {
+      const s = await freshStore(backend, t);
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      const T1 = '2026-01-01T00:00:10.000Z';
+      await enqueue(s, [cmd('old')], NOW);
+      await enqueue(s, [cmd('fresh'), cmd('refused')], T1);
+      await s.recordPushFailure('refused', 'connection refused');
+      const got = await s.claimForAgent('a1', T1, LATER, 10, { queuedBefore: '2026-01-01T00:00:05.000Z' });
+      assert.deepEqual(got.map((c) => c.id), ['old', 'refused']);
+      assert.deepEqual((await s.claimForAgent('a1', T1, LATER, 10)).map((c) => c.id), ['fresh']);
+    });
+
+    test('runs are listed newest first with their counts', async (t) => {
+      const s = await freshStore(backend, t);
+      await s.createEnrollmentToken('e', LATER, NOW);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2')], NOW, { id: 'r1' });
+      await enqueue(s, [cmd('c3')], LATER, { id: 'r2' });
+      await s.recordResult('c1', 'a1', result, NOW);
+      const runs = await s.listRuns(10);
+      assert.deepEqual(runs.map((r) => [r.id, r.total, r.counts, r.done]), [['r2', 1, { queued: 1 }, false], ['r1', 2, { succeeded: 1, queued: 1 }, false]]);
+      assert.deepEqual((await s.listRuns(1)).map((r) => r.id), ['r2']);
+      assert.equal(await s.getRun('nope'), undefined);
     });
   });
 }

@@ -6,7 +6,8 @@ import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
-import { agentParams, COMMAND_COLUMNS, toAgent, toCommand, toRun, type Row } from './sqlite-rows.ts';
+import { planAppend } from './output-plan.ts';
+import { agentParams, COMMAND_COLUMNS, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, EnrollOutcome, NewAgent, NewCommand, NewRun, ResultOutcome, Store,
   StoreCapabilities,
@@ -23,7 +24,7 @@ export class SqliteStore implements Store {
     this.#db = openSqlite(path, SERVER_MIGRATIONS);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#stmt = {
-      addOperatorToken: p('INSERT INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
+      addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
       operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
       addEnrollment: p('INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES (?, ?, ?)'),
       enrollment: p('SELECT expires_at, used_at FROM enrollment_tokens WHERE token_hash = ?'),
@@ -62,9 +63,9 @@ export class SqliteStore implements Store {
         last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
       pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
       claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-        ORDER BY created_at LIMIT ?`),
+        ORDER BY created_at, rowid LIMIT ?`),
       claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-        AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at LIMIT ?`),
+        AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at, rowid LIMIT ?`),
       claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
         WHERE id = $id AND status = 'queued'`),
       started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
@@ -228,18 +229,10 @@ export class SqliteStore implements Store {
 
   async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
     let next = 0;
-    const accepted: OutputChunk[] = [];
+    let accepted: OutputChunk[] = [];
     const outcome = await this.#owned(commandId, agentId, (cur) => {
-      next = cur.output_offset;
-      for (const c of chunks) {
-        if (c.offset !== next) continue; // a resend (below) or a gap (above): ignore, the ack says where we are
-        if (next < maxChars) {
-          const chunk = { offset: c.offset, stream: c.stream, data: c.data.slice(0, maxChars - next) };
-          this.#stmt.insertOutput!.run(commandId, chunk.offset, chunk.stream, chunk.data);
-          accepted.push(chunk);
-        }
-        next += c.data.length; // past the limit, count without keeping, so the agent moves on
-      }
+      ({ next, accepted } = planAppend(cur.output_offset, chunks, maxChars));
+      for (const c of accepted) this.#stmt.insertOutput!.run(commandId, c.offset, c.stream, c.data);
       this.#stmt.setOffset!.run(next, commandId);
     });
     return outcome.kind === 'ok' ? { kind: 'ok', nextOffset: next, accepted } : outcome;

@@ -1,0 +1,170 @@
+// A private PostgreSQL server for the tests of one process: initdb in a temp dir, started on a
+// free loopback port, a fresh database per test (cloned from a migrated template), gone when the
+// process exits. Missing PostgreSQL skips loudly, and fails when MYX_REQUIRE_POSTGRES=1.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { migratePostgres } from '../src/server/store/postgres/migrate.ts';
+import { freePort } from './helpers.ts';
+
+/** Set by .ci/run: a machine without PostgreSQL fails the tests that need it instead of skipping them. */
+export const POSTGRES_REQUIRED = process.env.MYX_REQUIRE_POSTGRES === '1';
+
+export interface PostgresServer {
+  /** A URL for the server's admin database (trust auth on loopback). */
+  url: (database: string) => string;
+  /** A new database of its own: migrated (cloned from a template), or empty. */
+  createDatabase: (opts?: { empty?: boolean }) => Promise<string>;
+}
+
+/**
+ * Why PostgreSQL tests cannot run here, or null when they can. When they cannot and
+ * MYX_REQUIRE_POSTGRES=1, this throws: the caller's test file fails with the reason.
+ */
+export function postgresUnavailable(): string | null {
+  const found = findBinDir();
+  if ('dir' in found) return null;
+  const reason = `PostgreSQL tests SKIPPED: ${found.missing} (apt-get install postgresql; .ci/run does it and sets MYX_REQUIRE_POSTGRES=1)`;
+  if (POSTGRES_REQUIRED) throw new Error(`MYX_REQUIRE_POSTGRES=1 but ${found.missing}`);
+  console.warn(`\n*** ${reason} ***\n`);
+  return reason;
+}
+
+let started: Promise<PostgresServer> | undefined;
+
+/** The server of this process, started on first use. */
+export function postgresServer(): Promise<PostgresServer> {
+  started ??= start();
+  return started;
+}
+
+function findBinDir(): { dir: string } | { missing: string } {
+  const has = (dir: string) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres'));
+  const candidates: string[] = [];
+  const pgConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (pgConfig.status === 0) candidates.push(pgConfig.stdout.trim());
+  try {
+    const versions = readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    candidates.push(...versions.map((v) => `/usr/lib/postgresql/${v}/bin`));
+  } catch { /* not the Debian layout */ }
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (existsSync(join(dir, 'initdb'))) candidates.push(dirname(realpathSync(join(dir, 'initdb'))));
+  }
+  const dir = candidates.find(has);
+  return dir ? { dir } : { missing: 'no initdb and postgres binaries found (pg_config --bindir, /usr/lib/postgresql/*/bin, PATH)' };
+}
+
+/** Runs as the `postgres` user when we are root (PostgreSQL refuses to run as root). */
+function asServerUser(cmd: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+
+async function start(): Promise<PostgresServer> {
+  const found = findBinDir();
+  if (!('dir' in found)) throw new Error(found.missing);
+  const bin = found.dir;
+  const dir = mkdtempSync(join(tmpdir(), 'myx-pg-'));
+  if (process.getuid?.() === 0) {
+    const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
+    chownSync(dir, id('-u'), id('-g'));
+  }
+  const data = join(dir, 'data');
+  const [initCmd, initArgs] = asServerUser(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+
+  let lastLog = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort(); // another process may take it before postgres binds: then try another
+    const ready = await launch(bin, dir, port);
+    if (ready === true) return serverOn(port);
+    lastLog = ready;
+  }
+  throw new Error(`postgres did not start:\n${lastLog}`);
+}
+
+/**
+ * Starts postgres under a small shell that stops it (immediate shutdown) and removes its dir as
+ * soon as our stdin closes, which happens however this process ends, even by SIGKILL.
+ */
+async function launch(bin: string, dir: string, port: number): Promise<true | string> {
+  const script = `
+    exec 3<&0
+    "$1/postgres" -D "$2/data" -p "$3" -c listen_addresses=127.0.0.1 -k "$2" \\
+      -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 </dev/null 2>"$2/postgres.log" &
+    pid=$!
+    ( read -r _ <&3; kill -QUIT "$pid" 2>/dev/null ) &
+    wait "$pid"; code=$?
+    rm -rf "$2"
+    exit "$code"`;
+  const [cmd, args] = asServerUser('sh', ['-c', script, 'sh', bin, dir, String(port)]);
+  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'] });
+  child.unref();
+  (child.stdin as unknown as { unref: () => void }).unref();
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const log = () => { try { return readFileSync(join(dir, 'postgres.log'), 'utf8'); } catch { return ''; } };
+  const deadline = Date.now() + 60_000;
+  while (!exited && Date.now() < deadline) {
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    try {
+      await client.connect();
+      await client.end();
+      return true;
+    } catch {
+      await client.end().catch(() => {});
+      await sleep(50);
+    }
+  }
+  if (!exited) child.kill('SIGTERM');
+  return log() || `postgres exited before accepting connections on port ${port}`;
+}
+
+function serverOn(port: number): PostgresServer {
+  const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  let template: Promise<void> | undefined;
+  let n = 0;
+  const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: url('postgres') });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  };
+  const makeTemplate = async () => {
+    // An ICU collation ('en') where the platform has one: SQL that forgets COLLATE "C" sorts differently here than in SQLite.
+    await admin(async (c) => {
+      try {
+        await c.query(`CREATE DATABASE myx_template TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en'`);
+      } catch {
+        await c.query(`CREATE DATABASE myx_template TEMPLATE template0 ENCODING 'UTF8'`);
+      }
+    });
+    const pool = new pg.Pool({ connectionString: url('myx_template'), max: 1 });
+    try {
+      await migratePostgres(pool);
+    } finally {
+      await pool.end();
+    }
+  };
+  return {
+    url,
+    async createDatabase(opts = {}) {
+      const name = `myx_test_${process.pid}_${++n}`;
+      if (opts.empty) {
+        await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8'`));
+      } else {
+        template ??= makeTemplate();
+        await template;
+        await admin((c) => c.query(`CREATE DATABASE ${name} TEMPLATE myx_template`));
+      }
+      return url(name);
+    },
+  };
+}
