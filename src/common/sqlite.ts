@@ -14,8 +14,10 @@ export function openSqlite(path: string, migrations: Migration[]): DatabaseSync 
   closeSync(openSync(path, 'a', 0o600)); // create with the right mode before SQLite does
   const db = new DatabaseSync(path);
   try {
-    // WAL + NORMAL survives a killed process (what we promise); FULL would also survive power loss.
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    // The busy timeout first: switching to WAL needs a lock that another process opening the
+    // same new file may hold for a moment. WAL + NORMAL survives a killed process (what we
+    // promise); FULL would also survive power loss.
+    db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
     migrate(db, migrations);
   } catch (err) {
     db.close(); // e.g. a full disk: the caller may try again later
@@ -24,14 +26,14 @@ export function openSqlite(path: string, migrations: Migration[]): DatabaseSync 
   return db;
 }
 
+/** Each migration is applied under BEGIN IMMEDIATE, after checking there that no other process applied it. */
 function migrate(db: DatabaseSync, migrations: Migration[]): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-  const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-  );
+  const applied = () => new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  transaction(db, () => db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)'));
+  if (migrations.every((m) => applied().has(m.version))) return;
   for (const { version, sql } of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(version)) continue;
     transaction(db, () => {
+      if (applied().has(version)) return;
       db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
     });
