@@ -22,14 +22,13 @@ export interface PostgresServer {
 }
 
 /**
- * Why PostgreSQL tests cannot run here, or null when they can. When they cannot and
- * MYX_REQUIRE_POSTGRES=1, this throws: the caller's test file fails with the reason.
+ * The skip reason for tests that need PostgreSQL, or false when they run. Missing PostgreSQL skips
+ * them loudly; with MYX_REQUIRE_POSTGRES=1 they run, and each fails saying what is missing.
  */
-export function postgresUnavailable(): string | null {
+export function postgresSkip(): string | false {
   const found = findBinDir();
-  if ('dir' in found) return null;
+  if ('dir' in found || POSTGRES_REQUIRED) return false;
   const reason = `PostgreSQL tests SKIPPED: ${found.missing} (apt-get install postgresql; .ci/run does it and sets MYX_REQUIRE_POSTGRES=1)`;
-  if (POSTGRES_REQUIRED) throw new Error(`MYX_REQUIRE_POSTGRES=1 but ${found.missing}`);
   console.warn(`\n*** ${reason} ***\n`);
   return reason;
 }
@@ -65,7 +64,7 @@ function asServerUser(cmd: string, args: string[]): [string, string[]] {
 
 async function start(): Promise<PostgresServer> {
   const found = findBinDir();
-  if (!('dir' in found)) throw new Error(found.missing);
+  if (!('dir' in found)) throw new Error(`PostgreSQL is required here (MYX_REQUIRE_POSTGRES=1) but ${found.missing}`);
   const bin = found.dir;
   const dir = mkdtempSync(join(tmpdir(), 'myx-pg-'));
   if (process.getuid?.() === 0) {

@@ -7,7 +7,7 @@ import { PostgresStore } from '../src/server/store/postgres-store.ts';
 import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { Store } from '../src/server/store/store.ts';
 import { tempDir } from './helpers.ts';
-import { postgresServer, postgresUnavailable } from './postgres-server.ts';
+import { postgresServer, postgresSkip } from './postgres-server.ts';
 import { sqliteStoreInWorker } from './store-worker.ts';
 
 type T = { after: (fn: () => void | Promise<void>) => void };
@@ -40,7 +40,7 @@ export const BACKENDS: Backend[] = [
   },
   {
     name: 'postgres',
-    skip: postgresUnavailable() ?? false,
+    skip: postgresSkip(),
     fresh: async (_t, opts) => (await postgresServer()).createDatabase(opts),
     open: (t, db) => closing(t, PostgresStore.open(db)),
     openParallel: (t, db) => closing(t, PostgresStore.open(db)),
