@@ -22,7 +22,13 @@ export interface PoolOptions {
 }
 
 export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types, application_name: 'myx server' });
+  const pool = new pg.Pool({
+    connectionString: url, max: opts.max ?? 10, types, application_name: 'myx server',
+    // An unreachable database fails a request after this long instead of holding it forever.
+    connectionTimeoutMillis: 10_000,
+    // A peer that vanished (replica host, NAT, failover) is noticed on idle connections too.
+    keepAlive: true,
+  });
   // An idle connection that breaks (server restart, network) emits 'error'; unhandled, it would end the process.
   pool.on('error', (err) => opts.onIdleError?.(err));
   return pool;
