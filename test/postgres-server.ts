@@ -3,7 +3,7 @@
 // process exits. Missing PostgreSQL skips loudly, and fails when MYX_REQUIRE_POSTGRES=1.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,30 +65,37 @@ function asServerUser(cmd: string, args: string[]): [string, string[]] {
 async function start(): Promise<PostgresServer> {
   const found = findBinDir();
   if (!('dir' in found)) throw new Error(`PostgreSQL is required here (MYX_REQUIRE_POSTGRES=1) but ${found.missing}`);
-  const bin = found.dir;
-  const dir = mkdtempSync(join(tmpdir(), 'myx-pg-'));
-  if (process.getuid?.() === 0) {
-    const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    chownSync(dir, id('-u'), id('-g'));
-  }
-  const data = join(dir, 'data');
-  const [initCmd, initArgs] = asServerUser(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
-  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
-
   let lastLog = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort(); // another process may take it before postgres binds: then try another
-    const ready = await launch(bin, dir, port);
+    // A port free a moment ago may be taken before postgres binds it: then a new cluster on another.
+    const port = await freePort();
+    const ready = await launch(found.dir, initCluster(found.dir), port);
     if (ready === true) return serverOn(port);
     lastLog = ready;
   }
   throw new Error(`postgres did not start:\n${lastLog}`);
 }
 
+/** initdb in a new temp dir owned by the server's user; returns the dir. */
+function initCluster(bin: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'myx-pg-'));
+  if (process.getuid?.() === 0) {
+    const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
+    chownSync(dir, id('-u'), id('-g'));
+  }
+  const [cmd, args] = asServerUser(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+  const init = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  }
+  return dir;
+}
+
 /**
- * Starts postgres under a small shell that stops it (immediate shutdown) and removes its dir as
- * soon as our stdin closes, which happens however this process ends, even by SIGKILL.
+ * Starts postgres under a small shell that stops it (immediate shutdown) as soon as our stdin
+ * closes, which happens however this process ends, even by SIGKILL, and removes the cluster's
+ * dir once postgres is gone, whyever it went.
  */
 async function launch(bin: string, dir: string, port: number): Promise<true | string> {
   const script = `
@@ -98,29 +105,36 @@ async function launch(bin: string, dir: string, port: number): Promise<true | st
     pid=$!
     ( read -r _ <&3; kill -QUIT "$pid" 2>/dev/null ) &
     wait "$pid"; code=$?
+    cat "$2/postgres.log" >&2
     rm -rf "$2"
     exit "$code"`;
   const [cmd, args] = asServerUser('sh', ['-c', script, 'sh', bin, dir, String(port)]);
-  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'] });
+  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   child.unref();
-  (child.stdin as unknown as { unref: () => void }).unref();
+  for (const pipe of [child.stdin, child.stderr]) (pipe as unknown as { unref: () => void }).unref();
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   let exited = false;
   child.once('exit', () => (exited = true));
-  const log = () => { try { return readFileSync(join(dir, 'postgres.log'), 'utf8'); } catch { return ''; } };
+  const closed = new Promise((r) => child.once('close', r));
   const deadline = Date.now() + 60_000;
   while (!exited && Date.now() < deadline) {
-    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    // Ours, not a server of another test process that got this port first.
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 });
     try {
       await client.connect();
+      const { rows } = await client.query<{ data_directory: string }>('SHOW data_directory');
       await client.end();
-      return true;
+      if (rows[0]?.data_directory === join(dir, 'data')) return true;
     } catch {
       await client.end().catch(() => {});
-      await sleep(50);
     }
+    await sleep(50);
   }
-  if (!exited) child.kill('SIGTERM');
-  return log() || `postgres exited before accepting connections on port ${port}`;
+  child.stdin!.destroy(); // ends the watcher, and postgres if it still runs
+  if (!exited) throw new Error(`postgres did not accept connections on port ${port} within 60 s`);
+  await closed;
+  return log || `postgres exited before accepting connections on port ${port}`;
 }
 
 function serverOn(port: number): PostgresServer {
