@@ -9,7 +9,7 @@ import { ControlClient } from '../src/agent/control-client.ts';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { parseEnrollmentToken } from '../src/protocol/enrollment-token.ts';
 import { MYX_VERSION } from '../src/protocol/version.ts';
-import { startProc, startServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
+import { startExe, startProc, startServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
 
 export { startServer, tempDir, type TestServer };
 
@@ -37,8 +37,8 @@ export async function register(client: OperatorClient, server: TestServer, name:
   return { name, agentId: res.agent_id, token: res.agent_token };
 }
 
-/** Writes a config file for a registered agent and starts it as its own process. */
-export async function startRealAgent(dir: string, server: TestServer, reg: Registered, web: { bind: string; port: number } | null): Promise<Proc> {
+/** Writes a config file for a registered agent and starts it as its own process (`exe`: a packaged myx-agent). */
+export async function startRealAgent(dir: string, server: TestServer, reg: Registered, web: { bind: string; port: number } | null, exe?: string): Promise<Proc> {
   const cfgDir = join(dir, reg.name);
   mkdirSync(cfgDir, { recursive: true });
   const config = join(cfgDir, 'config.json');
@@ -47,7 +47,9 @@ export async function startRealAgent(dir: string, server: TestServer, reg: Regis
     web_service_enabled: web !== null, web_service_port: web?.port ?? 8443, web_service_bind: web?.bind ?? '127.0.0.1',
     ...(web ? { advertise_address: web.bind } : {}), log_level: 'warn',
   }), { mode: 0o600 });
-  const proc = startProc(MYX_AGENT, ['--config', config], { MYX_LOG_LEVEL: 'info' });
+  const proc = exe
+    ? startExe(exe, ['--config', config], { ...process.env, MYX_LOG_FORMAT: 'json', MYX_LOG_LEVEL: 'info' })
+    : startProc(MYX_AGENT, ['--config', config], { MYX_LOG_LEVEL: 'info' });
   await proc.waitFor(/connected to the control plane/, 120_000);
   return proc;
 }
@@ -94,13 +96,14 @@ export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Resident memory (KiB) and CPU time used so far (ms) of a process, from /proc. */
-export function procUsage(pid: number): { rssKiB: number; cpuMs: number } {
+/** Resident memory (KiB; anonKiB: the private part, without pages of the executable and other files) and CPU time used so far (ms) of a process, from /proc. */
+export function procUsage(pid: number): { rssKiB: number; anonKiB: number; cpuMs: number } {
   const status = spawnSync('cat', [`/proc/${pid}/status`, `/proc/${pid}/stat`], { encoding: 'utf8' }).stdout;
   const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const stat = status.slice(status.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(stat[11]) + Number(stat[12]);
-  return { rssKiB: rss, cpuMs: (ticks * 1000) / 100 };
+  return { rssKiB: rss, anonKiB: anon, cpuMs: (ticks * 1000) / 100 };
 }
 
 export function spawnNode(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {

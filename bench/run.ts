@@ -1,11 +1,11 @@
 // `npm run bench [-- scenario ...]`: runs the benchmark scenarios (all by default) and prints one
-// markdown table each. Scenarios: round-trip, fan-out, simulated, poll-capacity, footprint, soak.
+// markdown table each. Scenarios: round-trip, fan-out, simulated, poll-capacity, footprint, binaries, soak.
 
 import { writeFileSync } from 'node:fs';
 import { roundTrip } from './round-trip.ts';
 import { setUpPeers } from './peers.ts';
 
-const all = ['round-trip', 'fan-out', 'simulated', 'poll-capacity', 'footprint', 'soak'];
+const all = ['round-trip', 'fan-out', 'simulated', 'poll-capacity', 'footprint', 'binaries', 'soak'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown scenario ${w}; choose from ${all.join(', ')}`);
 
@@ -21,6 +21,7 @@ for (const w of wanted) {
     case 'simulated': out.push(await (await import('./simulated.ts')).simulated()); break;
     case 'poll-capacity': out.push(await (await import('./poll-capacity.ts')).pollCapacity()); break;
     case 'footprint': out.push(await (await import('./footprint.ts')).footprint()); break;
+    case 'binaries': out.push(await (await import('./binaries.ts')).binaries()); break;
     case 'soak': out.push(await (await import('./soak.ts')).soak()); break;
   }
   console.log(`(${w} took ${((Date.now() - started) / 1000).toFixed(0)} s)`);

@@ -7,7 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
-import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { createHttpApp } from '../src/common/http-app.ts';
+import { createLogger } from '../src/common/logger.ts';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import { createToken, enrollAgent, runBin, startAgent, startServer, tempDir, type TestAgent, type TestServer } from './helpers.ts';
 
@@ -74,7 +77,21 @@ describe('tokens, mutual TLS, TLS policy and rate limits', () => {
     const shown = await call(`${server.url}/api/commands/${cmdOfWeb}`, { headers: op });
     assert.equal(shown.body.status, 'succeeded');
     // the agent's own service: the operator token is not the agent token
-    assert.equal((await call(`https://127.0.0.1:${web.port}/api/status`, { headers: { 'x-agent-token': operatorToken } })).body.error?.code, 'AGENT_TOKEN_INVALID');
+    const cert = { cert: readFileSync(join(server.dataDir, 'tls', 'server.crt'), 'utf8'), key: readFileSync(join(server.dataDir, 'tls', 'server.key'), 'utf8') };
+    assert.equal((await call(`https://127.0.0.1:${web.port}/api/status`, { headers: { 'x-agent-token': operatorToken }, ...cert })).body.error?.code, 'AGENT_TOKEN_INVALID');
+  });
+
+  test('reading an agent (status, a command\'s output) takes the control plane\'s certificate too: its token alone (as in a copy of the database) reads nothing', async () => {
+    const headers = { 'x-agent-token': web.token() };
+    const cert = { cert: readFileSync(join(server.dataDir, 'tls', 'server.crt'), 'utf8'), key: readFileSync(join(server.dataDir, 'tls', 'server.key'), 'utf8') };
+    for (const path of ['/api/status', `/api/commands/${cmdOfWeb}`]) {
+      const alone = await call(`https://127.0.0.1:${web.port}${path}`, { headers });
+      assert.deepEqual([alone.status, alone.body.error?.code], [403, 'CLIENT_CERT_REQUIRED'], path);
+      assert.equal((await call(`https://127.0.0.1:${web.port}${path}`, { headers, ...cert })).status, 200, path);
+    }
+    const stranger = await ensureSelfSigned({ certPath: join(dir, 'y', 'y.crt'), keyPath: join(dir, 'y', 'y.key') }, 'not the control plane');
+    const wrong = await call(`https://127.0.0.1:${web.port}/api/commands/${cmdOfWeb}`, { headers, cert: stranger.certPem, key: stranger.keyPem });
+    assert.deepEqual([wrong.status, wrong.body.error?.code], [403, 'CLIENT_CERT_MISMATCH']);
   });
 
   test('a removed agent\'s token stops working', async (t) => {
@@ -83,8 +100,8 @@ describe('tokens, mutual TLS, TLS policy and rate limits', () => {
     assert.equal((await call(server.url + '/api/agents/poll?wait=0', { headers: { 'x-agent-token': token } })).status, 200);
     assert.equal((await server.myx(['agents', 'remove', 'gone'])).code, 0);
     const r = await call(server.url + '/api/agents/poll?wait=0', { headers: { 'x-agent-token': token } });
-    assert.equal(r.body.error?.code, 'AGENT_TOKEN_INVALID');
-    t.diagnostic('removed agent token: 401');
+    assert.deepEqual([r.status, r.body.error?.code], [410, 'AGENT_REMOVED'], 'said plainly, and not counted as a failed authentication');
+    t.diagnostic('removed agent token: 410 AGENT_REMOVED');
   });
 
   test('pushes need the control plane\'s client certificate: the agent token alone cannot run anything', async () => {
@@ -152,6 +169,40 @@ describe('tokens, mutual TLS, TLS policy and rate limits', () => {
     assert.match(server.proc.output(), /too many failed authentications from 127\.0\.0\.9/);
   });
 
+  test('the control plane\'s certificate is never rate limited on an agent, even when it presents a wrong token (another agent\'s address)', async () => {
+    const cert = { cert: readFileSync(join(server.dataDir, 'tls', 'server.crt'), 'utf8'), key: readFileSync(join(server.dataDir, 'tls', 'server.key'), 'utf8') };
+    const url = `https://127.0.0.1:${web.port}/api/status`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) statuses.push((await call(url, { headers: { 'x-agent-token': 'myxa_' + 'y'.repeat(40) }, from: '127.0.0.12', ...cert })).status);
+    assert.ok(statuses.every((s) => s === 401), statuses.join(','));
+    assert.equal((await call(url, { headers: { 'x-agent-token': web.token() }, from: '127.0.0.12', ...cert })).status, 200);
+    // a stranger from that address, without the certificate, has its own budget as usual
+    const stranger: number[] = [];
+    for (let i = 0; i < 25; i++) stranger.push((await call(url, { headers: { 'x-agent-token': 'nope' }, from: '127.0.0.12' })).status);
+    assert.ok(stranger.slice(21).every((s) => s === 429), stranger.join(','));
+    assert.equal((await call(url, { headers: { 'x-agent-token': web.token() }, from: '127.0.0.12', ...cert })).status, 200, 'the control plane is still let in');
+  });
+
+  test('an agent that reports another agent\'s certificate is enrolled, and the control plane says so once', async () => {
+    const fingerprint = new X509Certificate(readFileSync(join(dirname(web.configPath), 'ssl', 'agent.crt'))).fingerprint256;
+    const facts = { name: 'poser', hostname: 'h', os: 'linux', version: '0.1.0', mode: 'web', web_port: web.port, fingerprint, advertise_address: '127.0.0.1', labels: {} };
+    const reg = await call(`${server.url}/api/agents/register`, { body: { enrollment_token: await createToken(server), ...facts } });
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    const hb = await call(`${server.url}/api/agents/heartbeat`, { headers: { 'x-agent-token': reg.body.agent_token as string }, body: { ...facts, uptime_seconds: 1, running: 0 } });
+    assert.equal(hb.status, 200, JSON.stringify(hb.body));
+    const warnings = server.proc.output().split('\n').filter((l) => /agent poser reports the same certificate as agent web/.test(l));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    // its commands are pushed to web's address with its own token: web refuses them, and web's own commands still arrive by push
+    const posed = await call(`${server.url}/api/runs`, { headers: { authorization: `Bearer ${operatorToken}` }, body: { targets: { agents: ['poser'] }, command: 'true' } });
+    assert.equal(posed.status, 201);
+    const own = await server.myx(['run', '--agent', 'web', '--json', '--', 'echo', 'mine']);
+    const [c] = JSON.parse(own.stdout) as { stdout: string; delivery: string }[];
+    assert.deepEqual([c!.stdout, c!.delivery], ['mine\n', 'push']);
+    const posedId = (posed.body.commands as { id: string }[])[0]!.id;
+    assert.ok(!web.proc.output().includes(posedId), 'web ran a command meant for the poser');
+    assert.equal((await server.myx(['agents', 'remove', 'poser'])).code, 0);
+  });
+
   test('no token in logs, `myx agents` output or process arguments', async () => {
     const tokens = [operatorToken, web.token(), other.token()];
     const agentsOut = (await server.myx(['agents', '--json'])).stdout + (await server.myx(['agents'])).stdout;
@@ -159,6 +210,15 @@ describe('tokens, mutual TLS, TLS policy and rate limits', () => {
     for (const text of [server.proc.output(), web.proc.output(), other.proc.output(), agentsOut, args]) {
       for (const t of tokens) assert.ok(!text.includes(t), 'a token leaked');
     }
+  });
+});
+
+describe('deny by default', () => {
+  test('a route that does not declare who may call it cannot be added, on either service\'s app', () => {
+    const app = createHttpApp({ logger: createLogger({ name: 'test', level: 'error' }), callers: { public: null, operator: () => {} } });
+    assert.throws(() => app.get('/api/forgotten', async () => ({ secret: true })), /must declare who may call it/);
+    assert.throws(() => app.get('/api/typo', { config: { caller: 'operater' } }, async () => ({})), /must declare who may call it/);
+    app.get('/api/declared', { config: { caller: 'operator' } }, async () => ({}));
   });
 });
 

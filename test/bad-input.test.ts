@@ -6,17 +6,17 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { isFinal } from '../src/protocol/command-status.ts';
+import { AGENT_FACTS_BODY_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../src/protocol/limits.ts';
 import type { CommandRecord } from '../src/protocol/wire.ts';
 import {
   createToken, enrollAgent, eventually, pidRunning, startAgent, startServer, tempDir, type TestAgent, type TestServer,
 } from './helpers.ts';
-import { closePool, errorProblem, rawExchange, send, type RawReply, type Reply, type SendOptions } from './raw-http.ts';
+import { bodyUntilAnswered, closePool, errorProblem, rawExchange, send, type RawReply, type Reply, type SendOptions } from './raw-http.ts';
 
 const FAST = ['--heartbeat-interval', '0.5'];
 const MiB = 1024 * 1024;
@@ -48,6 +48,9 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
   let cert: { cert: string; key: string };
   let queuedForLate: CommandRecord;
   let runningDuring: CommandRecord;
+  /** Reports are checked for their command before their body is read: these are real ones, of the dummy agent and of bad-web. */
+  let dummyCommand: CommandRecord;
+  let webDone: CommandRecord;
   let cases = 0;
 
   const cpPort = () => Number(new URL(server.url).port);
@@ -111,15 +114,22 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
     // queued before the barrage: one for an agent that is not running yet, one that runs through it
     [queuedForLate] = await client.createCommands({ targets: { agents: ['bad-late'] }, command: 'sh', args: ['-c', 'echo queued before'] }) as [CommandRecord];
     [runningDuring] = await client.createCommands({ targets: { agents: ['bad-poll'] }, command: 'sh', args: ['-c', 'sleep 5; echo survived'] }) as [CommandRecord];
+    [dummyCommand] = await client.createCommands({ targets: { agents: ['bad-dummy'] }, command: 'true' }) as [CommandRecord];
+    // reported at once, so the dummy agent has nothing queued (its long polls below are held)
+    const reported = await send(`${server.url}/api/agents/commands/${dummyCommand.id}/result`, { headers: { 'x-agent-token': dummyToken }, json: result() });
+    assert.equal(reported.status, 200, reported.text);
+    const ran = await server.myx(['run', '--agent', 'bad-web', '--json', '--', 'true']);
+    assert.equal(ran.code, 0, ran.stderr);
+    [webDone] = JSON.parse(ran.stdout) as [CommandRecord];
 
     endpoints = [
       { name: 'register', svc: 'cp', path: '/api/agents/register', required: ['enrollment_token', ...Object.keys(facts())],
-        body: { enrollment_token: `myx1.${'a'.repeat(43)}.${'0'.repeat(64)}`, ...facts() } },
+        body: { enrollment_token: `myx1.${'a'.repeat(43)}.${'0'.repeat(64)}`, ...facts() }, limit: AGENT_FACTS_BODY_LIMIT },
       { name: 'heartbeat', svc: 'cp', path: '/api/agents/heartbeat', required: [...Object.keys(facts()), 'uptime_seconds', 'running'],
-        body: { ...facts(), uptime_seconds: 1, running: 0 } },
-      { name: 'progress', svc: 'cp', path: '/api/agents/commands/cmd_nosuch/progress', required: ['started_at', 'chunks'], limit: 8 * MiB,
+        body: { ...facts(), uptime_seconds: 1, running: 0 }, limit: AGENT_FACTS_BODY_LIMIT },
+      { name: 'progress', svc: 'cp', path: `/api/agents/commands/${dummyCommand.id}/progress`, required: ['started_at', 'chunks'], limit: PROGRESS_BODY_LIMIT,
         body: { started_at: NOW(), chunks: [{ offset: 0, stream: 'stdout', data: 'x' }] } },
-      { name: 'agent result', svc: 'cp', path: '/api/agents/commands/cmd_nosuch/result', required: Object.keys(result()), limit: 40 * MiB, body: result() },
+      { name: 'agent result', svc: 'cp', path: `/api/agents/commands/${dummyCommand.id}/result`, required: Object.keys(result()), limit: RESULT_BODY_LIMIT, body: result() },
       { name: 'enrollment token', svc: 'cp', path: '/api/enrollment-tokens', required: [], body: { ttl_seconds: 60 } },
       { name: 'run', svc: 'cp', path: '/api/runs', required: ['targets', 'command'], body: { targets: { agents: ['no-such-agent'] }, command: 'true', args: ['a'], timeout: 5, ttl: 60 } },
       { name: 'labels', svc: 'cp', path: '/api/agents/no-such-agent/labels', required: [], body: { set: { role: 'x' }, remove: ['old'] } },
@@ -127,7 +137,7 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
       { name: 'cancel', svc: 'cp', path: '/api/commands/cmd_nosuch/cancel' },
       { name: 'execute', svc: 'agent', path: '/api/execute', required: ['command_id', 'command'], body: { command_id: 'cmd_bad_exec', command: 'true', args: [], timeout: 5, env: {}, cwd: '/' } },
       { name: 'agent cancel', svc: 'agent', path: '/api/commands/cmd_nosuch/cancel' },
-      { name: 'agent-side result', svc: 'agent', path: '/api/commands/cmd_nosuch/result', required: Object.keys(result()), limit: 40 * MiB, body: result() },
+      { name: 'agent-side result', svc: 'agent', path: `/api/commands/${webDone.id}/result`, required: Object.keys(result()), limit: RESULT_BODY_LIMIT, body: result() },
     ];
   });
 
@@ -192,11 +202,16 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
       const declared = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', `content-length: ${limit + 1}`]), '{"a":"'], { firstResponse: true });
       expectError(declared, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: declared ${limit + 1} bytes`);
       // streamed (chunked, no length): cut off once past the limit
-      if (limit <= 8 * MiB) {
-        const r = await streamed(urlOf(e.svc, e.path), authFor(e.svc, e.path), limit + 256 * 1024);
-        cases++;
-        expectError(r, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: streamed ${limit + 256 * 1024} bytes`);
-      }
+      const r = await raw(e.svc, [rawHead(e.svc, e.path, ['content-type: application/json', 'transfer-encoding: chunked']), bodyUntilAnswered(chunkedJson(limit + 256 * 1024))], { firstResponse: true });
+      expectError(r, 413, 'PAYLOAD_TOO_LARGE', `${e.name}: streamed ${limit + 256 * 1024} bytes`);
+    }
+    // the server answers 413 while the client is still sending: it lets the client finish instead of
+    // resetting the connection, so the client reads the 413 every time (it once got EPIPE instead)
+    const run = endpoints.find((x) => x.name === 'run')!;
+    const over = chunkedJson(MiB + 512 * 1024);
+    for (let i = 0; i < 100; i++) {
+      const r = await raw('cp', [rawHead('cp', run.path, ['content-type: application/json', 'transfer-encoding: chunked']), bodyUntilAnswered(over)], { firstResponse: true });
+      expectError(r, 413, 'PAYLOAD_TOO_LARGE', `run: streamed over the limit, try ${i + 1}`);
     }
     // a body of exactly the limit is read (and then judged on what it says)
     const e = endpoints.find((x) => x.name === 'run')!;
@@ -208,8 +223,15 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
 
   test('deep nesting and invalid UTF-8: 400, no crash', async (t) => {
     const before = cases;
-    const deepArray = '['.repeat(100_000) + ']'.repeat(100_000);
-    const deepObject = '{"a":'.repeat(30_000) + '{"__proto__":{"x":1}}' + '}'.repeat(30_000);
+    // as deep as each endpoint's body limit allows (100000 levels where it is 1 MiB)
+    const deepArray = (limit: number) => {
+      const n = Math.min(100_000, Math.floor((limit - 100) / 2));
+      return '['.repeat(n) + ']'.repeat(n);
+    };
+    const deepObject = (limit: number) => {
+      const n = Math.min(30_000, Math.floor((limit - 100) / 6));
+      return '{"a":'.repeat(n) + '{"__proto__":{"x":1}}' + '}'.repeat(n);
+    };
     const json = { 'content-type': 'application/json' };
     const invalid: [string, Buffer][] = [
       ['a lone 0xFF', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
@@ -220,10 +242,11 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
     ];
     for (const e of endpoints) {
       const first = e.required?.[0] ?? Object.keys(e.body ?? { x: 0 })[0]!;
-      const nested = `{"${first}":${deepArray}}`;
-      for (const [what, body] of [['a 100000-deep array', deepArray], [`${first} 100000 deep`, nested], ['a 30000-deep object', deepObject]] as const) {
+      const limit = e.limit ?? MiB;
+      const nested = `{"${first}":${deepArray(limit - first.length - 5)}}`;
+      for (const [what, body] of [['a deep array', deepArray(limit)], [`${first} deep`, nested], ['a deep object', deepObject(limit)]] as const) {
         const r = await call(e.svc, e.path, { raw: body, headers: json });
-        if (what === 'a 30000-deep object') expectError(r, 400, 'BAD_REQUEST', `${e.name}: ${what}`); // __proto__ at the bottom
+        if (what === 'a deep object') expectError(r, 400, 'BAD_REQUEST', `${e.name}: ${what}`); // __proto__ at the bottom
         else if (e.body) expectError(r, 400, 'BAD_REQUEST', `${e.name}: ${what}`);
         else expectError(r, ...ignoredBody(e), `${e.name}: ${what}`);
       }
@@ -252,7 +275,7 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
       ['run', 'ttl', ['-1', '0', '2592001', '1e400', '1e12']],
       ['run', 'max_concurrency', ['"-1"', '"1e3"', '"10%%"', '"1234567"', '5']],
       ['run', 'max_errors', ['"-1"', '"x"', '1']],
-      ['enrollment token', 'ttl_seconds', ['-1', '0', '1e400', '2592001', '0.5']],
+      ['enrollment token', 'ttl_seconds', ['-1', '0', '1e400', '1e12', '0.5']],
       ['wait', 'timeout', ['-1', '61', '1e400', '"5"']],
       ['execute', 'timeout', ['-1', '0', '1e400', '604801', '2.5']],
       ['heartbeat', 'web_port', ['0', '-1', '65536', '1e400', '443.5']],
@@ -271,6 +294,8 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
         expectError(await call(e.svc, e.path, { raw: text, headers: { 'content-type': 'application/json' } }), 400, 'BAD_REQUEST', `${name}: ${field} = ${v}`);
       }
     }
+    // a TTL past the 7 days an enrollment token may live has its own code
+    expectError(await call('cp', '/api/enrollment-tokens', { json: { ttl_seconds: 604801 } }), 400, 'ENROLLMENT_TOKEN_TTL_TOO_LONG', 'enrollment token: ttl_seconds = 604801');
     // a concurrency of 0 passes the pattern but not the handler, which refuses it before anything is created
     for (const v of ['0', '0%']) {
       const r = await call('cp', '/api/runs', { json: { targets: { all: true }, command: 'true', max_concurrency: v } });
@@ -487,34 +512,10 @@ describe('bad input on every endpoint of the control plane and the agent', () =>
   });
 });
 
-/** Streams `bytes` of a JSON string with chunked encoding; resolves with the answer (the server may stop reading). */
-function streamed(url: string, auth: SendOptions, bytes: number): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = request(url, {
-      method: 'POST', rejectUnauthorized: false, agent: false,
-      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...auth.headers },
-      ...(auth.cert ? { cert: auth.cert, key: auth.key } : {}),
-    }, (res) => {
-      answered = true;
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text, body: JSON.parse(text) }));
-    });
-    req.on('error', (err) => { if (!answered) reject(err); });
-    req.setTimeout(30_000, () => req.destroy(new Error('no answer to a streamed body')));
-    const chunk = Buffer.alloc(64 * 1024, 'a');
-    let sent = 0;
-    req.write('{"x":"');
-    const pump = () => {
-      while (sent < bytes && !answered && !req.destroyed) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      if (!req.destroyed) req.end('"}');
-    };
-    pump();
-  });
+/** A JSON string of `bytes` characters in chunked encoding. */
+function chunkedJson(bytes: number): Buffer {
+  const piece = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+  return Buffer.from(`6\r\n{"x":"\r\n${piece.repeat(Math.ceil(bytes / (64 * 1024)))}2\r\n"}\r\n0\r\n\r\n`);
 }
 
 function wrongType(v: unknown): unknown {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -26,11 +26,12 @@ export interface Proc {
 }
 
 export function startProc(bin: string, args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd,
-    env: { ...process.env, MYX_LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return startExe(process.execPath, [bin, ...args], { ...process.env, MYX_LOG_FORMAT: 'json', ...env }, cwd);
+}
+
+/** Starts an executable with exactly `env` (nothing inherited), e.g. a packaged binary. */
+export function startExe(file: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Proc {
+  const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   const onData = (d: Buffer) => {
@@ -75,12 +76,14 @@ export interface CliResult {
 }
 
 export function runBin(bin: 'myx' | 'myx-agent', args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, cwd?: string): Promise<CliResult> {
+  return runExe(process.execPath, [bin === 'myx' ? MYX : MYX_AGENT, ...args], { ...process.env, MYX_LOG_FORMAT: 'json', ...env }, timeoutMs, cwd);
+}
+
+/** Runs an executable to its end with exactly `env` (nothing inherited). */
+export function runExe(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, cwd?: string): Promise<CliResult> {
+  const bin = basename(file);
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [bin === 'myx' ? MYX : MYX_AGENT, ...args], {
-      cwd,
-      env: { ...process.env, MYX_LOG_FORMAT: 'json', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -106,9 +109,14 @@ export interface TestServer {
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
 }
 
-export async function startServer(dir: string, extra: string[] = []): Promise<TestServer> {
+/**
+ * A control plane in `dir`/server. `exe` runs a packaged `myx` binary instead of bin/myx.js; `env`
+ * adds to the environment, e.g. `{ MYX_LOG_FORMAT: 'pretty' }` for the log a person reads on a terminal.
+ */
+export async function startServer(dir: string, extra: string[] = [], opts: { exe?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
   const dataDir = join(dir, 'server');
-  const proc = startProc(MYX, ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra]);
+  const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra];
+  const proc = opts.exe ? startExe(opts.exe, args, { ...process.env, MYX_LOG_FORMAT: 'json', ...opts.env }) : startProc(MYX, args, opts.env);
   await proc.waitFor(/control plane listening/);
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };
   return {
@@ -188,4 +196,12 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** `npm run package` into `outDir` (a temp dir: tests never trust a release/ that may be stale), stamped `version` if given. */
+export async function packageRelease(outDir: string, version?: string): Promise<string> {
+  const env = { ...process.env, ...(version ? { MYX_VERSION: version } : {}) };
+  const r = await runExe(process.execPath, [join(ROOT, 'scripts', 'package.ts'), '--out', outDir], env, 300_000);
+  if (r.code !== 0) throw new Error(`packaging failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+  return outDir;
 }

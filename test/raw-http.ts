@@ -160,3 +160,113 @@ export function errorProblem(r: { status: number | null; body: any }): string | 
   if (known.status !== r.status) return `${e.code} came with status ${r.status}, not ${known.status}`;
   return null;
 }
+
+export interface RawSessionReply {
+  /** null when the server closed the connection without answering. */
+  status: number | null;
+  headers: string;
+  text: string;
+  body: any;
+}
+
+/**
+ * Raw HTTP/1.1 over one TLS connection, request after request (kept alive), each written exactly
+ * as given: request targets no client library would send. Reconnects when the server closes.
+ * A response without a content-length (an event stream, say) is returned once its head arrived.
+ */
+export class RawSession {
+  readonly #port: number;
+  readonly #o: RawOptions;
+  #socket: import('node:tls').TLSSocket | undefined;
+  #buffer = Buffer.alloc(0);
+  #waiting: { resolve: (r: RawSessionReply) => void; timer: NodeJS.Timeout; headOnly: boolean } | undefined;
+
+  constructor(port: number, o: RawOptions = {}) {
+    this.#port = port;
+    this.#o = o;
+  }
+
+  async request(head: string, body?: string | Buffer): Promise<RawSessionReply> {
+    const socket = await this.#connected();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#finish({ status: null, headers: '', text: 'no answer in time', body: undefined }, true), this.#o.timeoutMs ?? 15_000);
+      this.#waiting = { resolve, timer, headOnly: head.startsWith('HEAD ') };
+      socket.write(body === undefined ? head : Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(body)]));
+    });
+  }
+
+  close(): void {
+    this.#socket?.destroy();
+    this.#socket = undefined;
+  }
+
+  #connected(): Promise<import('node:tls').TLSSocket> {
+    if (this.#socket && !this.#socket.destroyed) return Promise.resolve(this.#socket);
+    this.#buffer = Buffer.alloc(0);
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({
+        port: this.#port, host: '127.0.0.1', rejectUnauthorized: false, ...(this.#o.from ? { localAddress: this.#o.from } : {}),
+        ...(this.#o.cert ? { cert: this.#o.cert, key: this.#o.key } : {}),
+      }, () => resolve(socket));
+      socket.once('error', reject);
+      socket.on('error', () => {});
+      socket.on('data', (d: Buffer) => {
+        this.#buffer = Buffer.concat([this.#buffer, d]);
+        this.#parse();
+      });
+      socket.on('close', () => {
+        if (this.#socket === socket) this.#socket = undefined;
+        this.#parse(true);
+        if (this.#waiting) this.#finish({ status: null, headers: '', text: this.#buffer.toString('latin1'), body: undefined }, true);
+      });
+      this.#socket = socket;
+    });
+  }
+
+  #parse(closed = false): void {
+    if (!this.#waiting) return;
+    const end = this.#buffer.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = this.#buffer.subarray(0, end).toString('latin1');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? NaN);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (!length) {
+      // no length: an event stream or a chunked answer; its head is enough, the connection is spent
+      this.#finish({ status, headers: head, text: this.#buffer.subarray(end + 4).toString('utf8'), body: undefined }, true);
+      return;
+    }
+    const total = end + 4 + (this.#waiting.headOnly ? 0 : Number(length[1]));
+    if (this.#buffer.length < total && !closed) return;
+    const text = this.#buffer.subarray(end + 4, total).toString('utf8');
+    this.#buffer = this.#buffer.subarray(total);
+    this.#finish({ status, headers: head, text, body: parseJson(text) }, /\r\nconnection: *close/i.test(head));
+  }
+
+  #finish(reply: RawSessionReply, spent: boolean): void {
+    const w = this.#waiting;
+    if (!w) return;
+    this.#waiting = undefined;
+    clearTimeout(w.timer);
+    if (spent) this.close();
+    w.resolve(reply);
+  }
+}
+
+/**
+ * A rawExchange part that writes `body` in 64 KiB pieces and stops as soon as any answer arrives:
+ * a server may answer (413, 429, 404) before the body is all sent, and close. That early answer is
+ * the outcome to read, and a write that fails once the server closed is no error (rawExchange reads
+ * what the server sent, whatever the writes did). Between pieces, pending input gets its turn
+ * (setImmediate runs after the loop has polled for I/O), so an answer is seen before the next write.
+ */
+export function bodyUntilAnswered(body: string | Buffer): (s: Socket) => Promise<void> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  return async (s) => {
+    let answered = false;
+    s.on('data', () => (answered = true));
+    for (let at = 0; at < bytes.length && !answered && !s.destroyed; at += 64 * 1024) {
+      await new Promise<void>((resolve) => s.write(bytes.subarray(at, at + 64 * 1024), () => resolve()));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  };
+}

@@ -2,9 +2,12 @@
 // gets its own fresh database; test/store-concurrency.test.ts checks two instances on one.
 
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
 import type { CommandResult } from '../src/protocol/wire.ts';
+import { tempDir } from './helpers.ts';
 import { BACKENDS, freshStore } from './store-backends.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -19,6 +22,11 @@ function agent(id: string, name = id): NewAgent {
 
 function cmd(id: string, status: 'queued' | 'waiting' = 'queued') {
   return { id, status, agent_id: 'a1', command: 'echo', args: ['hi'], timeout: 5, env: null, cwd: null, expires_at: '2027-01-01T00:00:00.000Z' };
+}
+
+/** An enrollment token whose hash is `hash` (its id is `id-<hash>`), created at NOW. */
+async function token(s: Store, hash: string, expiresAt: string, max = 1000) {
+  return s.createEnrollmentToken({ id: `id-${hash}`, tokenHash: hash, expiresAt }, NOW, max);
 }
 
 /** Commands always belong to a run; a test that does not care gets one run per call. */
@@ -36,21 +44,21 @@ for (const backend of BACKENDS) {
   describe(`Store: ${backend.name}`, { skip: backend.skip }, () => {
     test('an enrollment token works once, and not after it expires', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e1', '2026-01-01T01:00:00.000Z', NOW);
+      await token(s, 'e1', '2026-01-01T01:00:00.000Z');
       assert.deepEqual(await s.enrollAgent('nope', agent('a0'), NOW), { ok: false, reason: 'unknown' });
       const ok = await s.enrollAgent('e1', agent('a1'), NOW);
       assert.equal(ok.ok, true);
       assert.deepEqual(await s.enrollAgent('e1', agent('a2'), NOW), { ok: false, reason: 'used' });
-      await s.createEnrollmentToken('e2', '2026-01-01T01:00:00.000Z', NOW);
+      await token(s, 'e2', '2026-01-01T01:00:00.000Z');
       assert.deepEqual(await s.enrollAgent('e2', agent('a3'), LATER), { ok: false, reason: 'expired' });
-      await s.createEnrollmentToken('e3', LATER, NOW);
+      await token(s, 'e3', LATER);
       assert.deepEqual(await s.enrollAgent('e3', agent('a4', 'a1'), NOW), { ok: false, reason: 'name_taken' });
       assert.equal((await s.agentByTokenHash('hash-a1'))?.labels.env, 'test');
     });
 
     test('commands go queued -> dispatched -> final, results are idempotent', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       const [c] = await enqueue(s, [cmd('c1')], NOW);
       assert.equal(c!.status, 'queued');
@@ -78,7 +86,7 @@ for (const backend of BACKENDS) {
 
     test('poll delivery hands out queued commands under a lease; a lease that runs out queues again', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
       const got = await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10);
@@ -89,9 +97,26 @@ for (const backend of BACKENDS) {
       assert.deepEqual(back.map((c) => [c.id, c.status]), [['c1', 'queued']], 'only the unstarted one returns');
     });
 
+    test('a hand-out that never reached its agent goes back to queued at once: only its own, unstarted, poll-claimed commands', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
+      assert.equal(await s.claimForPush('c3', NOW, LATER), true);
+      await s.claimForAgent('a1', NOW, LATER, 10);
+      await s.markStarted('c2', 'a1', NOW);
+      assert.equal(await s.releaseHandOut('other', ['c1']), 0, 'not another agent\'s');
+      assert.equal(await s.releaseHandOut('a1', ['c1', 'c2', 'c3', 'nope']), 1);
+      const after = await s.getCommands(['c1', 'c2', 'c3']);
+      assert.deepEqual(after.map((c) => [c.id, c.status, c.delivery]), [['c1', 'queued', null], ['c2', 'running', 'poll'], ['c3', 'dispatched', 'push']]);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1'], 'handed out again');
+      assert.equal(await s.commandOwner('c1'), 'a1');
+      assert.equal(await s.commandOwner('nope'), undefined);
+    });
+
     test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
       assert.deepEqual(await s.claimForAgent('a1', '2026-01-01T00:00:03.000Z', LATER, 10), []);
@@ -101,7 +126,7 @@ for (const backend of BACKENDS) {
 
     test('cancel: a queued command ends cancelled at once, a running one gets a request', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
       assert.equal((await s.requestCancel('c1', NOW)).kind, 'cancelled');
@@ -117,7 +142,7 @@ for (const backend of BACKENDS) {
 
     test('live output is ordered and idempotent by offset, and capped', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
       const a = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 10);
@@ -133,7 +158,7 @@ for (const backend of BACKENDS) {
 
     test('commands are listed newest first, by agent and status', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
       await enqueue(s, [cmd('c2')], LATER);
@@ -143,7 +168,7 @@ for (const backend of BACKENDS) {
 
     test('rate control: waiting commands are queued as slots free, and skipped once errors reach the limit', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2', 'waiting'), cmd('c3', 'waiting'), cmd('c4', 'waiting')], NOW, { id: 'r1', max_concurrency: 1, max_errors: 2 });
       assert.deepEqual(await s.runsWithWaiting(), ['r1']);
@@ -161,20 +186,92 @@ for (const backend of BACKENDS) {
 
     test('heartbeats update what the agent says about itself', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       const row = await s.recordHeartbeat('a1', { ...agent('a1'), mode: 'poll', web_port: null, fingerprint: 'AB' }, '127.0.0.9', LATER);
       assert.deepEqual([row.mode, row.web_port, row.fingerprint, row.remote_address, row.last_heartbeat_at], ['poll', null, 'AB', '127.0.0.9', LATER]);
       assert.equal((await s.listAgents()).length, 1);
-      assert.equal(await s.removeAgent('a1'), true);
-      assert.equal((await s.listAgents()).length, 0);
+    });
+
+    test('removing an agent cancels its unfinished commands, keeps every record and frees its name; a later result changes nothing', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1', 'web'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3'), cmd('c4', 'waiting'), cmd('c5')], NOW, { id: 'r1', max_concurrency: 4 });
+      await s.claimForPush('c1', NOW, LATER);
+      await s.markStarted('c1', 'a1', NOW);
+      await s.claimForPush('c2', NOW, LATER);
+      await s.claimForPush('c5', NOW, LATER);
+      await s.recordResult('c5', 'a1', result, NOW);
+
+      const removed = await s.removeAgent('a1', LATER);
+      assert.equal(removed.kind, 'removed');
+      if (removed.kind !== 'removed') return;
+      assert.deepEqual([removed.agent.id, removed.agent.token, removed.agent.removed_at], ['a1', 'tok-a1', LATER], 'the agent as it was, for a last cancel push');
+      assert.deepEqual(removed.ended.map((c) => [c.id, c.status]).sort(), [['c1', 'cancelled'], ['c2', 'cancelled'], ['c3', 'cancelled'], ['c4', 'cancelled']]);
+      assert.deepEqual([...removed.handedOut].sort(), ['c1', 'c2']);
+      const all = await s.getCommands(['c1', 'c2', 'c3', 'c4', 'c5']);
+      assert.deepEqual(all.map((c) => [c.status, c.agent_name, c.finished_at]), [
+        ['cancelled', 'web', LATER], ['cancelled', 'web', LATER], ['cancelled', 'web', LATER], ['cancelled', 'web', LATER], ['succeeded', 'web', NOW],
+      ]);
+      assert.match(all[0]!.error!, /agent removed after the command was handed to it/);
+      assert.match(all[2]!.error!, /agent removed before the command started/);
+      assert.equal((await s.recordResult('c1', 'a1', result, LATER)).kind, 'duplicate', 'a late result does not resurrect it');
+      assert.equal((await s.getCommands(['c1']))[0]!.status, 'cancelled');
+      const run = (await s.getRun('r1'))!;
+      assert.deepEqual([run.done, run.counts], [true, { cancelled: 4, succeeded: 1 }]);
+      assert.deepEqual(await s.claimForAgent('a1', LATER, LATER, 10), []);
+
+      const row = await s.agentByTokenHash('hash-a1');
+      assert.deepEqual([row?.removed_at, row?.token], [LATER, ''], 'the token hash still finds it, to say it was removed; the token itself is gone');
+      assert.deepEqual((await s.listAgents()).map((a) => a.id), []);
+      assert.deepEqual((await s.listAgents('removed')).map((a) => a.id), ['a1']);
+      assert.deepEqual(await s.removeAgent('a1', LATER), { kind: 'not_found' });
+      assert.deepEqual(await s.removeAgent('nope', LATER), { kind: 'not_found' });
+      assert.equal((await s.listCommands({ agentId: 'a1' })).length, 5, 'history stays');
+
+      await token(s, 'e2', LATER);
+      const again = await s.enrollAgent('e2', agent('a2', 'web'), NOW);
+      assert.equal(again.ok, true, 'the name is free again');
+      assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.name]), [['a2', 'web']]);
+      await token(s, 'e3', LATER);
+      assert.deepEqual(await s.enrollAgent('e3', agent('a3', 'web'), NOW), { ok: false, reason: 'name_taken' }, 'but only once');
+
+      const late = await enqueue(s, [cmd('c6')], LATER, { id: 'r2' });
+      assert.deepEqual(late.map((c) => [c.status, c.error]), [['cancelled', 'agent removed before the command started']], 'a run racing the removal waits for nothing');
+    });
+
+    test('enrollment tokens: listed without secrets, revoked once, at most N outstanding', async (t) => {
+      const s = await freshStore(backend, t);
+      assert.deepEqual(await token(s, 'old', NOW, 2), { ok: true }, 'expires at NOW: not outstanding');
+      assert.deepEqual(await token(s, 'e1', LATER, 2), { ok: true });
+      assert.deepEqual(await token(s, 'e2', LATER, 2), { ok: true });
+      assert.deepEqual(await token(s, 'e3', LATER, 2), { ok: false, reason: 'too_many' });
+
+      const revoked = await s.revokeEnrollmentToken('id-e1', NOW);
+      assert.equal(revoked.kind, 'revoked');
+      assert.equal(revoked.kind === 'revoked' && revoked.token.revoked_at, NOW);
+      assert.equal((await s.revokeEnrollmentToken('id-e1', NOW)).kind, 'already_revoked');
+      assert.deepEqual(await s.enrollAgent('e1', agent('a1'), NOW), { ok: false, reason: 'revoked' });
+      assert.deepEqual(await token(s, 'e3', LATER, 2), { ok: true }, 'a revoked token frees its place');
+
+      assert.equal((await s.enrollAgent('e2', agent('a2'), NOW)).ok, true);
+      assert.equal((await s.revokeEnrollmentToken('id-e2', NOW)).kind, 'used', 'a used token stays used');
+      assert.equal((await s.revokeEnrollmentToken('id-old', NOW)).kind, 'expired');
+      assert.deepEqual(await s.revokeEnrollmentToken('nope', NOW), { kind: 'not_found' });
+
+      const list = await s.listEnrollmentTokens(10);
+      assert.deepEqual(list.map((r) => r.id).sort(), ['id-e1', 'id-e2', 'id-e3', 'id-old']);
+      for (const r of list) assert.deepEqual(Object.keys(r).sort(), ['created_at', 'expires_at', 'id', 'revoked_at', 'used_at', 'used_by_agent']);
+      assert.equal(list.find((r) => r.id === 'id-e2')!.used_by_agent, 'a2');
+      assert.equal((await s.listEnrollmentTokens(1)).length, 1);
     });
 
     test('text is kept exactly (NUL and all), and names sort byte-wise whatever the locale', async (t) => {
       const s = await freshStore(backend, t);
       const odd = 'nul\u0000 tab\t é 😀 \\x00';
       for (const name of ['a', 'B', '_c']) {
-        await s.createEnrollmentToken(`e-${name}`, LATER, NOW);
+        await token(s, `e-${name}`, LATER);
         await s.enrollAgent(`e-${name}`, { ...agent(name), hostname: odd, os: odd, version: odd, fingerprint: odd, labels: { k: odd } }, NOW);
       }
       const listed = await s.listAgents();
@@ -201,7 +298,7 @@ for (const backend of BACKENDS) {
 
     test('poll delivery hands out the oldest first, and commands created together in the order given', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c3'), cmd('c1'), cmd('c2')], LATER);
       await enqueue(s, [cmd('c0')], NOW);
@@ -212,7 +309,7 @@ for (const backend of BACKENDS) {
 
     test('the heartbeat fallback takes only commands whose push failed or waited too long', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       const T1 = '2026-01-01T00:00:10.000Z';
       await enqueue(s, [cmd('old')], NOW);
@@ -225,7 +322,7 @@ for (const backend of BACKENDS) {
 
     test('runs are listed newest first with their counts', async (t) => {
       const s = await freshStore(backend, t);
-      await s.createEnrollmentToken('e', LATER, NOW);
+      await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW, { id: 'r1' });
       await enqueue(s, [cmd('c3')], LATER, { id: 'r2' });
@@ -237,3 +334,24 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+test('SQLite migration 0004 (soft removal) keeps every agent and command of an existing database', async (t) => {
+  const { openSqlite } = await import('../src/common/sqlite.ts');
+  const { SERVER_MIGRATIONS } = await import('../src/server/store/sqlite-migrations.ts');
+  const path = join(tempDir(t), 'myx.db');
+  const old = openSqlite(path, SERVER_MIGRATIONS.filter((m) => m.version <= 3));
+  old.exec(`INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES ('${'ab'.repeat(32)}', '${NOW}', '${LATER}');
+    INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, enrolled_at) VALUES ('a1', 'web', 'h1', 't1', 'h', 'l', '0', 'web', '${NOW}');
+    INSERT INTO runs (id, command, args, target, created_at) VALUES ('r1', 'true', '[]', 'all', '${NOW}');
+    INSERT INTO commands (id, run_id, agent_id, command, args, timeout, status, created_at) VALUES ('c1', 'r1', 'a1', 'true', '[]', 5, 'succeeded', '${NOW}');
+    INSERT INTO command_output (command_id, "offset", stream, data) VALUES ('c1', 0, 'stdout', 'kept');`);
+  old.close();
+  const s = new SqliteStore(path);
+  t.after(() => s.close());
+  assert.deepEqual((await s.getCommands(['c1'])).map((c) => [c.status, c.agent_name]), [['succeeded', 'web']]);
+  assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['kept']);
+  assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.removed_at]), [['a1', null]]);
+  assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id');
+  assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
+  assert.equal((await s.getCommands(['c1'])).length, 1);
+});

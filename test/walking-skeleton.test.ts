@@ -100,15 +100,17 @@ describe('control plane with two web agents', () => {
     assert.equal(statSync(a.configPath).mode & 0o777, 0o600);
   });
 
-  test('curl -k /health answers ok; /api/execute without or with a wrong token gets 401', () => {
+  test('curl -k /health answers ok; /api/ without the control plane\'s certificate gets 403, with it but without the right token 401', () => {
     const curl = (...args: string[]) => execFileSync('curl', ['-sk', '-w', '\n%{http_code}', ...args], { encoding: 'utf8' });
     assert.equal(curl(`https://127.0.0.1:${a.port}/health`), '{"status":"ok"}\n200');
     const body = JSON.stringify({ command_id: 'x1', command: 'true' });
-    const noToken = curl('-X', 'POST', '-H', 'content-type: application/json', '-d', body, `https://127.0.0.1:${a.port}/api/execute`);
-    assert.match(noToken, /"code":"AGENT_TOKEN_MISSING".*\n401$/s);
-    const wrong = curl('-X', 'POST', '-H', 'x-agent-token: nope', '-H', 'content-type: application/json', '-d', body, `https://127.0.0.1:${a.port}/api/execute`);
-    assert.match(wrong, /"code":"AGENT_TOKEN_INVALID".*\n401$/s);
-    assert.match(curl(`https://127.0.0.1:${a.port}/api/status`), /\n401$/);
+    const exec = (...args: string[]) => curl(...args, '-X', 'POST', '-H', 'content-type: application/json', '-d', body, `https://127.0.0.1:${a.port}/api/execute`);
+    assert.match(exec(), /"code":"CLIENT_CERT_REQUIRED".*\n403$/s);
+    assert.match(exec('-H', `x-agent-token: ${a.token()}`), /"code":"CLIENT_CERT_REQUIRED".*\n403$/s);
+    assert.match(exec(...server.clientCertCurlArgs), /"code":"AGENT_TOKEN_MISSING".*\n401$/s);
+    assert.match(exec(...server.clientCertCurlArgs, '-H', 'x-agent-token: nope'), /"code":"AGENT_TOKEN_INVALID".*\n401$/s);
+    assert.match(curl(`https://127.0.0.1:${a.port}/api/status`), /\n403$/);
+    assert.match(curl('-H', `x-agent-token: ${a.token()}`, `https://127.0.0.1:${a.port}/api/status`), /\n403$/);
   });
 
   test('the same command_id pushed twice runs once', () => {
@@ -123,7 +125,7 @@ describe('control plane with two web agents', () => {
   });
 
   test('status reports the agent', () => {
-    const out = execFileSync('curl', ['-sk', '-H', `x-agent-token: ${a.token()}`, `https://127.0.0.1:${a.port}/api/status`], { encoding: 'utf8' });
+    const out = execFileSync('curl', ['-sk', ...server.clientCertCurlArgs, '-H', `x-agent-token: ${a.token()}`, `https://127.0.0.1:${a.port}/api/status`], { encoding: 'utf8' });
     const s = JSON.parse(out) as { name: string; mode: string; web_port: number; version: string };
     assert.equal(s.name, 'alpha');
     assert.equal(s.mode, 'web');

@@ -5,6 +5,7 @@
 
 import type { Logger } from '../common/logger.ts';
 import { ApiError } from '../protocol/errors.ts';
+import { ERROR_TEXT_MAX } from '../protocol/limits.ts';
 import type { AgentCommandState, CommandResult, Delivery, ExecuteRequest } from '../protocol/wire.ts';
 import { OutputStreamer, type SendProgress } from './output-streamer.ts';
 import { killStaleGroup, processStartTime } from './process-group.ts';
@@ -23,7 +24,7 @@ interface Running {
 }
 
 export interface RunnerOptions {
-  /** Per stream, @default 1 MiB */
+  /** Per stream, @default OUTPUT_LIMIT_BYTES (1 MiB), which is also the most. */
   outputLimitBytes?: number;
   /** TERM, then KILL after this, @default 5000 */
   killGraceMs?: number;
@@ -121,11 +122,17 @@ export class CommandRunner {
     return { duplicate: false, state: 'running' };
   }
 
-  /** A final result recorded from outside (POST /api/commands/:id/result on the agent). */
-  recordExternal(id: string, result: CommandResult): JournalEntry {
+  /** Throws unless a result from outside may be recorded for `id` (checked before its body is read). */
+  checkExternal(id: string): JournalEntry {
     const entry = this.#journal.get(id);
     if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${id}`);
     if (this.#running.has(id)) throw new ApiError('COMMAND_STILL_RUNNING');
+    return entry;
+  }
+
+  /** A final result recorded from outside (POST /api/commands/:id/result on the agent). */
+  recordExternal(id: string, result: CommandResult): JournalEntry {
+    const entry = this.checkExternal(id);
     if (!entry.result) this.#complete(id, result);
     return this.#journal.get(id)!;
   }
@@ -168,7 +175,8 @@ export function toResult(r: ExecResult): CommandResult {
     stdout: r.stdout.text, stderr: r.stderr.text,
     stdout_bytes: r.stdout.total_bytes, stderr_bytes: r.stderr.total_bytes,
     stdout_truncated: r.stdout.truncated, stderr_truncated: r.stderr.truncated,
-    error: r.error, started_at: r.started_at, finished_at: r.finished_at,
+    // an error naming a 4 KiB command would be longer than a result may carry, and refused for good
+    error: r.error === null ? null : r.error.slice(0, ERROR_TEXT_MAX), started_at: r.started_at, finished_at: r.finished_at,
   };
 }
 

@@ -1,12 +1,23 @@
 // The agent's HTTPS client to the control plane, pinned to the fingerprint from the enrollment
 // token. Every call after enrollment carries the agent token.
 
-import { requestJson } from '../common/json-client.ts';
+import { RequestFailedError, requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import type {
   CommandResult, HeartbeatRequest, HeartbeatResponse, OutputChunk, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
+
+/**
+ * How often a removed agent asks again (heartbeat, poll, results): rarely, since only an operator
+ * restoring the control plane's database could make its token work again.
+ */
+export const REMOVED_RETRY_MS = 5 * 60_000;
+
+/** The control plane says this agent was removed (`myx agents remove`): its token will not work again. */
+export function agentRemoved(err: unknown): boolean {
+  return err instanceof RequestFailedError && err.code === 'AGENT_REMOVED';
+}
 
 export class ControlClient {
   readonly #url: string;

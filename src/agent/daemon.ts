@@ -90,7 +90,9 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     uptime_seconds: Math.round((Date.now() - startedAt) / 1000), running: runner.running().length,
   });
   const onDelivery = (d: Delivery) => runner.handleDelivery(d);
-  const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds);
+  // Removed from the control plane: nobody will take these commands' results, so nothing should run for it.
+  const onRemoved = () => void runner.stopAll();
+  const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds, onRemoved);
   const poller = mode === 'poll' ? new Poller(client, log, onDelivery) : null;
   heartbeat.start();
   poller?.start();

@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { OUTPUT_LIMIT_BYTES } from '../protocol/limits.ts';
 import { OutputCapture, type CapturedOutput } from './output-capture.ts';
 
 export type ExecStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
@@ -15,7 +16,7 @@ export interface ExecSpec {
   /** Merged over the agent's own environment. */
   env?: Record<string, string>;
   cwd?: string;
-  /** Per stream, @default 1 MiB */
+  /** Per stream, @default OUTPUT_LIMIT_BYTES (1 MiB), which is also the most: results are sized for it. */
   outputLimitBytes?: number;
   /** TERM, then KILL after this, @default 5000 */
   killGraceMs?: number;
@@ -43,7 +44,7 @@ const DRAIN_MS = 1000;
 
 export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Execution {
   const started_at = new Date().toISOString();
-  const limit = spec.outputLimitBytes ?? 1024 * 1024;
+  const limit = Math.min(spec.outputLimitBytes ?? OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES);
   const grace = spec.killGraceMs ?? 5000;
   const out = new OutputCapture(limit);
   const err = new OutputCapture(limit);

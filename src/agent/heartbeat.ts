@@ -3,29 +3,38 @@
 // carries queued commands and cancels too, so even a web-mode agent whose pushes fail gets its work.
 //
 // Connection states: connecting ──ok──▶ connected ──failure──▶ disconnected ──ok──▶ connected
-// Each change is logged once, not every beat.
+//                    any ──AGENT_REMOVED──▶ removed ──ok──▶ connected
+// Each change is logged once, not every beat. `removed` is left only by a heartbeat that works
+// (a failure to connect meanwhile does not make it `disconnected`, so it is said once); while
+// removed, the agent beats every REMOVED_RETRY_MS instead of every few seconds.
 
 import type { Logger } from '../common/logger.ts';
 import type { Delivery, HeartbeatRequest } from '../protocol/wire.ts';
-import type { ControlClient } from './control-client.ts';
+import { agentRemoved, REMOVED_RETRY_MS, type ControlClient } from './control-client.ts';
 
-export type LinkState = 'connecting' | 'connected' | 'disconnected';
+export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'removed';
 
 export class Heartbeat {
   readonly #client: ControlClient;
   readonly #log: Logger;
   readonly #facts: () => HeartbeatRequest;
   readonly #onDelivery: (d: Delivery) => void;
+  readonly #onRemoved: () => void;
   #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #state: LinkState = 'connecting';
   #stopped = false;
 
-  constructor(client: ControlClient, log: Logger, facts: () => HeartbeatRequest, onDelivery: (d: Delivery) => void, intervalSeconds: number) {
+  /** `onRemoved`: called once each time the control plane starts saying this agent was removed. */
+  constructor(
+    client: ControlClient, log: Logger, facts: () => HeartbeatRequest, onDelivery: (d: Delivery) => void, intervalSeconds: number,
+    onRemoved: () => void = () => {},
+  ) {
     this.#client = client;
     this.#log = log;
     this.#facts = facts;
     this.#onDelivery = onDelivery;
+    this.#onRemoved = onRemoved;
     this.#intervalMs = intervalSeconds * 1000;
   }
 
@@ -50,9 +59,10 @@ export class Heartbeat {
       this.#enter('connected');
       this.#onDelivery(res);
     } catch (err) {
-      this.#enter('disconnected', (err as Error).message);
+      if (agentRemoved(err)) this.#enter('removed');
+      else if (this.#state !== 'removed') this.#enter('disconnected', (err as Error).message);
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#beat(), this.#intervalMs);
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#beat(), this.#state === 'removed' ? REMOVED_RETRY_MS : this.#intervalMs);
   }
 
   #enter(next: LinkState, reason?: string): void {
@@ -61,10 +71,20 @@ export class Heartbeat {
     this.#state = next;
     switch (next) {
       case 'connected':
-        this.#log.info({ link: next }, prev === 'connecting' ? 'connected to the control plane' : 'reconnected to the control plane');
+        this.#log.info({ link: next }, prev === 'connecting' ? 'connected to the control plane'
+          : prev === 'removed' ? 'the control plane accepts this agent again' : 'reconnected to the control plane');
         break;
       case 'disconnected':
         this.#log.warn({ link: next }, `cannot reach the control plane, will keep trying: ${reason}`);
+        break;
+      case 'removed':
+        this.#log.error(
+          { link: next, retry_in_ms: REMOVED_RETRY_MS },
+          `this agent was removed from the control plane (\`myx agents remove\`) and its token no longer works: it stops its running commands `
+          + `and asks again every ${REMOVED_RETRY_MS / 60_000} minutes. To bring this host back, enroll it again with a new token `
+          + `(\`myx token create\` on the control plane, then \`myx-agent enroll\` here)`,
+        );
+        this.#onRemoved();
         break;
       case 'connecting':
         break;

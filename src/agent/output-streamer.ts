@@ -4,10 +4,10 @@
 
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../common/logger.ts';
+import { LIVE_OUTPUT_LIMIT, PROGRESS_CHUNKS_MAX } from '../protocol/limits.ts';
 import type { OutputChunk, ProgressAck } from '../protocol/wire.ts';
+import { agentRemoved } from './control-client.ts';
 
-/** Characters of live output sent per command; the final result carries its own head and tail. */
-const LIVE_LIMIT = 1024 * 1024;
 const FLUSH_DELAY_MS = 50;
 const MAX_RETRY_MS = 10_000;
 
@@ -58,8 +58,8 @@ export class OutputStreamer {
 
   #append(stream: 'stdout' | 'stderr', text: string): void {
     if (text.length === 0 || this.#closed) return;
-    if (this.#offset < LIVE_LIMIT) this.#pending.push({ offset: this.#offset, stream, data: text.slice(0, LIVE_LIMIT - this.#offset) });
-    this.#offset += Math.min(text.length, Math.max(0, LIVE_LIMIT - this.#offset));
+    if (this.#offset < LIVE_OUTPUT_LIMIT) this.#pending.push({ offset: this.#offset, stream, data: text.slice(0, LIVE_OUTPUT_LIMIT - this.#offset) });
+    this.#offset += Math.min(text.length, Math.max(0, LIVE_OUTPUT_LIMIT - this.#offset));
     this.#schedule(FLUSH_DELAY_MS);
   }
 
@@ -74,7 +74,8 @@ export class OutputStreamer {
   async #flush(): Promise<void> {
     if (this.#sending) return this.#sending;
     if (this.#started && this.#pending.length === 0) return;
-    const batch = merge(this.#pending);
+    // a prefix of what is pending: the acknowledged offset trims it, the rest goes next time
+    const batch = merge(this.#pending).slice(0, PROGRESS_CHUNKS_MAX);
     this.#sending = this.#send(this.#id, this.#startedAt, batch).then(
       (ack) => {
         this.#started = true;
@@ -84,8 +85,8 @@ export class OutputStreamer {
       },
       (err: Error & { retryable?: boolean }) => {
         if (err.retryable === false) {
-          // the control plane will never take it (command unknown there): stop streaming
-          this.#log.warn({ command_id: this.#id }, `live output refused: ${err.message}`);
+          // the control plane will never take it (command unknown there, or this agent removed): stop streaming
+          this.#log[agentRemoved(err) ? 'debug' : 'warn']({ command_id: this.#id }, `live output refused: ${err.message}`);
           this.#started = true;
           this.#pending = [];
           return;

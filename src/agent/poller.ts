@@ -4,7 +4,7 @@
 
 import type { Logger } from '../common/logger.ts';
 import type { Delivery } from '../protocol/wire.ts';
-import type { ControlClient } from './control-client.ts';
+import { agentRemoved, REMOVED_RETRY_MS, type ControlClient } from './control-client.ts';
 
 const WAIT_SECONDS = 25;
 const MAX_BACKOFF_MS = 30_000;
@@ -41,9 +41,11 @@ export class Poller {
         if (this.#stopped) return;
         // jitter, so a fleet does not come back in lockstep after a control plane restart
         backoff = Math.min(MAX_BACKOFF_MS, Math.max(500, backoff * 2)) * (0.75 + Math.random() * 0.5);
-        this.#log.debug({ retry_in_ms: backoff }, `poll failed: ${(err as Error).message}`);
+        // removed: the heartbeat says so, once; polling slows down with it
+        const wait = agentRemoved(err) ? REMOVED_RETRY_MS : backoff;
+        this.#log.debug({ retry_in_ms: wait }, `poll failed: ${(err as Error).message}`);
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, backoff);
+          const t = setTimeout(resolve, wait);
           this.#wake = () => {
             clearTimeout(t);
             resolve();

@@ -9,7 +9,7 @@
 import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
 import type { CommandResult } from '../protocol/wire.ts';
-import type { ControlClient } from './control-client.ts';
+import { agentRemoved, REMOVED_RETRY_MS, type ControlClient } from './control-client.ts';
 import { unlessUnwritable } from './journal-health.ts';
 import type { Journal } from './journal.ts';
 
@@ -122,6 +122,11 @@ export class ResultReporter {
           this.#acknowledged(id);
           this.#backoffMs = 0;
         } catch (err) {
+          if (agentRemoved(err)) {
+            // Kept in the spool: only a restored control plane could take it, and the heartbeat says, once, why not.
+            this.#retryLater(id, err as Error, REMOVED_RETRY_MS);
+            return;
+          }
           if (err instanceof RequestFailedError && !err.retryable && err.status !== 401) {
             // The control plane will never take it (command unknown there): keep it out of the loop.
             this.#log.error({ command_id: id, code: err.code }, `control plane refused the result: ${err.message}`);
@@ -160,12 +165,14 @@ export class ResultReporter {
     if (!recorded) this.#acked.add(id);
   }
 
-  #retryLater(id: string, err: Error): void {
+  /** `removedWait`: the agent was removed; wait that long, quietly (the heartbeat has said why). */
+  #retryLater(id: string, err: Error, removedWait?: number): void {
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, this.#backoffMs * 2));
-    this.#log.warn({ command_id: id, backlog: this.#pending.size, retry_in_ms: this.#backoffMs }, `result not delivered yet: ${err.message}`);
+    const wait = removedWait ?? this.#backoffMs;
+    this.#log[removedWait ? 'debug' : 'warn']({ command_id: id, backlog: this.#pending.size, retry_in_ms: wait }, `result not delivered yet: ${err.message}`);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#kick();
-    }, this.#backoffMs);
+    }, wait);
   }
 }

@@ -1,8 +1,12 @@
-// `myx agents` as a table for people; `--json` prints the records as they are.
+// `myx agents` as a table for people; `--json` prints the records as they are. Everything in it
+// was reported by agents, so every cell and footer line goes through displayText.
 
+import { displayText } from '../protocol/display-text.ts';
 import type { AgentView } from '../protocol/wire.ts';
 
-const COLUMNS: [string, (a: AgentView) => string][] = [
+type Column = [string, (a: AgentView) => string];
+
+const COLUMNS: Column[] = [
   ['NAME', (a) => a.name],
   ['ID', (a) => a.id],
   ['STATUS', (a) => a.status],
@@ -15,14 +19,28 @@ const COLUMNS: [string, (a: AgentView) => string][] = [
   ['HOSTNAME', (a) => a.hostname],
 ];
 
-export function agentsTable(agents: AgentView[]): string {
-  if (agents.length === 0) return 'No agents enrolled yet. Create a token with `myx token create` and run the join line it prints on the host.\n';
-  // Reported values are data: strip control characters so a hostile hostname cannot drive the terminal.
-  const rows = agents.map((a) => COLUMNS.map(([, f]) => f(a).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')));
-  const widths = COLUMNS.map(([h], i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const REMOVED_COLUMNS: Column[] = [
+  ['NAME', (a) => a.name],
+  ['ID', (a) => a.id],
+  ['REMOVED', (a) => (a.removed_at ? ago(a.removed_at) : '-')],
+  ['ENROLLED', (a) => a.enrolled_at.replace('T', ' ').slice(0, 19)],
+  ['LAST HEARTBEAT', (a) => (a.last_heartbeat_at ? ago(a.last_heartbeat_at) : 'never')],
+  ['VERSION', (a) => a.version],
+  ['HOSTNAME', (a) => a.hostname],
+];
+
+/** `removed`: the list is of removed agents (`myx agents --removed`). */
+export function agentsTable(agents: AgentView[], removed = false): string {
+  if (agents.length === 0) {
+    return removed ? 'No removed agents.\n' : 'No agents enrolled yet. Create a token with `myx token create` and run the join line it prints on the host.\n';
+  }
+  const columns = removed ? REMOVED_COLUMNS : COLUMNS;
+  const rows = agents.map((a) => columns.map(([, f]) => displayText(f(a))));
+  const widths = columns.map(([h], i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const failing = agents.filter((a) => a.push.state === 'failing').map((a) => `${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`);
-  return [line(COLUMNS.map(([h]) => h)), ...rows.map(line), ...(failing.length ? ['', ...failing] : [])].join('\n') + '\n';
+  const failing = removed ? [] : agents.filter((a) => a.push.state === 'failing')
+    .map((a) => displayText(`${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`));
+  return [line(columns.map(([h]) => h)), ...rows.map(line), ...(failing.length ? ['', ...failing] : [])].join('\n') + '\n';
 }
 
 function ago(iso: string): string {

@@ -1,10 +1,10 @@
-// `myx commands` and `myx show` for people. Reported values are data: control characters are
-// replaced so an agent's output cannot drive the operator's terminal through these views.
+// `myx commands`, `myx runs` and `myx show` for people. What agents reported is data: every field
+// goes through displayText (one line, control characters escaped). Command output is a block: its
+// control characters are escaped too (`\x1b[31m`), or its control sequences removed (`--strip-control`).
 
-import type { CommandRecord, RunRecord } from '../protocol/wire.ts';
-import { describe, groupOutputs, summaryLine } from './run-printer.ts';
-
-const clean = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+import { displayText } from '../protocol/display-text.ts';
+import type { CommandRecord, EnrollmentTokenView, RunRecord } from '../protocol/wire.ts';
+import { describe, groupOutputs, escapedOutput, summaryLine, type OutputFilter } from './run-printer.ts';
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 19);
 
@@ -16,7 +16,7 @@ function table(head: string[], rows: string[][]): string {
 
 export function commandsTable(list: CommandRecord[]): string {
   if (list.length === 0) return 'No commands yet.\n';
-  const rows = list.map((c) => [c.id, c.agent_name, c.status, c.delivery ?? '-', when(c.created_at), [c.command, ...c.args].join(' ').slice(0, 60)].map(clean));
+  const rows = list.map((c) => [c.id, c.agent_name, c.status, c.delivery ?? '-', when(c.created_at), [c.command, ...c.args].join(' ').slice(0, 60)].map(displayText));
   return table(['ID', 'AGENT', 'STATUS', 'DELIVERY', 'CREATED', 'COMMAND'], rows);
 }
 
@@ -25,33 +25,43 @@ export function runsTable(list: RunRecord[]): string {
   const rows = list.map((r) => [
     r.id, when(r.created_at), r.done ? (r.stopped ? 'stopped' : 'done') : 'running', String(r.total),
     `${r.counts.succeeded ?? 0}/${r.total}`, r.target.slice(0, 40), [r.command, ...r.args].join(' ').slice(0, 50),
-  ].map(clean));
+  ].map(displayText));
   return table(['ID', 'CREATED', 'STATE', 'AGENTS', 'SUCCEEDED', 'TARGET', 'COMMAND'], rows);
 }
 
-export function runDetails(r: RunRecord, commands: CommandRecord[]): string {
+export function runDetails(r: RunRecord, commands: CommandRecord[], output: OutputFilter = escapedOutput): string {
   const head = [
-    `id:          ${r.id}`,
-    `command:     ${clean(JSON.stringify([r.command, ...r.args]))}`,
-    `target:      ${clean(r.target)} (${r.total} agents)`,
+    `id:          ${displayText(r.id)}`,
+    `command:     ${displayText(JSON.stringify([r.command, ...r.args]))}`,
+    `target:      ${displayText(r.target)} (${r.total} agents)`,
     `limits:      ${r.max_concurrency ? `${r.max_concurrency} at a time` : 'no concurrency limit'}, ${r.max_errors ? `stop after ${r.max_errors} errors` : 'no error limit'}`,
     `state:       ${r.done ? (r.stopped ? 'stopped by --max-errors' : 'done') : 'running'}`,
     `created:     ${r.created_at}${r.finished_at ? `, finished ${r.finished_at}` : ''}`,
     `summary:     ${summaryLine(commands)}`,
   ].join('\n');
-  const lines = commands.map((c) => `  ${clean(c.agent_name)}: ${clean(describe(c))}  (${c.id})`).join('\n');
-  return `${head}\n\n${lines}\n\n${clean(groupOutputs(commands.filter((c) => c.finished_at)))}`;
+  const lines = commands.map((c) => `  ${displayText(c.agent_name)}: ${describe(c)}  (${c.id})`).join('\n');
+  return `${head}\n\n${lines}\n\n${groupOutputs(commands.filter((c) => c.finished_at), output)}`;
 }
 
-export function commandDetails(c: CommandRecord): string {
+export function commandDetails(c: CommandRecord, output: OutputFilter = escapedOutput): string {
   const fields: [string, string | null][] = [
     ['id', c.id], ['agent', `${c.agent_name} (${c.agent_id})`], ['command', JSON.stringify([c.command, ...c.args])],
     ['status', describe(c)], ['delivery', c.delivery], ['created', c.created_at], ['expires', c.expires_at],
     ['dispatched', c.dispatched_at], ['started', c.started_at], ['finished', c.finished_at],
     ['push error', c.last_push_error], ['cancel asked', c.cancel_requested_at],
   ];
-  const head = fields.filter(([, v]) => v !== null).map(([k, v]) => `${(k + ':').padEnd(13)}${clean(v!)}`).join('\n');
-  const section = (name: string, text: string, bytes: number, truncated: boolean) =>
-    text.length === 0 ? '' : `\n--- ${name} (${bytes} bytes${truncated ? ', truncated' : ''}) ---\n${clean(text)}${text.endsWith('\n') ? '' : '\n'}`;
+  const head = fields.filter(([, v]) => v !== null).map(([k, v]) => `${(k + ':').padEnd(13)}${displayText(v!)}`).join('\n');
+  const section = (name: string, text: string, bytes: number, truncated: boolean) => {
+    const shown = output(text);
+    return text.length === 0 ? '' : `\n--- ${name} (${bytes} bytes${truncated ? ', truncated' : ''}) ---\n${shown}${shown.endsWith('\n') ? '' : '\n'}`;
+  };
   return `${head}\n${section('stdout', c.stdout, c.stdout_bytes, c.stdout_truncated)}${section('stderr', c.stderr, c.stderr_bytes, c.stderr_truncated)}`;
+}
+
+export function tokensTable(list: EnrollmentTokenView[]): string {
+  if (list.length === 0) return 'No enrollment tokens yet. Create one with `myx token create`.\n';
+  const rows = list.map((t) => [
+    t.id, t.state, when(t.created_at), when(t.expires_at), t.used_at ? `${when(t.used_at)} by ${t.used_by_agent}` : t.revoked_at ? `revoked ${when(t.revoked_at)}` : '-',
+  ].map(displayText));
+  return table(['ID', 'STATE', 'CREATED', 'EXPIRES', 'USED / REVOKED'], rows);
 }

@@ -1,5 +1,8 @@
 // How the CLIs end on an error: one line on stderr, a stable exit code, never a stack trace for
-// problems the user can fix (and never a secret: messages are built without tokens).
+// problems the user can fix (and never a secret: messages are built without tokens). A message
+// may quote the control plane or an agent, so it is shown through displayText.
+
+import { displayBlock, displayText } from '../protocol/display-text.ts';
 
 export const EXIT = { ok: 0, commandFailed: 1, error: 2 } as const;
 
@@ -14,7 +17,7 @@ export class CliError extends Error {
 export function reportAndExit(prog: string, err: unknown): never {
   const e = err as Error & { code?: string; exitCode?: number };
   const known = err instanceof CliError || typeof e.code === 'string';
-  process.stderr.write(`${prog}: ${known ? e.message : (e.stack ?? String(err))}\n`);
+  process.stderr.write(`${prog}: ${known ? displayText(e.message) : displayBlock(e.stack ?? String(err))}\n`);
   process.exit(e.exitCode ?? EXIT.error);
 }
 

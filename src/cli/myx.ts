@@ -3,28 +3,18 @@
 
 import { Command, Option } from 'commander';
 import { COMMAND_STATUSES, isFinal } from '../protocol/command-status.ts';
+import { displayText } from '../protocol/display-text.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { env } from './env.ts';
 import { CliError, EXIT, parseDuration, reportAndExit } from './fail.ts';
 import type { ConnectionFlags } from './operator-client.ts';
+import { client, flagsOf, json, withConnection } from './command-setup.ts';
+import { addTokenCommands } from './token-commands.ts';
 
 const program = new Command('myx')
   .description('Run commands on a fleet of servers through myx agents.')
   .version(MYX_VERSION)
   .showHelpAfterError('(run with --help for usage)');
-
-function withConnection(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'data dir of a control plane on this host (env MYX_DATA_DIR; default ./myx-data or ./.myx/server)')
-    .option('--server <url>', 'control plane URL (env MYX_SERVER)')
-    .option('--token <token>', 'operator token (env MYX_TOKEN)')
-    .option('--fingerprint <sha256>', 'control plane certificate fingerprint (env MYX_SERVER_FINGERPRINT)');
-}
-
-async function client(flags: ConnectionFlags) {
-  const { resolveConnection, OperatorClient } = await import('./operator-client.ts');
-  return new OperatorClient(await resolveConnection(flags));
-}
 
 program
   .command('server')
@@ -38,9 +28,10 @@ program
   .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed)', '5')
   .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
   .option('--store <url>', 'PostgreSQL URL (postgres://user@host:5432/db) for replicas sharing one database (env MYX_DATABASE_URL; default SQLite in the data dir)')
+  .option('--release-dir <dir>', 'the release to hand out to installers and upgrades (myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
-    store?: string;
+    store?: string; releaseDir?: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
     const { urlHasPassword } = await import('../server/options.ts');
@@ -50,8 +41,9 @@ program
       log.warn('the --store URL carries a password, which other users of this host can read in the process list: put the URL in MYX_DATABASE_URL, or the password in ~/.pgpass or PGPASSWORD');
     }
     const store = o.store ?? env.databaseUrl;
+    const { defaultReleaseDir } = await import('./release-location.ts');
     const server = await startServer({
-      dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel,
+      dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, releaseDir: o.releaseDir ?? defaultReleaseDir(),
       heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
@@ -74,38 +66,31 @@ program
     process.stdout.write(running.banner);
   });
 
-const token = program.command('token').description('enrollment tokens');
-withConnection(token.command('create'))
-  .description('create a one-time enrollment token and print the line that enrolls an agent')
-  .option('--ttl <duration>', 'how long the token stays valid (90s, 15m, 1h, 2d)', '1h')
-  .option('--json', 'print {"token", "expires_at", "join"}')
-  .action(async (o: ConnectionFlags & { ttl: string; json?: boolean }) => {
-    const ttl = parseDuration(o.ttl, '--ttl');
-    const c = await client(o);
-    const t = await c.createEnrollmentToken(ttl);
-    await c.close();
-    if (o.json) process.stdout.write(JSON.stringify(t, null, 2) + '\n');
-    else process.stdout.write(`Enrollment token (single use, expires ${t.expires_at}):\n  ${t.token}\n\nOn the new host, run:\n  ${t.join}\nthen start the agent there with:  myx-agent\n`);
-  });
+addTokenCommands(program);
 
 const agents = withConnection(program.command('agents'))
-  .description('list enrolled agents')
+  .description('list enrolled agents; `agents remove` and `agents label` change them')
+  .option('--removed', 'list the removed agents instead (their commands stay in `myx commands` and `myx show`)')
   .option('--json', 'print the agent records as JSON')
-  .action(async (o: ConnectionFlags & { json?: boolean }) => {
+  .action(async (_o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { json?: boolean; removed?: boolean }>(cmd);
     const c = await client(o);
-    const list = await c.agents();
+    const list = await c.agents(o.removed ?? false);
     await c.close();
-    if (o.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-    else process.stdout.write((await import('./agents-table.ts')).agentsTable(list));
+    if (o.json) json(list);
+    else process.stdout.write((await import('./agents-table.ts')).agentsTable(list, o.removed ?? false));
   });
 withConnection(agents.command('remove'))
-  .description('remove an enrolled agent (its token stops working)')
+  .description('remove an agent: its token stops working, its unfinished commands end cancelled, its history stays')
   .argument('<name-or-id>')
-  .action(async (nameOrId: string, o: ConnectionFlags) => {
-    const c = await client(o);
-    const id = await c.removeAgent(nameOrId);
+  .action(async (nameOrId: string, _o: unknown, cmd: Command) => {
+    const c = await client(flagsOf<ConnectionFlags>(cmd));
+    const r = await c.removeAgent(nameOrId);
     await c.close();
-    process.stdout.write(`removed agent ${id}\n`);
+    const running = r.running === 0 ? ''
+      : `; ${r.running} of them were with the agent: ${r.cancel_pushed} stopped at once, ${r.running - r.cancel_pushed === 0 ? 'none left' : `${r.running - r.cancel_pushed} when the agent next hears it was removed`}`;
+    process.stdout.write(displayText(`removed agent ${r.name} (${r.removed}); its token no longer works. `
+      + (r.cancelled === 0 ? 'It had no unfinished commands.' : `${r.cancelled} unfinished command${r.cancelled === 1 ? '' : 's'} cancelled${running}.`)) + '\n');
   });
 
 withConnection(program.command('run'))
@@ -119,14 +104,16 @@ withConnection(program.command('run'))
   .option('--max-errors <n|n%>', 'start no new agents once this many failed; the rest end skipped')
   .option('--stream', 'print output line by line as it arrives, even for many targets')
   .option('--group', 'print identical outputs once, grouped, even for few targets')
+  .option('--strip-control', 'remove terminal control sequences (colours, cursor moves, OSC) from the output shown; by default output is shown as the command printed it, as ssh does')
   .option('--json', 'print the final command records as JSON')
   .argument('<command>', 'program to run (no shell: use `sh -c "..."` for shell syntax)')
   .argument('[args...]', 'its arguments, passed verbatim')
   .usage('(--agent NAME ... | --label KEY=VALUE ... | --all) [options] -- COMMAND [ARGS...]')
-  .action(async (command: string, args: string[], o: ConnectionFlags & {
-    agent?: string[]; label?: string[]; all?: boolean; timeout?: string; ttl?: string; maxConcurrency?: string; maxErrors?: string;
-    stream?: boolean; group?: boolean; json?: boolean;
-  }) => {
+  .action(async (command: string, args: string[], _o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & {
+      agent?: string[]; label?: string[]; all?: boolean; timeout?: string; ttl?: string; maxConcurrency?: string; maxErrors?: string;
+      stream?: boolean; group?: boolean; json?: boolean; stripControl?: boolean;
+    }>(cmd);
     const ways = [o.all, o.agent?.length, o.label?.length].filter(Boolean).length;
     if (ways === 0) throw new CliError('say where to run it: --agent NAME (repeatable), --label KEY=VALUE (repeatable) or --all');
     if (ways > 1) throw new CliError('choose targets one way: --agent, --label or --all');
@@ -143,6 +130,7 @@ withConnection(program.command('run'))
       ...(timeout ? { timeout } : {}), ...(ttl ? { ttl } : {}),
       ...(o.maxConcurrency ? { maxConcurrency: o.maxConcurrency } : {}), ...(o.maxErrors ? { maxErrors: o.maxErrors } : {}),
       ...(o.stream ? { stream: true } : o.group ? { stream: false } : {}),
+      ...(o.stripControl ? { stripControl: true } : {}),
     });
     await c.close();
     process.exitCode = code;
@@ -152,39 +140,48 @@ withConnection(program.command('runs'))
   .description('list recent runs with their counts')
   .option('--limit <n>', 'how many', '20')
   .option('--json', 'print the run records as JSON')
-  .action(async (o: ConnectionFlags & { limit: string; json?: boolean }) => {
+  .action(async (_o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { limit: string; json?: boolean }>(cmd);
     const c = await client(o);
     const list = await c.runs(Number(o.limit) || 20);
     await c.close();
-    process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : (await import('./command-views.ts')).runsTable(list));
+    if (o.json) json(list);
+    else process.stdout.write((await import('./command-views.ts')).runsTable(list));
   });
 
 withConnection(agents.command('label'))
   .description('set labels on an agent (key=value), or remove them (key-)')
   .argument('<name-or-id>')
   .argument('<labels...>', 'key=value to set, key- to remove')
-  .action(async (nameOrId: string, labels: string[], o: ConnectionFlags) => {
+  .action(async (nameOrId: string, labels: string[], _o: unknown, cmd: Command) => {
     const remove = labels.filter((l) => /^[^=]+-$/.test(l)).map((l) => l.slice(0, -1));
     const set = parseLabels(labels.filter((l) => !/^[^=]+-$/.test(l)));
-    const c = await client(o);
+    const c = await client(flagsOf<ConnectionFlags>(cmd));
     const res = await c.setLabels(nameOrId, set, remove);
     await c.close();
-    process.stdout.write(`${nameOrId}: ${Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(' ') || '(no labels)'}\n`);
+    // the agent's own labels come from its config: as reported, so shown through displayText
+    process.stdout.write(displayText(`${nameOrId}: ${Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(' ') || '(no labels)'}`) + '\n');
   });
 
 withConnection(program.command('show'))
   .description('show one command (status, timing, delivery, output) or one run (counts and its commands)')
   .argument('<id>', 'a command id (cmd_...) or a run id (run_...)')
+  .option('--strip-control', 'remove terminal control sequences from the output shown (by default they are shown escaped, like \\x1b[31m)')
   .option('--json', 'print the record as JSON')
-  .action(async (id: string, o: ConnectionFlags & { json?: boolean }) => {
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { json?: boolean; stripControl?: boolean }>(cmd);
     const c = await client(o);
     const views = await import('./command-views.ts');
+    const { escapedOutput, strippedOutput } = await import('./run-printer.ts');
+    const output = o.stripControl ? strippedOutput : escapedOutput;
     if (id.startsWith('run_')) {
       const res = await c.run(id);
-      process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : views.runDetails(res.run, res.commands));
+      if (o.json) json(res);
+      else process.stdout.write(views.runDetails(res.run, res.commands, output));
     } else {
       const record = await c.command(id);
-      process.stdout.write(o.json ? JSON.stringify(record, null, 2) + '\n' : views.commandDetails(record));
+      if (o.json) json(record);
+      else process.stdout.write(views.commandDetails(record, output));
     }
     await c.close();
   });
@@ -195,27 +192,30 @@ withConnection(program.command('commands'))
   .addOption(new Option('--status <status>', 'only in this state').choices([...COMMAND_STATUSES]))
   .option('--limit <n>', 'how many', '50')
   .option('--json', 'print the records as JSON')
-  .action(async (o: ConnectionFlags & { agent?: string; status?: string; limit: string; json?: boolean }) => {
+  .action(async (_o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { agent?: string; status?: string; limit: string; json?: boolean }>(cmd);
     const limit = Number(o.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('--limit must be a whole number from 1 to 1000');
     const c = await client(o);
     const list = await c.commands({ limit, ...(o.agent ? { agent: o.agent } : {}), ...(o.status ? { status: o.status } : {}) });
     await c.close();
-    process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : (await import('./command-views.ts')).commandsTable(list));
+    if (o.json) json(list);
+    else process.stdout.write((await import('./command-views.ts')).commandsTable(list));
   });
 
 withConnection(program.command('cancel'))
   .description('cancel a command: a queued one never starts, a running one is killed with its process group')
   .argument('<command-id>')
   .option('--no-wait', 'return once the cancel is asked for, without waiting for the command to end')
-  .action(async (id: string, o: ConnectionFlags & { wait: boolean }) => {
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { wait: boolean }>(cmd);
     const c = await client(o);
     const res = await c.cancel(id);
     let record = res.command;
     if (res.outcome === 'final') process.stdout.write(`${id} had already ended: ${record.status}\n`);
     else if (res.outcome === 'cancelled') process.stdout.write(`${id} cancelled before it was delivered\n`);
     else {
-      process.stdout.write(`cancel sent to ${record.agent_name}\n`);
+      process.stdout.write(`cancel sent to ${displayText(record.agent_name)}\n`);
       for (let i = 0; o.wait && i < 6 && !isFinal(record.status); i++) record = (await c.wait([id], 10)).commands[0]!;
       if (o.wait) process.stdout.write(isFinal(record.status) ? `${id} ${record.status}\n` : `${id} still ${record.status}; the agent gets the cancel with its next heartbeat\n`);
     }

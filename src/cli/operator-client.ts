@@ -8,7 +8,8 @@ import { requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
-  AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
+  AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView, RemoveAgentResponse,
+  RevokeEnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -71,16 +72,26 @@ export class OperatorClient {
     this.#pool = new PinnedPool({ fingerprint: conn.fingerprint, connections: 2 });
   }
 
-  async agents(): Promise<AgentView[]> {
-    return (await this.#call<{ agents: AgentView[] }>('GET', '/api/agents')).agents;
+  /** Enrolled agents, or (`removed`) the removed ones. */
+  async agents(removed = false): Promise<AgentView[]> {
+    return (await this.#call<{ agents: AgentView[] }>('GET', `/api/agents${removed ? '?removed=true' : ''}`)).agents;
   }
 
-  async removeAgent(nameOrId: string): Promise<string> {
-    return (await this.#call<{ removed: string }>('DELETE', `/api/agents/${encodeURIComponent(nameOrId)}`)).removed;
+  async removeAgent(nameOrId: string): Promise<RemoveAgentResponse> {
+    // cancel pushes to the agent's web service happen within the request
+    return this.#call('DELETE', `/api/agents/${encodeURIComponent(nameOrId)}`, undefined, 30_000);
   }
 
   async createEnrollmentToken(ttlSeconds: number): Promise<EnrollmentTokenResponse> {
     return this.#call('POST', '/api/enrollment-tokens', { ttl_seconds: ttlSeconds });
+  }
+
+  async enrollmentTokens(limit: number): Promise<EnrollmentTokenView[]> {
+    return (await this.#call<{ tokens: EnrollmentTokenView[] }>('GET', `/api/enrollment-tokens?limit=${limit}`)).tokens;
+  }
+
+  async revokeEnrollmentToken(id: string): Promise<RevokeEnrollmentTokenResponse> {
+    return this.#call('DELETE', `/api/enrollment-tokens/${encodeURIComponent(id)}`);
   }
 
   async createRun(req: CreateRunRequest): Promise<RunResponse> {

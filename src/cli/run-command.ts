@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestFailedError } from '../common/json-client.ts';
 import { isFinal } from '../protocol/command-status.ts';
+import { displayJson } from '../protocol/display-text.ts';
 import type { CommandRecord, OutputChunk, Targets } from '../protocol/wire.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
@@ -19,6 +20,8 @@ export interface RunOptions {
   json: boolean;
   /** Force streaming (true) or grouping (false) of output; default by the number of targets. */
   stream?: boolean;
+  /** Remove terminal control sequences from the output shown (`--strip-control`). */
+  stripControl?: boolean;
   command: string;
   args: string[];
 }
@@ -37,7 +40,10 @@ export async function runCommand(client: OperatorClient, o: RunOptions, out = pr
     ...(o.maxConcurrency ? { max_concurrency: o.maxConcurrency } : {}),
     ...(o.maxErrors ? { max_errors: o.maxErrors } : {}),
   });
-  const printer = new RunPrinter(created, o.json ? nullStream : out, err, o.stream === undefined ? {} : { stream: o.stream });
+  const printer = new RunPrinter(created, o.json ? nullStream : out, err, {
+    ...(o.stream === undefined ? {} : { stream: o.stream }),
+    ...(o.stripControl ? { stripControl: true } : {}),
+  });
   if (created.length > 1 && !o.json) {
     const limits = [run.max_concurrency ? `${run.max_concurrency} at a time` : '', run.max_errors ? `stop after ${run.max_errors} errors` : ''].filter(Boolean);
     printer.notice(`${run.id}: ${created.length} agents (${run.target})${limits.length ? ', ' + limits.join(', ') : ''}`);
@@ -80,7 +86,7 @@ export async function runCommand(client: OperatorClient, o: RunOptions, out = pr
     watcher.stop();
   }
   const final = created.map((c) => records.get(c.id)!);
-  if (o.json) out.write(JSON.stringify(final, null, 2) + '\n');
+  if (o.json) out.write(displayJson(final, 2) + '\n');
   else printer.summary(final);
   return final.every((c) => c.status === 'succeeded') ? EXIT.ok : EXIT.commandFailed;
 }

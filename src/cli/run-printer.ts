@@ -1,8 +1,11 @@
 // How `myx run` shows a run. Up to 10 targets: output as it arrives, each line prefixed with the
 // agent's name when there are several. More: a status line per agent as it ends, then identical
 // outputs grouped ("37 agents: ok"). Always a summary, and on a terminal a progress line.
+// Output passes through as the agents sent it (as ssh does), or with its terminal control
+// sequences removed (--strip-control); everything else an agent reported goes through displayText.
 
 import { FINAL_STATUSES } from '../protocol/command-status.ts';
+import { displayBlock, displayText, stripControl } from '../protocol/display-text.ts';
 import type { CommandRecord, OutputChunk } from '../protocol/wire.ts';
 
 type Stream = 'stdout' | 'stderr';
@@ -21,12 +24,22 @@ export interface PrinterOptions {
   stream?: boolean;
   /** Draw a progress line (default: when stderr is a terminal). */
   progress?: boolean;
+  /** Remove terminal control sequences from output (`--strip-control`). @default false: output is shown raw */
+  stripControl?: boolean;
 }
+
+/** How command output is shown: as it is, control characters escaped, or control sequences removed. */
+export type OutputFilter = (text: string) => string;
+export const rawOutput: OutputFilter = (text) => text;
+export const escapedOutput: OutputFilter = displayBlock;
+export const strippedOutput: OutputFilter = stripControl;
 
 export class RunPrinter {
   readonly #multi: boolean;
   readonly #stream: boolean;
   readonly #progress: boolean;
+  readonly #filter: OutputFilter;
+  readonly #byLine: boolean;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #names = new Map<string, string>();
@@ -38,10 +51,13 @@ export class RunPrinter {
     this.#multi = commands.length > 1;
     this.#stream = opts.stream ?? commands.length <= STREAM_LIMIT;
     this.#progress = opts.progress ?? ((err as { isTTY?: boolean }).isTTY === true && commands.length > 1);
+    this.#filter = opts.stripControl ? strippedOutput : rawOutput;
+    // stripping works on whole lines, so that a sequence split between two chunks is still seen whole
+    this.#byLine = this.#multi || opts.stripControl === true;
     this.#out = out;
     this.#err = err;
     for (const c of commands) {
-      this.#names.set(c.id, c.agent_name);
+      this.#names.set(c.id, displayText(c.agent_name));
       this.#shown.set(c.id, { printed: { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' }, final: null });
     }
   }
@@ -69,41 +85,47 @@ export class RunPrinter {
       }
     }
     s.final = c;
-    if (this.#multi) this.#line(c.status === 'succeeded' ? this.#out : this.#err, `${c.agent_name}: [${describe(c)}]\n`);
-    else if (c.status !== 'succeeded') this.#line(this.#err, `${c.agent_name}: ${describe(c)}\n`);
+    const name = displayText(c.agent_name);
+    if (this.#multi) this.#line(c.status === 'succeeded' ? this.#out : this.#err, `${name}: [${describe(c)}]\n`);
+    else if (c.status !== 'succeeded') this.#line(this.#err, `${name}: ${describe(c)}\n`);
     this.#drawProgress();
   }
 
+  /** One line for the operator; it may quote what agents reported, so it is shown through displayText. */
   notice(text: string): void {
-    this.#line(this.#err, `${text}\n`);
+    this.#line(this.#err, `${displayText(text)}\n`);
   }
 
   /** Grouped outputs (when not streamed) and the counts by outcome. */
   summary(commands: CommandRecord[]): void {
     this.#clearProgress();
-    if (!this.#stream) this.#out.write(groupOutputs(commands));
+    if (!this.#stream) this.#out.write(groupOutputs(commands, this.#filter));
     if (this.#multi) this.#err.write(summaryLine(commands) + '\n');
   }
 
   #write(id: string, stream: Stream, text: string): void {
     if (text.length === 0) return;
     const sink = stream === 'stdout' ? this.#out : this.#err;
-    if (!this.#multi) {
+    if (!this.#byLine) {
       sink.write(text);
       return;
     }
     const s = this.#shown.get(id)!;
     const lines = (s.partial[stream] + text).split('\n');
     s.partial[stream] = lines.pop()!;
-    for (const line of lines) this.#line(sink, `${this.#names.get(id)}: ${line}\n`);
+    for (const line of lines) this.#line(sink, `${this.#prefix(id)}${this.#filter(line)}\n`);
   }
 
   #flushPartial(id: string, stream: Stream): void {
     const s = this.#shown.get(id)!;
-    if (this.#multi && s.partial[stream].length > 0) {
-      this.#line(stream === 'stdout' ? this.#out : this.#err, `${this.#names.get(id)}: ${s.partial[stream]}\n`);
+    if (this.#byLine && s.partial[stream].length > 0) {
+      this.#line(stream === 'stdout' ? this.#out : this.#err, `${this.#prefix(id)}${this.#filter(s.partial[stream])}\n`);
       s.partial[stream] = '';
     }
+  }
+
+  #prefix(id: string): string {
+    return this.#multi ? `${this.#names.get(id)}: ` : '';
   }
 
   /** Writes a whole line, keeping the progress line at the bottom. */
@@ -138,7 +160,7 @@ export function summaryLine(commands: CommandRecord[]): string {
 }
 
 /** Identical outputs once, with the agents that printed them: "37 agents: ok". */
-export function groupOutputs(commands: CommandRecord[]): string {
+export function groupOutputs(commands: CommandRecord[], filter: OutputFilter): string {
   const groups = new Map<string, CommandRecord[]>();
   for (const c of commands) {
     const key = JSON.stringify([c.stdout, c.stderr]);
@@ -147,14 +169,15 @@ export function groupOutputs(commands: CommandRecord[]): string {
   let text = '';
   for (const list of [...groups.values()].sort((a, b) => b.length - a.length)) {
     const { stdout, stderr } = list[0]!;
-    const names = list.map((c) => c.agent_name);
+    const names = list.map((c) => displayText(c.agent_name));
     const who = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
-    const body = (stdout + stderr).replace(/\n$/, '');
+    const body = filter(stdout + stderr).replace(/\n$/, '');
     text += `── ${list.length} agent${list.length === 1 ? '' : 's'} (${who}):${body.includes('\n') || body.length > 60 ? `\n${body}` : ` ${body || '(no output)'}`}\n`;
   }
   return text;
 }
 
+/** "failed, exit 1, 12 ms, via push, <error>": one line, whatever the agent put in its error and signal. */
 export function describe(c: CommandRecord): string {
   const parts: string[] = [c.status];
   if (c.exit_code !== null) parts.push(`exit ${c.exit_code}`);
@@ -162,5 +185,5 @@ export function describe(c: CommandRecord): string {
   if (c.started_at && c.finished_at) parts.push(`${Date.parse(c.finished_at) - Date.parse(c.started_at)} ms`);
   if (c.delivery) parts.push(`via ${c.delivery}`);
   if (c.error && c.status !== 'succeeded') parts.push(c.error);
-  return parts.join(', ');
+  return displayText(parts.join(', '));
 }

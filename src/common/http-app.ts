@@ -1,12 +1,14 @@
-// The Fastify set-up both HTTPS services share: the TLS policy of tls-policy.ts, strict JSON validation (extra fields
-// are errors, no type coercion), and every error as `{ error: { code, message } }`.
+// The Fastify set-up both HTTPS services share: the TLS policy of tls-policy.ts, authentication from the matched
+// route (route-auth.ts), strict JSON validation (extra fields are errors, no type coercion), and every error as
+// `{ error: { code, message } }`.
 
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ApiError, ERRORS, type ErrorCode } from '../protocol/errors.ts';
 import type { Logger } from './logger.ts';
 import { AuthLimiter, type AuthLimiterOptions } from './auth-limiter.ts';
 import { clientErrorHandler, frameworkErrors, hardenHttpApp, SLOW_CLIENT_LIMITS } from './http-hardening.ts';
+import { authenticateByRoute, authenticationFailed, type Callers } from './route-auth.ts';
 import { refuseRenegotiation, TLS_OPTIONS } from './tls-policy.ts';
 
 export interface HttpAppOptions {
@@ -17,8 +19,16 @@ export interface HttpAppOptions {
   requestClientCert?: boolean;
   /** @default 1 MiB */
   bodyLimit?: number;
+  /** Every kind of caller the routes may declare (`config.caller`), with its check. */
+  callers: Callers;
   /** Budget of failed authentications per source address. */
   authLimits?: AuthLimiterOptions;
+  /**
+   * A caller proven by TLS to be a known peer (the agent: the control plane's pinned client
+   * certificate) is never rate limited as an anonymous address is: it must not lose its way in
+   * because of what others sent from its address, or because it presented a wrong token.
+   */
+  trustedPeer?: (req: FastifyRequest) => boolean;
 }
 
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
@@ -41,7 +51,13 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
   if (opts.tls) refuseRenegotiation(app.server as HttpsServer);
   hardenHttpApp(app, opts.tls !== undefined);
-  limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger);
+  limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger, opts.trustedPeer ?? (() => false));
+  // A request no route matches is answered before its body is read: Fastify would read and parse
+  // it first (up to bodyLimit), for anyone, without credentials.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.is404) return reply.code(404).send(notFound(req));
+  });
+  authenticateByRoute(app, opts.callers, opts.logger);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const { status, code, message } = describeError(err);
@@ -51,20 +67,28 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     void reply.code(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`).toBody());
+    void reply.code(404).send(notFound(req));
   });
   return app;
 }
 
-/** Every 401 counts against the caller's address; an address over budget gets 429 (but /health). */
-function limitAuthFailures(app: FastifyInstance, limiter: AuthLimiter, log: Logger): void {
+/** The same 404 for every path no route has: it names what was asked for, and nothing else. */
+function notFound(req: FastifyRequest) {
+  return new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`).toBody();
+}
+
+/**
+ * Every refused authentication (and every 401, such as an unknown enrollment token) counts against
+ * the caller's address; an address over budget gets 429, but on /health and for a trusted peer.
+ */
+function limitAuthFailures(app: FastifyInstance, limiter: AuthLimiter, log: Logger, trustedPeer: (req: FastifyRequest) => boolean): void {
   app.addHook('onRequest', async (req, reply) => {
     const wait = limiter.retryAfter(req.ip);
-    if (wait === 0 || req.url === '/health') return;
+    if (wait === 0 || (!req.is404 && req.routeOptions.url === '/health') || trustedPeer(req)) return;
     return reply.code(429).header('retry-after', String(wait)).send(new ApiError('AUTH_RATE_LIMITED').toBody());
   });
   app.addHook('onResponse', async (req, reply) => {
-    if (reply.statusCode === 401 && limiter.fail(req.ip)) {
+    if ((reply.statusCode === 401 || authenticationFailed(req)) && !trustedPeer(req) && limiter.fail(req.ip)) {
       log.warn({ address: req.ip }, `too many failed authentications from ${req.ip}: answering 429 until it slows down`);
     }
   });

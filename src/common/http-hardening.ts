@@ -1,6 +1,7 @@
 // What both HTTPS services do with traffic that never reaches a route handler: bodies that are not
 // UTF-8, URLs and HTTP that do not parse, oversized headers, unknown expectations, clients too slow
-// to finish their request, and plain HTTP sent to the HTTPS port. Every answer is the usual
+// to finish their request, CONNECT, plain HTTP sent to the HTTPS port, and closing without resetting a
+// client that is still sending. Every answer is the usual
 // `{ error: { code, message } }`, and no such client can hold a connection for long.
 
 import { isUtf8 } from 'node:buffer';
@@ -26,6 +27,12 @@ export const SLOW_CLIENT_LIMITS = {
   requireHostHeader: false,
 } as const;
 
+/**
+ * Closing after an answer that did not read the whole request (413, say): after our answer and a
+ * half-close, what the client still sends is read and dropped for this long, or this much, at most.
+ */
+const LINGER_MS = 5_000;
+const LINGER_BYTES = 64 * 1024 * 1024;
 /** A connection that has sent no byte at all after this long is closed. */
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
 /** The first byte of every TLS connection: a handshake record. */
@@ -70,7 +77,35 @@ export function hardenHttpApp(app: FastifyInstance, tls: boolean): void {
     res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
     res.end(JSON.stringify(e.toBody()));
   });
+  // CONNECT (authority-form targets) never reaches a route: without this, Node closes the connection unanswered
+  app.server.on('connect', (_req: IncomingMessage, socket: Socket) => answerAndClose(socket, new ApiError('METHOD_NOT_ALLOWED', 'CONNECT is not supported: this is not a proxy')));
   if (tls) answerPlainHttp(app.server as unknown as TlsServer);
+  app.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    socket.destroySoon = lingeringClose;
+  });
+}
+
+/**
+ * Node closes a connection right after an answer sent with `connection: close` (Fastify sends one
+ * when it stopped reading a body: too large, not JSON). A client still sending that body then gets
+ * a TCP reset, which can destroy our answer before it reads it: it sees EPIPE instead of 413. So,
+ * as RFC 9112 section 9.6 says: half-close after the answer, read and drop what the client still
+ * sends until it closes, and close for good after LINGER_MS or LINGER_BYTES.
+ */
+function lingeringClose(this: Socket): void {
+  if (this.destroyed) return;
+  if (this.writable) this.end();
+  const stop = () => this.destroy();
+  const timer = setTimeout(stop, LINGER_MS);
+  timer.unref();
+  let dropped = 0;
+  this.on('data', (d: Buffer) => {
+    dropped += d.length;
+    if (dropped > LINGER_BYTES) stop();
+  });
+  this.once('end', stop);
+  this.once('close', () => clearTimeout(timer));
+  this.resume();
 }
 
 /**
@@ -119,6 +154,7 @@ function answerAndClose(socket: Socket, e: ApiError): void {
 }
 
 const REASONS: Partial<Record<ErrorCode, string>> = {
+  METHOD_NOT_ALLOWED: 'Method Not Allowed',
   REQUEST_TIMEOUT: 'Request Timeout',
   HEADERS_TOO_LARGE: 'Request Header Fields Too Large',
 };

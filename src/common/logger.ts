@@ -1,8 +1,10 @@
 // Structured logs (pino, JSON lines). On a terminal they are shown as one readable line each;
-// `MYX_LOG_FORMAT=json` keeps JSON. Secrets are redacted by key wherever they appear.
+// `MYX_LOG_FORMAT=json` keeps JSON. Secrets are redacted by key wherever they appear, and text an
+// agent supplied (names, error messages) cannot put a control character on anyone's terminal.
 
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { displayText, escapeJsonText } from '../protocol/display-text.ts';
 
 export type { Logger };
 
@@ -29,18 +31,29 @@ export function createLogger(opts: LoggerOptions): Logger {
   const pretty = (opts.format ?? ((out as { isTTY?: boolean }).isTTY ? 'pretty' : 'json')) === 'pretty';
   return pino(
     { name: opts.name, level: opts.level ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
-    pretty ? prettyStream(out) : out,
+    pretty ? prettyStream(out) : jsonStream(out),
   );
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO ', 40: 'WARN ', 50: 'ERROR', 60: 'FATAL' };
 const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'v']);
 
+/** JSON lines as pino writes them (C0 already escaped), with the rest of what displayJson escapes. */
+function jsonStream(out: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      out.write(escapeJsonText(chunk.toString('utf8')));
+      done();
+    },
+  });
+}
+
 function prettyStream(out: NodeJS.WritableStream): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.length > 0) out.write(formatLine(line) + '\n');
+        // every field an agent can influence (its name, a push error from its web service) is in this line
+        if (line.length > 0) out.write(displayText(formatLine(line)) + '\n');
       }
       done();
     },

@@ -8,6 +8,12 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * The migration rebuilds a table that others reference (create, copy, drop, rename: SQLite's way
+   * to drop a constraint). Foreign keys are off while it runs, or dropping the old table would
+   * cascade to the rows that reference it; they are checked before it commits. @default false
+   */
+  rebuildsTables?: boolean;
 }
 
 export function openSqlite(path: string, migrations: Migration[]): DatabaseSync {
@@ -31,12 +37,21 @@ function migrate(db: DatabaseSync, migrations: Migration[]): void {
   const applied = () => new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
   transaction(db, () => db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)'));
   if (migrations.every((m) => applied().has(m.version))) return;
-  for (const { version, sql } of [...migrations].sort((a, b) => a.version - b.version)) {
-    transaction(db, () => {
-      if (applied().has(version)) return;
-      db.exec(sql);
-      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
-    });
+  for (const { version, name, sql, rebuildsTables } of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied().has(version)) continue;
+    if (rebuildsTables) db.exec('PRAGMA foreign_keys = OFF'); // a no-op inside a transaction: set before it
+    try {
+      transaction(db, () => {
+        if (applied().has(version)) return;
+        db.exec(sql);
+        if (rebuildsTables && db.prepare('PRAGMA foreign_key_check').all().length > 0) {
+          throw new Error(`migration ${name} would leave rows pointing at nothing; nothing was changed`);
+        }
+        db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
+      });
+    } finally {
+      if (rebuildsTables) db.exec('PRAGMA foreign_keys = ON');
+    }
   }
 }
 

@@ -4,6 +4,11 @@
 import { compactFingerprint, normalizeFingerprint } from './fingerprint.ts';
 
 const PREFIX = 'myx1';
+
+/** The longest an enrollment token may stay valid (ENROLLMENT_TOKEN_TTL_TOO_LONG beyond it). */
+export const MAX_ENROLLMENT_TTL_SECONDS = 7 * 24 * 3600;
+/** Unused, unexpired, unrevoked enrollment tokens a control plane keeps at most (ENROLLMENT_TOKENS_TOO_MANY beyond it). */
+export const MAX_OUTSTANDING_ENROLLMENT_TOKENS = 1000;
 const SECRET = /^[A-Za-z0-9_-]{32,128}$/;
 
 export interface EnrollmentToken {

@@ -2,13 +2,20 @@
 // (extra fields included) before any handler runs.
 
 import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
+import { ApiError } from './errors.ts';
+import { ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
-export const MAX_OUTPUT_FIELD = 16 * 1024 * 1024;
 
 const id = { type: 'string', pattern: ID_PATTERN } as const;
+const ID_RE = new RegExp(ID_PATTERN);
+
+/** The `:id` check of idParamsSchema, for hooks that must look at the id before the body is read (and so before validation). */
+export function requireWellFormedId(value: string): void {
+  if (!ID_RE.test(value)) throw new ApiError('BAD_REQUEST', `invalid request: params/id must match pattern "${ID_PATTERN}"`);
+}
 /** What becomes a process's command, argument, environment or directory: no NUL, which no exec can take. */
 const NO_NUL = '^[^\\u0000]*$';
 const shortText = { type: 'string', maxLength: 255 } as const;
@@ -85,13 +92,13 @@ export const resultSchema = {
     status: { enum: RESULT_STATUSES },
     exit_code: { anyOf: [{ type: 'integer', minimum: -1, maximum: 255 }, { type: 'null' }] },
     signal: nullableString(32),
-    stdout: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
-    stderr: { type: 'string', maxLength: MAX_OUTPUT_FIELD },
+    stdout: { type: 'string', maxLength: OUTPUT_FIELD_MAX },
+    stderr: { type: 'string', maxLength: OUTPUT_FIELD_MAX },
     stdout_bytes: count,
     stderr_bytes: count,
     stdout_truncated: { type: 'boolean' },
     stderr_truncated: { type: 'boolean' },
-    error: nullableString(4096),
+    error: nullableString(ERROR_TEXT_MAX),
     started_at: { anyOf: [timestamp, { type: 'null' }] },
     finished_at: timestamp,
   },
@@ -145,10 +152,17 @@ export const waitSchema = {
   },
 } as const;
 
+/** A TTL past MAX_ENROLLMENT_TTL_SECONDS passes the schema and gets its own error code from the route. */
 export const createEnrollmentTokenSchema = {
   type: 'object',
   additionalProperties: false,
-  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 } },
+  properties: { ttl_seconds: { type: 'integer', minimum: 1, maximum: 100 * 365 * 24 * 3600 } },
+} as const;
+
+export const listAgentsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { removed: { enum: ['true', 'false'] } },
 } as const;
 
 export const idParamsSchema = {
@@ -165,7 +179,7 @@ export const progressSchema = {
     started_at: timestamp,
     chunks: {
       type: 'array',
-      maxItems: 10000,
+      maxItems: PROGRESS_CHUNKS_MAX,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -173,7 +187,7 @@ export const progressSchema = {
         properties: {
           offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
           stream: { enum: ['stdout', 'stderr'] },
-          data: { type: 'string', maxLength: 4 * 1024 * 1024 },
+          data: { type: 'string', maxLength: LIVE_OUTPUT_LIMIT },
         },
       },
     },

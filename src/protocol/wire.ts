@@ -164,8 +164,23 @@ export interface AgentView {
   operator_labels: Labels;
   enrolled_at: string;
   last_heartbeat_at: string | null;
+  /** When `myx agents remove` removed it; null for an enrolled agent. */
+  removed_at: string | null;
   /** Whether pushes to this agent work right now. */
   push: PushHealth;
+}
+
+/** DELETE /api/agents/:id: the agent's token is revoked and its unfinished commands end `cancelled`. */
+export interface RemoveAgentResponse {
+  /** The removed agent's id. */
+  removed: string;
+  name: string;
+  /** Commands of the agent that had not ended, now `cancelled`. */
+  cancelled: number;
+  /** Of those, how many were handed to the agent already (it was asked to stop them). */
+  running: number;
+  /** Of those, how many cancels the agent's web service took at once (the others stop when it learns it was removed). */
+  cancel_pushed: number;
 }
 
 export interface PushHealth {
@@ -240,9 +255,30 @@ export interface CreateEnrollmentTokenRequest {
   ttl_seconds?: number;
 }
 export interface EnrollmentTokenResponse {
+  /** Names the token in `myx token list` / `revoke`; not a secret. */
+  id: string;
   token: string;
   expires_at: string;
   join: string;
+}
+
+/** GET /api/enrollment-tokens: what is known of a token, never its secret. */
+export interface EnrollmentTokenView {
+  id: string;
+  created_at: string;
+  expires_at: string;
+  /** `usable` until it is used, expires or is revoked. */
+  state: 'usable' | 'used' | 'expired' | 'revoked';
+  used_at: string | null;
+  /** The agent it enrolled. */
+  used_by_agent: string | null;
+  revoked_at: string | null;
+}
+
+/** DELETE /api/enrollment-tokens/:id. `outcome` says whether it was usable until now. */
+export interface RevokeEnrollmentTokenResponse {
+  token: EnrollmentTokenView;
+  outcome: 'revoked' | 'already_used' | 'already_expired' | 'already_revoked';
 }
 
 /** GET /api/status on the agent. */

@@ -1,6 +1,9 @@
 // What the control plane hands an agent when it asks (heartbeat reply or long poll): its queued
-// commands, claimed under a lease, and the ids it should cancel.
+// commands, claimed under a lease, and the ids it should cancel. Nothing is claimed for a
+// connection that is already gone, and a hand-out whose response could not be written goes back
+// to the queue at once: otherwise it would wait out a whole lease (a poll the agent gave up on).
 
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Delivery, ExecuteRequest, CommandRecord } from '../protocol/wire.ts';
 import type { ServerContext } from './context.ts';
 import type { AgentRow } from './store/store.ts';
@@ -10,11 +13,48 @@ const BATCH = 100;
 /** A command for a web-mode agent goes by heartbeat once its push failed, or after this long unpushed. */
 const PUSH_GRACE_MS = 10_000;
 
+/** The connection a delivery would go out on. */
+export class Receiver {
+  readonly #req: FastifyRequest;
+  readonly #reply: FastifyReply;
+  readonly #gone = new AbortController();
+
+  constructor(req: FastifyRequest, reply: FastifyReply) {
+    this.#req = req;
+    this.#reply = reply;
+    // 'close' of the response: sent, or the connection went away first (the client gave up)
+    reply.raw.once('close', () => this.#gone.abort());
+  }
+
+  /** Aborts when the response is over, sent or not. */
+  get gone(): AbortSignal {
+    return this.#gone.signal;
+  }
+
+  /** The client is still there to take an answer (as far as this side can tell). */
+  get alive(): boolean {
+    const socket = this.#req.raw.socket;
+    return !this.#gone.signal.aborted && !socket.destroyed && socket.writable;
+  }
+
+  /** `fn` runs if the response ends without having been written out whole. */
+  ifUndelivered(fn: () => void): void {
+    const res = this.#reply.raw;
+    res.once('close', () => {
+      if (!res.writableFinished) fn();
+    });
+  }
+}
+
 /**
  * `channel`: a long poll (poll mode) takes every queued command; a heartbeat takes them for a
  * poll-mode agent, and for a web-mode agent only as the fallback of pushes that did not happen.
  */
-export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 'poll' | 'heartbeat'): Promise<Delivery> {
+export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 'poll' | 'heartbeat', to: Receiver): Promise<Delivery> {
+  // Timers (a poll's deadline, the sweeper waking the agent) run before pending I/O: after this
+  // process was paused or busy, a close that already arrived is seen only once I/O has had its turn.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (!to.alive) return { commands: [], cancel: [] };
   const now = Date.now();
   const fallbackOnly = channel === 'heartbeat' && agent.mode === 'web' && ctx.dispatcher.health(agent).state !== 'failing'
     ? { queuedBefore: new Date(now - PUSH_GRACE_MS).toISOString() }
@@ -22,11 +62,32 @@ export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 
   const claimed = await ctx.store.claimForAgent(
     agent.id, new Date(now).toISOString(), new Date(now + ctx.options.leaseSeconds * 1000).toISOString(), BATCH, fallbackOnly,
   );
+  if (claimed.length > 0) {
+    const ids = claimed.map((c) => c.id);
+    const handBack = () => void giveBack(ctx, agent, ids, channel);
+    if (!to.alive) {
+      handBack();
+      return { commands: [], cancel: [] };
+    }
+    to.ifUndelivered(handBack);
+  }
   return { commands: claimed.map(toExecute), cancel: await ctx.store.pendingCancels(agent.id) };
 }
 
 export function isEmpty(d: Delivery): boolean {
   return d.commands.length === 0 && d.cancel.length === 0;
+}
+
+async function giveBack(ctx: ServerContext, agent: AgentRow, ids: string[], channel: string): Promise<void> {
+  try {
+    const n = await ctx.store.releaseHandOut(agent.id, ids);
+    if (n === 0) return;
+    ctx.log.info({ agent: agent.name, commands: n }, `the agent's ${channel} connection closed before its commands were handed out: queued again`);
+    ctx.events.wakeAgent(agent.id);
+  } catch (err) {
+    // the lease still brings them back
+    ctx.log.warn({ err, agent: agent.name }, 'could not queue an undelivered hand-out again; its lease will');
+  }
 }
 
 function toExecute(c: CommandRecord): ExecuteRequest {

@@ -1,31 +1,41 @@
 // The agent-facing API under /api/agents/: enrollment, heartbeats and results.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { plainAddress } from '../common/http-app.ts';
+import { LargeBodies } from '../common/large-bodies.ts';
 import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
-import { heartbeatSchema, idParamsSchema, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
+import { sameFingerprint } from '../protocol/fingerprint.ts';
+import { AGENT_FACTS_BODY_LIMIT, LIVE_OUTPUT_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../protocol/limits.ts';
+import { heartbeatSchema, idParamsSchema, requireWellFormedId, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
 import type {
   AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
-import { deliveryFor, isEmpty } from './agent-delivery.ts';
+import { deliveryFor, isEmpty, Receiver } from './agent-delivery.ts';
 import { AGENT_ROUTE, callingAgent, PUBLIC_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 
 /** A long poll is held at most this long (agents ask for ~25 s). */
 const MAX_POLL_WAIT_SECONDS = 30;
-/** Live output kept per command (the final result carries its own capped head and tail). */
-export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
 
-const ENROLL_FAILURES = { unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED' } as const;
+const ENROLL_FAILURES = {
+  unknown: 'ENROLLMENT_TOKEN_UNKNOWN', used: 'ENROLLMENT_TOKEN_USED', expired: 'ENROLLMENT_TOKEN_EXPIRED', revoked: 'ENROLLMENT_TOKEN_REVOKED',
+} as const;
 
 export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store, log } = ctx;
 
-  app.post<{ Body: RegisterRequest }>('/api/agents/register', { ...PUBLIC_ROUTE, schema: { body: registerSchema } }, async (req, reply) => {
+  // Anyone may try to enroll, and the enrollment token is in the body: bodies are kept to what an
+  // agent's facts can take, and an address may send only a couple of unusually large ones at once.
+  const enrollmentsInFlight = new LargeBodies({ largeBytes: 32 * 1024 });
+  const enrollBeforeBody = async (req: FastifyRequest, reply: FastifyReply) => enrollmentsInFlight.admit(req.ip, req, reply);
+
+  app.post<{ Body: RegisterRequest }>('/api/agents/register', {
+    ...PUBLIC_ROUTE, schema: { body: registerSchema }, bodyLimit: AGENT_FACTS_BODY_LIMIT, preParsing: enrollBeforeBody,
+  }, async (req, reply) => {
     const parsed = parseEnrollmentToken(req.body.enrollment_token);
     if (!parsed) throw new ApiError('ENROLLMENT_TOKEN_MALFORMED');
     const token = newToken('agent');
@@ -42,6 +52,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw new ApiError(ENROLL_FAILURES[outcome.reason]);
     }
     log.info({ agent_id: outcome.agent.id, agent: outcome.agent.name, mode: facts.mode, fingerprint: facts.fingerprint }, 'agent enrolled');
+    await warnIfCertificateShared(outcome.agent.id, outcome.agent.name, facts.fingerprint);
     const body: RegisterResponse = {
       agent_id: outcome.agent.id,
       agent_token: token,
@@ -51,7 +62,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
-  app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { ...AGENT_ROUTE, schema: { body: heartbeatSchema } }, async (req) => {
+  app.post<{ Body: HeartbeatRequest }>('/api/agents/heartbeat', { ...AGENT_ROUTE, schema: { body: heartbeatSchema }, bodyLimit: AGENT_FACTS_BODY_LIMIT }, async (req, reply) => {
     const agent = callingAgent(req);
     const facts = { ...factsOf(req.body), name: agent.name };
     const address = plainAddress(req.socket.remoteAddress);
@@ -59,6 +70,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       log.info({ agent: agent.name, old: agent.fingerprint, new: facts.fingerprint }, 'agent reported a new certificate');
       ctx.agentClient.forget(agent.id);
     }
+    if (facts.fingerprint !== agent.fingerprint) await warnIfCertificateShared(agent.id, agent.name, facts.fingerprint);
     if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, `agent switched to ${facts.mode} mode`);
     if (facts.fingerprint !== agent.fingerprint || facts.mode !== agent.mode || facts.web_port !== agent.web_port
       || (facts.advertise_address ?? address) !== (agent.advertise_address ?? agent.remote_address)) {
@@ -66,27 +78,54 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
     const body: HeartbeatResponse = {
-      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat')),
+      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
     };
     return body;
   });
 
-  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { ...AGENT_ROUTE, schema: { querystring: pollQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { ...AGENT_ROUTE, schema: { querystring: pollQuerySchema } }, async (req, reply) => {
     const agent = callingAgent(req);
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
-    const gone = new AbortController();
-    req.raw.once('close', () => gone.abort());
+    const receiver = new Receiver(req, reply);
     for (;;) {
-      const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll');
+      const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll', receiver);
       const left = deadline - Date.now();
-      if (!isEmpty(delivery) || left <= 0 || gone.signal.aborted) return delivery;
-      await ctx.events.waitForAgent(agent.id, left, gone.signal);
+      if (!isEmpty(delivery) || left <= 0 || !receiver.alive) return delivery;
+      await ctx.events.waitForAgent(agent.id, left, receiver.gone);
     }
   });
 
+  /**
+   * Said once per change of certificate, not refused: agents may share a certificate on purpose (one
+   * CA-signed certificate for a fleet), and since an agent's certificate is public (any client sees
+   * it), refusing a second agent that reports it would let any agent lock another out by reporting
+   * its fingerprint first. One that reports another's certificate and address only misdirects its
+   * own pushes: they carry its own token, which the other agent refuses (without rate limiting the
+   * control plane, whose client certificate it knows), and its commands fall back to its heartbeat.
+   */
+  async function warnIfCertificateShared(agentId: string, name: string, fingerprint: string | null): Promise<void> {
+    if (fingerprint === null) return;
+    const other = (await store.listAgents()).find((a) => a.id !== agentId && a.fingerprint !== null && sameFingerprint(a.fingerprint, fingerprint));
+    if (!other) return;
+    log.warn({ agent: name, other: other.name, fingerprint },
+      `agent ${name} reports the same certificate as agent ${other.name} (a shared or copied certificate, or one agent posing as the other)`);
+  }
+
+  // Reports are checked before their body is read: the command is the caller's, and the caller has
+  // room for one more large body. Body limits are what a real agent can send (protocol/limits.ts).
+  const reportsInFlight = new LargeBodies();
+  const reportBeforeBody = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    const agent = callingAgent(req);
+    requireWellFormedId(req.params.id);
+    const owner = await store.commandOwner(req.params.id);
+    if (owner === undefined) throw new ApiError('COMMAND_NOT_FOUND');
+    if (owner !== agent.id) throw new ApiError('COMMAND_NOT_YOURS');
+    reportsInFlight.admit(agent.id, req, reply);
+  };
+
   app.post<{ Params: { id: string }; Body: ProgressRequest }>(
     '/api/agents/commands/:id/progress',
-    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: 8 * 1024 * 1024 },
+    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: PROGRESS_BODY_LIMIT, preParsing: reportBeforeBody },
     async (req) => {
       const agent = callingAgent(req);
       const started = await store.markStarted(req.params.id, agent.id, req.body.started_at);
@@ -101,7 +140,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Params: { id: string }; Body: CommandResult }>(
     '/api/agents/commands/:id/result',
-    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: 40 * 1024 * 1024 },
+    { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: RESULT_BODY_LIMIT, preParsing: reportBeforeBody },
     async (req) => {
       const agent = callingAgent(req);
       const outcome = await store.recordResult(req.params.id, agent.id, req.body, new Date().toISOString());

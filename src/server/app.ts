@@ -4,17 +4,20 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../common/http-app.ts';
 import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { agentRoutes } from './agent-routes.ts';
-import { authenticateRoutes, PUBLIC_ROUTE } from './auth.ts';
+import { PUBLIC_ROUTE, serverCallers } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
+import { downloadRoutes } from './download-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
-  const app = createHttpApp({ logger: ctx.log, ...(tls ? { tls } : {}) });
-  authenticateRoutes(app, ctx.store);
+  const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
   app.get('/health', PUBLIC_ROUTE, async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
+  enrollmentTokenRoutes(app, ctx);
   commandStreamRoute(app, ctx);
+  downloadRoutes(app, ctx);
   return app;
 }

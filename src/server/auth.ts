@@ -1,36 +1,32 @@
-// Who is calling: operators present `Authorization: Bearer <operator token>`, agents present
-// `X-Agent-Token`. Each route says which caller it takes (`config.caller`, operator when unsaid),
-// and one hook checks it before the body is even parsed: a caller without the right token learns
-// nothing about what the endpoint expects.
+// Who is calling the control plane: operators present `Authorization: Bearer <operator token>`,
+// agents present `X-Agent-Token`, and a few routes (health, enrollment) take anyone. Each route
+// declares which (`...OPERATOR_ROUTE`, `...AGENT_ROUTE`, `...PUBLIC_ROUTE`); the shared route-auth
+// mechanism checks it from the matched route before the body is parsed, and refuses a route that
+// declares nothing.
 
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import { routeFor, type Callers } from '../common/route-auth.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { hashToken, looksLikeAgentToken } from './secrets.ts';
 import type { AgentRow, Store } from './store/store.ts';
 
-export type Caller = 'operator' | 'agent' | 'public';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Who may call this route. @default 'operator' */
-    caller?: Caller;
-  }
-}
-
-/** Route options for the endpoints agents call, and for those anyone may call. */
-export const AGENT_ROUTE = { config: { caller: 'agent' as Caller } };
-export const PUBLIC_ROUTE = { config: { caller: 'public' as Caller } };
+/** Route options for the endpoints operators call, those agents call, and those anyone may call. */
+export const OPERATOR_ROUTE = routeFor('operator');
+export const AGENT_ROUTE = routeFor('agent');
+export const PUBLIC_ROUTE = routeFor('public');
 
 const callingAgents = new WeakMap<FastifyRequest, AgentRow>();
 
-export function authenticateRoutes(app: FastifyInstance, store: Store): void {
-  app.addHook('onRequest', async (req) => {
-    if (req.is404) return;
-    const caller = req.routeOptions.config.caller ?? 'operator';
-    if (caller === 'agent') callingAgents.set(req, await requireAgent(store, req));
-    else if (caller === 'operator') await requireOperator(store, req);
-  });
+/** The control plane's kinds of caller, for createHttpApp. */
+export function serverCallers(store: Store): Callers {
+  return {
+    public: null,
+    operator: (req) => requireOperator(store, req),
+    agent: async (req) => {
+      callingAgents.set(req, await requireAgent(store, req));
+    },
+  };
 }
 
 /** The agent whose token authenticated this request (agent routes only). */
@@ -54,8 +50,10 @@ async function requireAgent(store: Store, req: FastifyRequest): Promise<AgentRow
   const hash = hashToken(token);
   const agent = await store.agentByTokenHash(hash);
   // The lookup is by hash, so timing says nothing about the token; compare anyway, in constant time.
-  if (!agent || !timingSafeEqual(Buffer.from(hashToken(agent.token)), Buffer.from(hash))) {
-    throw new ApiError('AGENT_TOKEN_INVALID');
-  }
+  if (!agent) throw new ApiError('AGENT_TOKEN_INVALID');
+  // Found by the hash of its token, so the caller holds it: say plainly that it was removed (once told,
+  // the agent slows down) instead of calling a genuine token invalid.
+  if (agent.removed_at !== null) throw new ApiError('AGENT_REMOVED');
+  if (!timingSafeEqual(Buffer.from(hashToken(agent.token)), Buffer.from(hash))) throw new ApiError('AGENT_TOKEN_INVALID');
   return agent;
 }

@@ -7,12 +7,13 @@ import { isFinal } from '../protocol/command-status.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
 import type { OutputChunk } from '../protocol/wire.ts';
+import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
 const PING_MS = 15_000;
 
 export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: { ids: string } }>('/api/commands/stream', { schema: { querystring: streamQuerySchema } }, async (req, reply) => {
+  app.get<{ Querystring: { ids: string } }>('/api/commands/stream', { ...OPERATOR_ROUTE, schema: { querystring: streamQuerySchema } }, async (req, reply) => {
     const ids = [...new Set(req.query.ids.split(',').filter((s) => s.length > 0))];
     const known = await ctx.store.getCommands(ids);
     if (known.length < ids.length) {

@@ -6,6 +6,7 @@ import type { CommandEvents } from './command-events.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
+import type { ReleaseDir } from './release-dir.ts';
 import type { Store } from './store/store.ts';
 
 export interface ServerContext {
@@ -16,6 +17,8 @@ export interface ServerContext {
   dispatcher: Dispatcher;
   events: CommandEvents;
   runs: RunControl;
+  /** The binaries this control plane hands out (install, upgrades). */
+  release: ReleaseDir;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
   fingerprint: string;
   /** The URL agents on other hosts use (goes into join lines). */

@@ -1,52 +1,39 @@
-// The operator API: agents, enrollment tokens, commands and waiting for them. Bearer token auth.
+// The operator API: agents, commands and waiting for them. Bearer token auth.
 
 import type { FastifyInstance } from 'fastify';
-import { formatEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
 import {
-  agentParamsSchema, createEnrollmentTokenSchema, createRunSchema, idParamsSchema, limitQuerySchema, listCommandsQuerySchema, setLabelsSchema,
+  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, setLabelsSchema,
   waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentView, CommandsResponse, CreateEnrollmentTokenRequest, CreateRunRequest, EnrollmentTokenResponse, Labels, RunResponse,
-  Targets, WaitRequest, WaitResponse,
+  AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
+import { removeAgent } from './agent-removal.ts';
+import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
-import { hashToken, newId, newToken } from './secrets.ts';
+import { newId } from './secrets.ts';
 import type { AgentRow } from './store/store.ts';
 import { resolveLimit } from './run-control.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
-const DEFAULT_ENROLLMENT_TTL_SECONDS = 3600;
 const DEFAULT_TTL_SECONDS = 3600;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get('/api/agents', async (req) => {
+  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...OPERATOR_ROUTE, schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
-    return { agents: (await store.listAgents()).map((a) => agentView(a, now, ctx)) };
+    return { agents: (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { schema: { params: agentParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
     const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
-    await store.removeAgent(agent!.id);
-    ctx.agentClient.forget(agent!.id);
-    ctx.log.info({ agent_id: agent!.id, agent: agent!.name }, 'agent removed');
-    return { removed: agent!.id };
+    const body: RemoveAgentResponse = await removeAgent(ctx, agent!.id);
+    return body;
   });
 
-  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
-    const secret = newToken('enrollment');
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + (req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS) * 1000).toISOString();
-    await store.createEnrollmentToken(hashToken(secret), expiresAt, now.toISOString());
-    const token = formatEnrollmentToken(secret, ctx.fingerprint);
-    const body: EnrollmentTokenResponse = { token, expires_at: expiresAt, join: `MYX_ENROLL_TOKEN=${token} myx-agent enroll --server ${ctx.publicUrl()}` };
-    return reply.code(201).send(body);
-  });
-
-  app.post<{ Body: CreateRunRequest }>('/api/runs', { schema: { body: createRunSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
     const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
@@ -68,15 +55,17 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     );
     ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
     void ctx.runs.deliver(created.commands);
+    // a target removed while the run was created has its command cancelled already: its slot is free
+    if (created.commands.some((c) => isFinal(c.status))) void ctx.runs.advance(created.run.id);
     const body: RunResponse = created;
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/runs', { schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const run = await store.getRun(req.params.id);
     if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
     const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
@@ -84,7 +73,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
-    '/api/agents/:id/labels', { schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
+    '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
       const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
       const labels = { ...agent!.operator_labels, ...req.body.set };
       for (const k of req.body.remove ?? []) delete labels[k];
@@ -94,15 +83,18 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const [command] = await store.getCommands([req.params.id]);
     if (!command) throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     return command;
   });
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
-    '/api/commands', { schema: { querystring: listCommandsQuerySchema } }, async (req) => {
-      const agent = req.query.agent ? resolveAgents(await store.listAgents(), [req.query.agent])[0] : undefined;
+    '/api/commands', { ...OPERATOR_ROUTE, schema: { querystring: listCommandsQuerySchema } }, async (req) => {
+      // a removed agent's commands stay listed: by id, or by name when no enrolled agent has it now
+      const agent = req.query.agent
+        ? resolveAgents([...await store.listAgents(), ...await store.listAgents('removed')], [req.query.agent])[0]
+        : undefined;
       const commands = await store.listCommands({
         ...(agent ? { agentId: agent.id } : {}),
         ...(req.query.status ? { status: req.query.status } : {}),
@@ -113,21 +105,21 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
     const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
     if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
     if (outcome.kind === 'requested') {
       ctx.log.info({ command_id: c.id, agent: c.agent_name }, 'cancel requested');
-      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id);
+      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id); // none once removed: nothing to push to
       const pushed = agent ? await ctx.dispatcher.pushCancel(agent, c.id) : false;
       if (!pushed) ctx.events.wakeAgent(c.agent_id);
     }
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { schema: { body: waitSchema } }, async (req) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req) => {
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
     req.raw.once('close', () => gone.abort());
@@ -183,8 +175,9 @@ function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
   const seen = a.last_heartbeat_at ? Date.parse(a.last_heartbeat_at) : 0;
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status: now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
+    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
+    removed_at: a.removed_at,
   };
 }

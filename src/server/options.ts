@@ -29,6 +29,8 @@ export interface ServerOptions {
   store?: string;
   /** @default info */
   logLevel?: string;
+  /** The folder of the release to hand out (myx-agent, SHA256SUMS); null: none. @default null */
+  releaseDir?: string | null;
 }
 
 /** The store to open; `display` is the URL with its password hidden (what logs and errors show). */
@@ -46,6 +48,7 @@ export interface CompiledServerOptions {
   leaseSeconds: number;
   logLevel: string;
   store: StoreTarget;
+  releaseDir: string | null;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -84,6 +87,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     leaseSeconds: o.leaseSeconds ?? 30,
     logLevel: o.logLevel ?? 'info',
     store: compileStore(o.store, database),
+    releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     paths: {
       database,
       operatorToken: join(dataDir, 'operator.token'),

@@ -16,6 +16,7 @@ import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOpt
 import { hashToken, newToken } from './secrets.ts';
 import { openStore } from './store/open-store.ts';
 import { startSweeper } from './sweeper.ts';
+import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
 import type { Store } from './store/store.ts';
 
@@ -59,7 +60,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const dispatcher = new Dispatcher(store, agentClient, events, log, options.leaseSeconds);
   const runs = new RunControl(store, dispatcher, events, log);
   const ctx: ServerContext = {
-    store, log, options, agentClient, events, dispatcher, runs,
+    store, log, options, agentClient, events, dispatcher, runs, release: new ReleaseDir(options.releaseDir),
     fingerprint: cert.fingerprint,
     publicUrl: () => publicUrlFor(options, boundPort),
   };
@@ -75,12 +76,13 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);
+  const release = await ctx.release.describe();
   log.info(
     {
       url, public_url: info.public_url, data_dir: options.dataDir, store: options.store.kind,
       database: options.store.kind === 'sqlite' ? options.store.path : options.store.display, fingerprint: cert.fingerprint,
       certificate: cert.certPath, certificate_generated: cert.generated, operator_token_file: options.paths.operatorToken,
-      operator_token_created: operatorToken.created, version: MYX_VERSION,
+      operator_token_created: operatorToken.created, version: MYX_VERSION, ...release,
     },
     `control plane listening on ${url}`,
   );

@@ -29,6 +29,7 @@ export function toAgent(r: Row): AgentRow {
     remote_address: r.remote_address as string | null, labels: JSON.parse(r.labels as string) as Labels,
     operator_labels: JSON.parse(r.operator_labels as string) as Labels,
     enrolled_at: r.enrolled_at as string, last_heartbeat_at: r.last_heartbeat_at as string | null,
+    removed_at: r.removed_at as string | null,
   };
 }
 

@@ -14,7 +14,12 @@ export interface StoreCapabilities {
   supportsListenNotify: boolean;
 }
 
-/** An agent as stored. `token` is kept because the control plane must present it when it pushes. */
+/**
+ * An agent as stored. `token` is kept because the control plane must present it when it pushes.
+ * A removed agent keeps its row (its commands keep their history): `removed_at` is set, `token`
+ * is emptied, and its token hash still finds it, so a request with its old token can be told
+ * AGENT_REMOVED rather than "invalid".
+ */
 export interface AgentRow extends AgentFacts {
   id: string;
   /** Labels set by operators (`labels` holds the agent's own, from its config). */
@@ -24,6 +29,8 @@ export interface AgentRow extends AgentFacts {
   remote_address: string | null;
   enrolled_at: string;
   last_heartbeat_at: string | null;
+  /** When it was removed; null while enrolled. */
+  removed_at: string | null;
 }
 
 export interface NewAgent extends AgentFacts {
@@ -51,7 +58,49 @@ export interface NewCommand {
 
 export type EnrollOutcome =
   | { ok: true; agent: AgentRow }
-  | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'name_taken' };
+  | { ok: false; reason: 'unknown' | 'used' | 'expired' | 'revoked' | 'name_taken' };
+
+/** An enrollment token as stored: never its secret (only the secret's hash is kept, and not shown). */
+export interface EnrollmentTokenRow {
+  id: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  used_by_agent: string | null;
+  revoked_at: string | null;
+}
+
+export interface NewEnrollmentToken {
+  id: string;
+  tokenHash: string;
+  expiresAt: string;
+}
+
+export type CreateTokenOutcome = { ok: true } | { ok: false; reason: 'too_many' };
+
+export type RevokeTokenOutcome =
+  | { kind: 'revoked' | 'used' | 'expired' | 'already_revoked'; token: EnrollmentTokenRow }
+  | { kind: 'not_found' };
+
+/** The `error` removeAgent (and createRun, for a removed target) gives the commands it ends; every backend uses these. */
+export const REMOVAL_REASONS = {
+  /** waiting or queued: it never reached the agent */
+  notStarted: 'agent removed before the command started',
+  /** dispatched or running: the agent had it */
+  handedOut: 'agent removed after the command was handed to it; the agent is asked to stop it',
+} as const;
+
+export type RemoveOutcome =
+  | {
+    kind: 'removed';
+    /** The agent as it was just before (token included, for a last cancel push), with `removed_at` set. */
+    agent: AgentRow;
+    /** Its commands that had not ended, now `cancelled`. */
+    ended: CommandRecord[];
+    /** Ids of those that were already handed to the agent (dispatched or running): the agent should stop them. */
+    handedOut: string[];
+  }
+  | { kind: 'not_found' };
 
 export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
 
@@ -101,27 +150,54 @@ export interface Store {
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
   operatorTokenExists(tokenHash: string): Promise<boolean>;
 
-  createEnrollmentToken(tokenHash: string, expiresAt: string, now: string): Promise<void>;
   /**
-   * Atomic: consumes the token and creates the agent together. Concurrent callers with one token:
-   * exactly one gets `ok`, the others `used`. Concurrent callers with one name: one `ok`, the
-   * others `name_taken`, and their tokens stay unused. Checks in order: unknown, used, expired, name.
+   * Creates a token unless `maxOutstanding` tokens are outstanding already (unused, unrevoked,
+   * expiring after `now`). Atomic: the count and the insert are one step, so two concurrent
+   * callers (on any instances) cannot both take the last place.
+   */
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome>;
+  /** The newest `limit` tokens, newest first (created_at, then id, descending), whatever their state. */
+  listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]>;
+  /**
+   * Revokes a usable token (atomic with enrollAgent: a token is either used or revoked, never
+   * both). A token already used, expired or revoked is left as it is, and the outcome says which.
+   * Concurrent revokes of one token: one `revoked` (or `expired`), the others `already_revoked`.
+   */
+  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome>;
+  /**
+   * Atomic: consumes the token and creates the agent together; a token works exactly once, and
+   * not once revoked. Concurrent callers with one token: exactly one gets `ok`, the others `used`.
+   * A name is taken only by an agent that is not removed; concurrent callers with one name: one
+   * `ok`, the others `name_taken`, and their tokens stay unused. Checks in order: unknown, used,
+   * revoked, expired, name.
    */
   enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome>;
 
+  /** The agent holding this token, removed or not (the caller refuses a removed one with AGENT_REMOVED). */
   agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined>;
   /** Records a heartbeat (what the agent says about itself now, and where it spoke from); the last writer wins. */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
-  /** By name, byte-wise. */
-  listAgents(): Promise<AgentRow[]>;
+  /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
+  listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
   /** Replaces the operator labels (they overlay the agent's own); the last writer wins. */
   setOperatorLabels(agentId: string, labels: Labels): Promise<void>;
-  /** Atomic with its commands and their output; concurrent callers: exactly one gets true. */
-  removeAgent(agentId: string): Promise<boolean>;
+  /**
+   * Removes an agent, softly and atomically, in one step: sets removed_at, empties its stored
+   * token (its token hash then finds it only to say it was removed), and ends each of its
+   * commands that had not ended (waiting, queued, dispatched, running) `cancelled` with the
+   * reason in `error`. Nothing is deleted. A result the agent reports later changes nothing (the
+   * commands are final) and cannot arrive anyway (its token no longer authenticates). Atomic
+   * against claims and results: a command claimed or finished concurrently is either ended by
+   * the removal or was final before it. Two concurrent calls: one gets `removed`, the other
+   * `not_found`; an agent already removed is `not_found`.
+   */
+  removeAgent(agentId: string, now: string): Promise<RemoveOutcome>;
 
   /**
-   * Atomic: no instance sees the run without all its commands (queued, or waiting when rate
-   * control holds them back). Fails when an agent of a command no longer exists.
+   * Creates a run and its commands (queued, or waiting when rate control holds them back), in one
+   * transaction: no instance sees the run without all its commands. A command for an agent that
+   * is removed by then (a removal that raced the run's creation) is created `cancelled` instead,
+   * with the reason, so nothing waits for an agent that is gone.
    */
   createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
   /** The run and its counts, counted in one statement. */
@@ -158,6 +234,14 @@ export interface Store {
    * exactly the rows it changed. A caller may get fewer than `limit` while another holds some.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
+  /**
+   * A hand-out (claimForAgent) that never reached the agent, because its connection was gone:
+   * those of `commandIds` still dispatched to it that way and not started go back to queued at once
+   * instead of waiting for their lease. Returns how many did.
+   */
+  releaseHandOut(agentId: string, commandIds: string[]): Promise<number>;
+  /** The agent a command belongs to, or undefined when there is no such command (read before a report's body is). */
+  commandOwner(commandId: string): Promise<string | undefined>;
   /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
   /**

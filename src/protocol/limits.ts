@@ -1,0 +1,50 @@
+// How much output an agent sends, and from that, the largest request bodies the control plane and
+// the agent's web service need to accept: limits computed from the data, not guessed, so that a
+// holder of an agent token cannot make either side parse more than a real agent could send.
+
+/** Output bytes an agent keeps per stream of a command: the first half and the last half. */
+export const OUTPUT_LIMIT_BYTES = 1024 * 1024;
+/**
+ * What the agent puts between head and tail of a capped stream (`\n[... N bytes omitted ...]\n`,
+ * 42 characters at most for a 16-digit N).
+ */
+export const OMITTED_MARKER_MAX = 64;
+/**
+ * Characters of a result's `stdout` or `stderr`. Decoding UTF-8 never yields more UTF-16 code units
+ * than it read bytes (a 4-byte sequence is 2 units, an invalid byte 1), so the kept bytes bound it.
+ */
+export const OUTPUT_FIELD_MAX = OUTPUT_LIMIT_BYTES + OMITTED_MARKER_MAX;
+/** A result's `error` text. */
+export const ERROR_TEXT_MAX = 4096;
+/** Characters of live output sent per command (the final result carries its own head and tail). */
+export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
+/** Chunks in one progress request; an agent sends more in the next one. */
+export const PROGRESS_CHUNKS_MAX = 1000;
+
+/**
+ * JSON bytes one UTF-16 code unit of a string can take: a control character or a lone surrogate
+ * is written `\u001b` (6 bytes); everything else takes 4 bytes or fewer.
+ */
+const JSON_BYTES_PER_UNIT = 6;
+/** Keys, numbers, timestamps, booleans and punctuation of a body, generously. */
+const ENVELOPE = 4096;
+/** One chunk's keys, offset and stream name. */
+const CHUNK_ENVELOPE = 64;
+
+/** The largest body of a result (POST .../commands/:id/result on both services). */
+export const RESULT_BODY_LIMIT = JSON_BYTES_PER_UNIT * (2 * OUTPUT_FIELD_MAX + ERROR_TEXT_MAX + 32) + ENVELOPE;
+/** The largest body of a progress report (POST /api/agents/commands/:id/progress). */
+export const PROGRESS_BODY_LIMIT = JSON_BYTES_PER_UNIT * LIVE_OUTPUT_LIMIT + PROGRESS_CHUNKS_MAX * CHUNK_ENVELOPE + ENVELOPE;
+
+/**
+ * The largest registration or heartbeat: an agent's facts (schemas.ts: names and host 255
+ * characters at most, 64 labels of 63 + 255) and the enrollment token (512).
+ */
+export const AGENT_FACTS_BODY_LIMIT = JSON_BYTES_PER_UNIT * (64 * (63 + 255) + 3 * 255 + 64 + 128 + 63 + 512) + ENVELOPE;
+
+/**
+ * A body above this many bytes (or of unknown length) is "large": a caller may have only
+ * LARGE_BODIES_IN_FLIGHT of those being received at once; more get 429 TOO_MANY_LARGE_REQUESTS.
+ */
+export const LARGE_BODY_BYTES = 256 * 1024;
+export const LARGE_BODIES_IN_FLIGHT = 2;

@@ -1,0 +1,93 @@
+// Every SQL statement of the SQLite store, in one place (STYLE.md: SQL in one place), prepared
+// once per connection. The store's methods name them; the row mapping is in rows.ts.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { COMMAND_COLUMNS } from './rows.ts';
+
+export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
+const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, revoked_at';
+
+export function prepareStatements(db: DatabaseSync) {
+  const p = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
+    operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
+    addEnrollment: p('INSERT INTO enrollment_tokens (id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+    outstandingEnrollments: p('SELECT COUNT(*) AS n FROM enrollment_tokens WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?'),
+    enrollment: p('SELECT expires_at, used_at, revoked_at FROM enrollment_tokens WHERE token_hash = ?'),
+    useEnrollment: p('UPDATE enrollment_tokens SET used_at = ?, used_by_agent = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL'),
+    listEnrollments: p(`SELECT ${ENROLLMENT_COLUMNS} FROM enrollment_tokens ORDER BY created_at DESC, id DESC LIMIT ?`),
+    enrollmentById: p(`SELECT ${ENROLLMENT_COLUMNS} FROM enrollment_tokens WHERE id = ?`),
+    revokeEnrollment: p('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL'),
+    agentByName: p('SELECT id FROM agents WHERE name = ? AND removed_at IS NULL'),
+    agentRemovedAt: p('SELECT removed_at FROM agents WHERE id = ?'),
+    insertAgent: p(`INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
+      advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
+      VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
+      $advertise_address, $remote_address, $labels, $now, $now)`),
+    agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
+    agentById: p('SELECT * FROM agents WHERE id = ?'),
+    heartbeat: p(`UPDATE agents SET hostname = $hostname, os = $os, version = $version, mode = $mode, web_port = $web_port,
+      fingerprint = $fingerprint, advertise_address = $advertise_address, remote_address = $remote_address,
+      labels = $labels, last_heartbeat_at = $now WHERE id = $id`),
+    listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
+    listRemovedAgents: p('SELECT * FROM agents WHERE removed_at IS NOT NULL ORDER BY removed_at DESC, name'),
+    setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
+    insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at)
+      VALUES ($id, $command, $args, $target, $max_concurrency, $max_errors, $now)`),
+    runById: p('SELECT * FROM runs WHERE id = ?'),
+    listRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
+    runCounts: p('SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands WHERE run_id = ? GROUP BY status'),
+    commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+    waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
+    promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
+    skip: p(`UPDATE commands SET status = 'skipped', finished_at = ?, error = ? WHERE id = ? AND status = 'waiting'`),
+    runsWithWaiting: p(`SELECT DISTINCT run_id FROM commands WHERE status = 'waiting'`),
+    markRemoved: p(`UPDATE agents SET removed_at = ?, token = '' WHERE id = ? AND removed_at IS NULL`),
+    unfinishedOfAgent: p(`SELECT id, status FROM commands WHERE agent_id = ? AND status IN ('waiting', 'queued', 'dispatched', 'running')`),
+    cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
+      finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
+    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error)
+      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error)`),
+    commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
+    commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
+    owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
+    claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
+      WHERE id = $id AND status = 'queued'`),
+    releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
+      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
+    pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
+    claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
+      ORDER BY created_at, rowid LIMIT ?`),
+    claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
+      AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at, rowid LIMIT ?`),
+    releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+      WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
+    claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
+      WHERE id = $id AND status = 'queued'`),
+    started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
+      WHERE id = $id AND status IN ('queued', 'dispatched')`),
+    insertOutput: p('INSERT OR IGNORE INTO command_output (command_id, "offset", stream, data) VALUES (?, ?, ?, ?)'),
+    setOffset: p('UPDATE commands SET output_offset = ? WHERE id = ?'),
+    readOutput: p('SELECT "offset", stream, data FROM command_output WHERE command_id = ? AND "offset" >= ? ORDER BY "offset"'),
+    result: p(`UPDATE commands SET status = $status, exit_code = $exit_code, signal = $signal, stdout = $stdout,
+      stderr = $stderr, stdout_bytes = $stdout_bytes, stderr_bytes = $stderr_bytes, stdout_truncated = $stdout_truncated,
+      stderr_truncated = $stderr_truncated, error = $error, started_at = COALESCE(started_at, $started_at),
+      finished_at = $finished_at, lease_expires_at = NULL WHERE id = $id`),
+    cancelQueued: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = $now, finished_at = $now,
+      error = 'cancelled before it was delivered' WHERE id = $id AND status IN ('queued', 'waiting')`),
+    cancelRequest: p(`UPDATE commands SET cancel_requested_at = COALESCE(cancel_requested_at, $now)
+      WHERE id = $id AND status IN ('dispatched', 'running')`),
+    pendingCancels: p(`SELECT id FROM commands WHERE agent_id = ? AND cancel_requested_at IS NOT NULL
+      AND status IN ('dispatched', 'running')`),
+    leasesRunOut: p(`SELECT id FROM commands WHERE status = 'dispatched' AND lease_expires_at < ?`),
+    requeue: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+      WHERE id = ? AND status = 'dispatched'`),
+    dueToExpire: p(`SELECT id FROM commands WHERE status = 'queued' AND expires_at <= ?`),
+    expire: p(`UPDATE commands SET status = 'expired', finished_at = $now,
+      error = 'not delivered before its delivery TTL passed' WHERE id = $id AND status = 'queued'`),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
