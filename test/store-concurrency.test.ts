@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
-import type { AppendOutcome, CancelOutcome, EnrollOutcome, NewAgent, NewCommand, ResultOutcome, Store } from '../src/server/store/store.ts';
+import {
+  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
+  type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
+} from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';
 import { callEach } from './store-worker.ts';
 
@@ -30,20 +33,25 @@ const result = (stdout: string, status: CommandResult['status'] = 'succeeded'): 
   stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
 });
 
+/** An enrollment token whose hash is `hash` and id `id-<hash>`. */
+async function token(s: Store, hash: string) {
+  assert.deepEqual(await s.createEnrollmentToken({ id: `id-${hash}`, tokenHash: hash, expiresAt: EXPIRES }, NOW, 1_000_000), { ok: true });
+}
+
 /** Two instances on one fresh database, and an agent `a1` enrolled through the first. */
 async function twoReplicas(backend: Backend, t: T): Promise<[Store, Store]> {
   const db = await backend.fresh(t);
   const a = await backend.open(t, db);
   const b = await backend.openParallel(t, db);
-  await a.createEnrollmentToken('e-a1', EXPIRES, NOW);
+  await token(a, 'e-a1');
   assert.equal((await a.enrollAgent('e-a1', agent('a1'), NOW)).ok, true);
   return [a, b];
 }
 
-/** A run of `n` commands for a1; the first `queued` are queued, the rest wait for rate control. */
-async function createRun(s: Store, id: string, n: number, opts: { queued?: number; maxConcurrency?: number; maxErrors?: number } = {}) {
+/** A run of `n` commands for a1 (or `agentId`); the first `queued` are queued, the rest wait for rate control. */
+async function createRun(s: Store, id: string, n: number, opts: { queued?: number; maxConcurrency?: number; maxErrors?: number; agentId?: string } = {}) {
   const commands: NewCommand[] = Array.from({ length: n }, (_, i) => ({
-    id: `${id}-c${String(i).padStart(4, '0')}`, status: i < (opts.queued ?? n) ? 'queued' : 'waiting', agent_id: 'a1',
+    id: `${id}-c${String(i).padStart(4, '0')}`, status: i < (opts.queued ?? n) ? 'queued' : 'waiting', agent_id: opts.agentId ?? 'a1',
     command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES,
   }));
   await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null }, commands, NOW);
@@ -103,7 +111,7 @@ for (const backend of BACKENDS) {
     test('one enrollment token enrolls one agent, however many replicas try at once', async (t) => {
       const [a, b] = await twoReplicas(backend, t);
       const tokens = Array.from({ length: 60 }, (_, i) => `tok${i}`);
-      for (const tok of tokens) await a.createEnrollmentToken(tok, EXPIRES, NOW);
+      for (const tok of tokens) await token(a, tok);
       const [fromA, fromB] = await fromBoth<EnrollOutcome>([a, b], 'enrollAgent', (who) => tokens.map((tok) => [tok, agent(`${tok}-${who}`), NOW]));
       tokens.forEach((tok, i) => {
         const kinds = [fromA![i]!, fromB![i]!].map((o) => (o.ok ? 'ok' : o.reason)).sort();
@@ -115,7 +123,7 @@ for (const backend of BACKENDS) {
     test('one name enrolls once; the losing token stays unused', async (t) => {
       const [a, b] = await twoReplicas(backend, t);
       const names = Array.from({ length: 40 }, (_, i) => `n${i}`);
-      for (const n of names) for (const who of [0, 1]) await a.createEnrollmentToken(`${n}-${who}`, EXPIRES, NOW);
+      for (const n of names) for (const who of [0, 1]) await token(a, `${n}-${who}`);
       const both = await fromBoth<EnrollOutcome>([a, b], 'enrollAgent', (who) => names.map((n) => [`${n}-${who}`, agent(`${n}-id${who}`, n), NOW]));
       for (const [i, n] of names.entries()) {
         const mine = [both[0]![i]!, both[1]![i]!];
@@ -263,10 +271,81 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await b.pendingCancels('a1')).sort(), [...claimed].sort());
     });
 
+    test('an agent removed on one replica while the other claims, finishes and creates its commands: nothing of it stays unfinished', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const agents = Array.from({ length: 30 }, (_, i) => `x${i}`);
+      for (const id of agents) {
+        await token(a, `e-${id}`);
+        assert.equal((await a.enrollAgent(`e-${id}`, agent(id), NOW)).ok, true);
+        await createRun(a, `${id}-r0`, 10, { agentId: id });
+      }
+      const claimed = new Set<string>();
+      const finished = new Set<string>();
+      let removals: RemoveOutcome[] = [];
+      await Promise.all([
+        (async () => { [removals] = await fromBoth<RemoveOutcome>([a], 'removeAgent', () => agents.map((id) => [id, NOW]), 2) as [RemoveOutcome[]]; })(),
+        ...agents.map(async (id, i) => {
+          // b works on each agent as a replica would: claims by poll and push, results, a new run
+          const polled = await callEach<CommandRecord[]>(b, 'claimForAgent', [[id, NOW, LEASE, 3]]);
+          const pushed = await callEach<boolean>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
+          for (const c of polled[0]!) claimed.add(c.id);
+          if (pushed[0]) claimed.add(`${id}-r0-c0009`);
+          const first = polled[0]![0];
+          if (first && (await callEach<ResultOutcome>(b, 'recordResult', [[first.id, id, result('done'), NOW]]))[0]!.kind === 'recorded') finished.add(first.id);
+          await createRun(b, `${id}-r1`, 2 + (i % 3), { agentId: id, queued: 1 });
+        }),
+      ]);
+      assert.deepEqual(removals.map((r) => r.kind), agents.map(() => 'removed'));
+      const all = (await a.listCommands({ limit: 10_000 })).filter((c) => c.agent_id !== 'a1');
+      const byId = new Map(all.map((c) => [c.id, c]));
+      const handedOut = new Set(removals.flatMap((r) => (r.kind === 'removed' ? r.handedOut : [])));
+      const ended = new Set(removals.flatMap((r) => (r.kind === 'removed' ? r.ended.map((c) => c.id) : [])));
+      for (const c of all) {
+        assert.ok(c.status === 'cancelled' || finished.has(c.id), `${c.id} ended (${c.status})`);
+        if (finished.has(c.id)) continue;
+        // cancelled by the removal itself, or created after it (then cancelled at creation)
+        const byRemoval = ended.has(c.id);
+        assert.ok(byRemoval || c.id.includes('-r1-'), `${c.id} cancelled by the removal`);
+        assert.equal(handedOut.has(c.id), claimed.has(c.id), `${c.id}: the agent is asked to stop exactly what was handed to it`);
+        assert.equal(c.error, claimed.has(c.id) ? REMOVAL_REASONS.handedOut : REMOVAL_REASONS.notStarted, c.id);
+      }
+      for (const id of ended) assert.equal(byId.get(id)?.status, 'cancelled', `${id}: what a removal says it ended is cancelled`);
+      assert.deepEqual((await b.listAgents()).map((x) => x.id), ['a1']);
+      assert.equal((await b.listAgents('removed')).length, agents.length);
+    });
+
+    test('the outstanding enrollment token cap holds with two replicas creating tokens at once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const CAP = 4;
+      // Each round's tokens expire when the next round starts, so every round races for CAP places anew.
+      const at = (round: number) => new Date(Date.parse(NOW) + round * 60_000).toISOString();
+      for (let round = 1; round <= 25; round++) {
+        const both = await fromBoth<CreateTokenOutcome>([a, b], 'createEnrollmentToken', (who) =>
+          Array.from({ length: 8 }, (_, i) => [{ id: `t${round}-${who}-${i}`, tokenHash: `h${round}-${who}-${i}`, expiresAt: at(round + 1) }, at(round), CAP]), 8);
+        assert.equal(both.flat().filter((o) => o.ok).length, CAP, `round ${round}: exactly as many as the cap allows`);
+      }
+    });
+
+    test('a token revoked on one replica while another enrolls with it is either used or revoked, never both', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const hashes = Array.from({ length: 60 }, (_, i) => `rv${i}`);
+      for (const h of hashes) await token(a, h);
+      const [[enrolls], [revokes]] = await Promise.all([
+        fromBoth<EnrollOutcome>([b], 'enrollAgent', () => hashes.map((h) => [h, agent(`${h}-agent`), NOW])),
+        fromBoth<RevokeTokenOutcome>([a], 'revokeEnrollmentToken', () => [...hashes].reverse().map((h) => [`id-${h}`, NOW])),
+      ]);
+      const revokeOf = new Map([...hashes].reverse().map((h, i) => [h, revokes![i]!]));
+      hashes.forEach((h, i) => {
+        const e = enrolls![i]!;
+        const r = revokeOf.get(h)!;
+        assert.deepEqual([e.ok ? 'ok' : e.reason, r.kind], e.ok ? ['ok', 'used'] : ['revoked', 'revoked'], h);
+      });
+    });
+
     test('replicas starting together on a new database all start, and migrate it once', async (t) => {
       const db = await backend.fresh(t, { empty: true });
       const stores = await Promise.all(Array.from({ length: 4 }, () => backend.openParallel(t, db)));
-      await stores[0]!.createEnrollmentToken('e', EXPIRES, NOW);
+      await token(stores[0]!, 'e');
       assert.equal((await stores[3]!.enrollAgent('e', agent('a1'), NOW)).ok, true);
     });
   });

@@ -355,3 +355,31 @@ test('SQLite migration 0004 (soft removal) keeps every agent and command of an e
   assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
   assert.equal((await s.getCommands(['c1'])).length, 1);
 });
+
+test('PostgreSQL migration 0002 (soft removal) keeps every agent, token and command of an existing database', { skip: BACKENDS[1]!.skip }, async (t) => {
+  const pg = (await import('pg')).default;
+  const { migratePostgres } = await import('../src/server/store/postgres/migrate.ts');
+  const { POSTGRES_MIGRATIONS } = await import('../src/server/store/postgres/migrations.ts');
+  const { PostgresStore } = await import('../src/server/store/postgres-store.ts');
+  const url = await BACKENDS[1]!.fresh(t, { empty: true });
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    await migratePostgres(pool, POSTGRES_MIGRATIONS.filter((m) => m.version <= 1));
+    await pool.query(`INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES ('${'ab'.repeat(32)}', '${NOW}', '${LATER}');
+      INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, enrolled_at) VALUES ('a1', 'web', 'h1', 't1', 'h', 'l', '0', 'web', '${NOW}');
+      INSERT INTO runs (id, command, args, target, created_at) VALUES ('r1', 'true', '[]', 'all', '${NOW}');
+      INSERT INTO commands (id, run_id, agent_id, command, args, timeout, status, created_at) VALUES ('c1', 'r1', 'a1', 'true', '[]', 5, 'succeeded', '${NOW}');
+      INSERT INTO command_output (command_id, "offset", stream, data) VALUES ('c1', 0, 'stdout', 'kept');`);
+  } finally {
+    await pool.end();
+  }
+  const s = await PostgresStore.open(url);
+  t.after(() => s.close());
+  assert.deepEqual((await s.getCommands(['c1'])).map((c) => [c.status, c.agent_name]), [['succeeded', 'web']]);
+  assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['kept']);
+  assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.removed_at]), [['a1', null]]);
+  assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id, as on SQLite');
+  assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
+  await token(s, 'e2', LATER);
+  assert.equal((await s.enrollAgent('e2', agent('a2', 'web'), NOW)).ok, true, 'the removed agent\'s name is free again');
+});

@@ -8,8 +8,8 @@ import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, Run
 import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, EnrollOutcome, NewAgent, NewCommand, NewRun, ResultOutcome, Store,
-  StoreCapabilities,
+  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
+  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
 import * as commands from './postgres/commands-sql.ts';
@@ -51,17 +51,41 @@ export class PostgresStore implements Store {
     return tokens.operatorTokenExists(this.#pool, tokenHash);
   }
 
-  async createEnrollmentToken(tokenHash: string, expiresAt: string, now: string): Promise<void> {
-    await tokens.insertEnrollmentToken(this.#pool, tokenHash, expiresAt, now);
+  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    // Creations take turns on an advisory lock: the count and the insert are one step.
+    return inTransaction(this.#pool, async (db): Promise<CreateTokenOutcome> => {
+      await tokens.lockEnrollmentCap(db);
+      if ((await tokens.outstandingEnrollmentTokens(db, now)) >= maxOutstanding) return { ok: false, reason: 'too_many' };
+      await tokens.insertEnrollmentToken(db, token, now);
+      return { ok: true };
+    });
+  }
+
+  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
+    return tokens.listEnrollmentTokens(this.#pool, limit);
+  }
+
+  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
+    // The token's row lock: an enrollment with it either used it before, or finds it revoked.
+    return inTransaction(this.#pool, async (db): Promise<RevokeTokenOutcome> => {
+      const before = await tokens.lockEnrollmentTokenById(db, id);
+      if (!before) return { kind: 'not_found' };
+      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
+      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
+      if (kind === 'revoked' || kind === 'expired') return { kind, token: (await tokens.revokeEnrollmentToken(db, id, now))! };
+      return { kind, token: before };
+    });
   }
 
   async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
     // The token's row lock makes enrollments with one token take turns; the name's unique index
-    // decides between enrollments with one name (ON CONFLICT waits for the other to commit).
+    // (of agents not removed) decides between enrollments with one name (ON CONFLICT waits for the
+    // other to commit).
     return inTransaction(this.#pool, async (db): Promise<EnrollOutcome> => {
       const token = await tokens.lockEnrollmentToken(db, tokenHash);
       if (!token) return { ok: false, reason: 'unknown' };
       if (token.used_at !== null) return { ok: false, reason: 'used' };
+      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
       if (token.expires_at <= now) return { ok: false, reason: 'expired' };
       const row = await agents.insertAgentUnlessNameTaken(db, agent, now);
       if (!row) return { ok: false, reason: 'name_taken' };
@@ -81,22 +105,35 @@ export class PostgresStore implements Store {
     return toAgent(row);
   }
 
-  async listAgents(): Promise<AgentRow[]> {
-    return (await agents.listAgents(this.#pool)).map(toAgent);
+  async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
+    return (await agents.listAgents(this.#pool, which)).map(toAgent);
   }
 
   async setOperatorLabels(agentId: string, labels: Labels): Promise<void> {
     await agents.setOperatorLabels(this.#pool, agentId, labels);
   }
 
-  async removeAgent(agentId: string): Promise<boolean> {
-    return agents.deleteAgent(this.#pool, agentId);
+  async removeAgent(agentId: string, now: string): Promise<RemoveOutcome> {
+    // The agent's row lock orders the removal against runs being created for it (createRun), and
+    // the commands' row locks against claims and results: every unfinished command ends.
+    const done = await inTransaction(this.#pool, async (db) => {
+      const before = await agents.markRemoved(db, agentId, now);
+      if (!before) return undefined;
+      const ended = await commands.cancelForRemoval(db, agentId, now);
+      return { agent: { ...toAgent(before), removed_at: now }, ended };
+    });
+    if (!done) return { kind: 'not_found' };
+    return {
+      kind: 'removed', agent: done.agent, ended: await this.getCommands(done.ended.map((c) => c.id)),
+      handedOut: done.ended.filter((c) => c.was === 'dispatched' || c.was === 'running').map((c) => c.id),
+    };
   }
 
   async createRun(run: NewRun, list: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
     await inTransaction(this.#pool, async (db) => {
+      const removed = await agents.lockAgentsForRun(db, [...new Set(list.map((c) => c.agent_id))]);
       await runs.insertRun(db, run, now);
-      await runs.insertCommands(db, run.id, list, now);
+      await runs.insertCommands(db, run.id, list, now, removed);
     });
     return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
   }
@@ -156,6 +193,14 @@ export class PostgresStore implements Store {
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
     const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null);
     return rows.map(toCommand);
+  }
+
+  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
+    return commandIds.length === 0 ? 0 : commands.releaseHandOut(this.#pool, agentId, commandIds);
+  }
+
+  async commandOwner(commandId: string): Promise<string | undefined> {
+    return commands.commandOwner(this.#pool, commandId);
   }
 
   async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {

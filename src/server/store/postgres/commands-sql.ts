@@ -5,7 +5,7 @@
 import { COMMAND_STATUSES, canTransition, type CommandStatus } from '../../../protocol/command-status.ts';
 import type { CommandResult } from '../../../protocol/wire.ts';
 import { COMMAND_COLUMNS, type Row } from '../rows.ts';
-import type { CommandFilter } from '../store.ts';
+import { REMOVAL_REASONS, type CommandFilter } from '../store.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
 
@@ -76,6 +76,35 @@ export async function recordResult(db: Db, id: string, agentId: string, r: Comma
     [id, agentId, from, r.status, r.exit_code, bytes(r.signal), bytes(r.stdout), bytes(r.stderr), r.stdout_bytes, r.stderr_bytes,
       r.stdout_truncated, r.stderr_truncated, bytes(r.error), r.started_at, r.finished_at || now]);
   return row;
+}
+
+/**
+ * Ends every unfinished command of the agent `cancelled` with the removal's reason; returns each
+ * with the status it had. Rows are locked first, so a claim or result committed meanwhile is
+ * seen: a command that became final is left alone, one that was just handed out says so.
+ */
+export async function cancelForRemoval(db: Db, agentId: string, now: string): Promise<{ id: string; was: CommandStatus }[]> {
+  const r = await db.query<{ id: string; was: CommandStatus; seq: number }>(
+    `WITH open AS MATERIALIZED (
+       SELECT id, status FROM commands WHERE agent_id = $1 AND status IN ('waiting', 'queued', 'dispatched', 'running') ORDER BY seq FOR UPDATE)
+     UPDATE commands c SET status = 'cancelled', cancel_requested_at = COALESCE(c.cancel_requested_at, $2), finished_at = $2,
+       lease_expires_at = NULL,
+       error = convert_to(CASE WHEN open.status IN ('dispatched', 'running') THEN $3 ELSE $4 END, 'UTF8')
+     FROM open WHERE c.id = open.id RETURNING c.id, open.status AS was, c.seq`,
+    [agentId, now, REMOVAL_REASONS.handedOut, REMOVAL_REASONS.notStarted]);
+  return r.rows.sort((a, b) => a.seq - b.seq).map(({ id, was }) => ({ id, was }));
+}
+
+/** Poll hand-outs of this agent that never reached it: dispatched (by poll, not started) -> queued. */
+export async function releaseHandOut(db: Db, agentId: string, ids: string[]): Promise<number> {
+  const r = await db.query(
+    `UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+     WHERE id = ANY($1::text[]) AND agent_id = $2 AND status = 'dispatched' AND delivery = 'poll'`, [ids, agentId]);
+  return r.rowCount!;
+}
+
+export async function commandOwner(db: Db, id: string): Promise<string | undefined> {
+  return (await db.query<{ agent_id: string }>('SELECT agent_id FROM commands WHERE id = $1', [id])).rows[0]?.agent_id;
 }
 
 /** Locks the command until the transaction ends (cancel against claims and results). */

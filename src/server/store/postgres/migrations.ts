@@ -3,7 +3,9 @@
 
 import type { Migration } from '../../../common/sqlite.ts';
 import m0001 from './migrations/0001-initial.ts';
+import m0002 from './migrations/0002-removal-tokens.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
+  { version: 2, name: '0002-removal-tokens', sql: m0002 },
 ];
