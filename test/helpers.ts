@@ -109,13 +109,24 @@ export interface TestServer {
   myx: (args: string[], timeoutMs?: number) => Promise<CliResult>;
 }
 
+/** With MYX_TEST_STORE=postgres, every test control plane keeps its state in PostgreSQL: one database per data dir. */
+const testDatabases = new Map<string, Promise<string>>();
+
+async function testStoreArgs(dataDir: string, extra: string[]): Promise<string[]> {
+  if (process.env.MYX_TEST_STORE !== 'postgres' || extra.includes('--store')) return [];
+  let db = testDatabases.get(dataDir);
+  if (!db) testDatabases.set(dataDir, (db = import('./postgres-server.ts').then(async (m) => (await m.postgresServer()).createDatabase())));
+  return ['--store', await db];
+}
+
 /**
  * A control plane in `dir`/server. `exe` runs a packaged `myx` binary instead of bin/myx.js; `env`
  * adds to the environment, e.g. `{ MYX_LOG_FORMAT: 'pretty' }` for the log a person reads on a terminal.
+ * MYX_TEST_STORE=postgres runs it on PostgreSQL (a database of its own, kept across restarts).
  */
 export async function startServer(dir: string, extra: string[] = [], opts: { exe?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
   const dataDir = join(dir, 'server');
-  const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra];
+  const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...extra, ...await testStoreArgs(dataDir, extra)];
   const proc = opts.exe ? startExe(opts.exe, args, { ...process.env, MYX_LOG_FORMAT: 'json', ...opts.env }) : startProc(MYX, args, opts.env);
   await proc.waitFor(/control plane listening/);
   const info = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; fingerprint: string };

@@ -1,5 +1,5 @@
-// One suite for the Store interface, run against every backend (SQLite today; PostgreSQL joins
-// this list when it lands). Each test gets its own fresh database.
+// One suite for the Store interface, run against every backend (SQLite, PostgreSQL). Each test
+// gets its own fresh database; test/store-concurrency.test.ts checks two instances on one.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -8,15 +8,7 @@ import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
 import type { CommandResult } from '../src/protocol/wire.ts';
 import { tempDir } from './helpers.ts';
-
-interface Backend {
-  name: string;
-  open: (t: { after: (fn: () => void) => void }) => Promise<Store>;
-}
-
-const backends: Backend[] = [
-  { name: 'sqlite', open: async (t) => new SqliteStore(join(tempDir(t), 'myx.db')) },
-];
+import { BACKENDS, freshStore } from './store-backends.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-01T02:00:00.000Z';
@@ -48,11 +40,10 @@ const result: CommandResult = {
   stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
 };
 
-for (const backend of backends) {
-  describe(`Store: ${backend.name}`, () => {
+for (const backend of BACKENDS) {
+  describe(`Store: ${backend.name}`, { skip: backend.skip }, () => {
     test('an enrollment token works once, and not after it expires', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e1', '2026-01-01T01:00:00.000Z');
       assert.deepEqual(await s.enrollAgent('nope', agent('a0'), NOW), { ok: false, reason: 'unknown' });
       const ok = await s.enrollAgent('e1', agent('a1'), NOW);
@@ -66,8 +57,7 @@ for (const backend of backends) {
     });
 
     test('commands go queued -> dispatched -> final, results are idempotent', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       const [c] = await enqueue(s, [cmd('c1')], NOW);
@@ -95,8 +85,7 @@ for (const backend of backends) {
     });
 
     test('poll delivery hands out queued commands under a lease; a lease that runs out queues again', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
@@ -109,8 +98,7 @@ for (const backend of backends) {
     });
 
     test('a hand-out that never reached its agent goes back to queued at once: only its own, unstarted, poll-claimed commands', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
@@ -127,8 +115,7 @@ for (const backend of backends) {
     });
 
     test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
@@ -138,8 +125,7 @@ for (const backend of backends) {
     });
 
     test('cancel: a queued command ends cancelled at once, a running one gets a request', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
@@ -155,8 +141,7 @@ for (const backend of backends) {
     });
 
     test('live output is ordered and idempotent by offset, and capped', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
@@ -172,8 +157,7 @@ for (const backend of backends) {
     });
 
     test('commands are listed newest first, by agent and status', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
@@ -183,8 +167,7 @@ for (const backend of backends) {
     });
 
     test('rate control: waiting commands are queued as slots free, and skipped once errors reach the limit', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2', 'waiting'), cmd('c3', 'waiting'), cmd('c4', 'waiting')], NOW, { id: 'r1', max_concurrency: 1, max_errors: 2 });
@@ -201,19 +184,18 @@ for (const backend of backends) {
       assert.deepEqual((await s.listRuns(5)).map((r) => r.id), ['r1']);
     });
 
-    test('heartbeats update what the agent says about itself', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+    test('an enrolled agent has no heartbeat until its daemon sends one; heartbeats update what it says about itself', async (t) => {
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
+      assert.equal((await s.listAgents())[0]!.last_heartbeat_at, null, 'enrolled, never connected');
       const row = await s.recordHeartbeat('a1', { ...agent('a1'), mode: 'poll', web_port: null, fingerprint: 'AB' }, '127.0.0.9', LATER);
       assert.deepEqual([row.mode, row.web_port, row.fingerprint, row.remote_address, row.last_heartbeat_at], ['poll', null, 'AB', '127.0.0.9', LATER]);
       assert.equal((await s.listAgents()).length, 1);
     });
 
     test('removing an agent cancels its unfinished commands, keeps every record and frees its name; a later result changes nothing', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1', 'web'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3'), cmd('c4', 'waiting'), cmd('c5')], NOW, { id: 'r1', max_concurrency: 4 });
@@ -261,8 +243,7 @@ for (const backend of backends) {
     });
 
     test('enrollment tokens: listed without secrets, revoked once, at most N outstanding', async (t) => {
-      const s = await backend.open(t);
-      t.after(() => s.close());
+      const s = await freshStore(backend, t);
       assert.deepEqual(await token(s, 'old', NOW, 2), { ok: true }, 'expires at NOW: not outstanding');
       assert.deepEqual(await token(s, 'e1', LATER, 2), { ok: true });
       assert.deepEqual(await token(s, 'e2', LATER, 2), { ok: true });
@@ -286,6 +267,72 @@ for (const backend of backends) {
       assert.equal(list.find((r) => r.id === 'id-e2')!.used_by_agent, 'a2');
       assert.equal((await s.listEnrollmentTokens(1)).length, 1);
     });
+
+    test('text is kept exactly (NUL and all), and names sort byte-wise whatever the locale', async (t) => {
+      const s = await freshStore(backend, t);
+      const odd = 'nul\u0000 tab\t é 😀 \\x00';
+      for (const name of ['a', 'B', '_c']) {
+        await token(s, `e-${name}`, LATER);
+        await s.enrollAgent(`e-${name}`, { ...agent(name), hostname: odd, os: odd, version: odd, fingerprint: odd, labels: { k: odd } }, NOW);
+      }
+      const listed = await s.listAgents();
+      assert.deepEqual(listed.map((a) => a.name), ['B', '_c', 'a']);
+      assert.deepEqual([listed[0]!.hostname, listed[0]!.os, listed[0]!.version, listed[0]!.fingerprint, listed[0]!.labels.k], [odd, odd, odd, odd, odd]);
+      await enqueue(s, [{ ...cmd('c1'), agent_id: 'a', args: [odd] }], NOW, { target: odd });
+      await s.recordPushFailure('c1', odd);
+      assert.equal((await s.getCommands(['c1']))[0]!.last_push_error, odd);
+      await s.appendOutput('c1', 'a', [{ offset: 0, stream: 'stdout', data: odd }], 100);
+      assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), [odd]);
+      await s.recordResult('c1', 'a', { ...result, stdout: odd, stderr: odd, error: odd, signal: odd }, NOW);
+      const c = (await s.getCommands(['c1']))[0]!;
+      assert.deepEqual([c.stdout, c.stderr, c.error, c.signal, c.args[0]], [odd, odd, odd, odd, odd]);
+      assert.equal((await s.getRun('run-c1'))!.target, odd);
+    });
+
+    test('an operator token added twice (replicas starting together) is kept once', async (t) => {
+      const s = await freshStore(backend, t);
+      await s.addOperatorToken('op', 'initial', NOW);
+      await s.addOperatorToken('op', 'initial', NOW);
+      assert.equal(await s.operatorTokenExists('op'), true);
+      assert.equal(await s.operatorTokenExists('other'), false);
+    });
+
+    test('poll delivery hands out the oldest first, and commands created together in the order given', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c3'), cmd('c1'), cmd('c2')], LATER);
+      await enqueue(s, [cmd('c0')], NOW);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c0', 'c3', 'c1']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c2']);
+      assert.deepEqual((await s.getCommands(['c2', 'nope', 'c0'])).map((c) => c.id), ['c2', 'c0'], 'in the order asked, unknown left out');
+    });
+
+    test('the heartbeat fallback takes only commands whose push failed or waited too long', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      const T1 = '2026-01-01T00:00:10.000Z';
+      await enqueue(s, [cmd('old')], NOW);
+      await enqueue(s, [cmd('fresh'), cmd('refused')], T1);
+      await s.recordPushFailure('refused', 'connection refused');
+      const got = await s.claimForAgent('a1', T1, LATER, 10, { queuedBefore: '2026-01-01T00:00:05.000Z' });
+      assert.deepEqual(got.map((c) => c.id), ['old', 'refused']);
+      assert.deepEqual((await s.claimForAgent('a1', T1, LATER, 10)).map((c) => c.id), ['fresh']);
+    });
+
+    test('runs are listed newest first with their counts', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2')], NOW, { id: 'r1' });
+      await enqueue(s, [cmd('c3')], LATER, { id: 'r2' });
+      await s.recordResult('c1', 'a1', result, NOW);
+      const runs = await s.listRuns(10);
+      assert.deepEqual(runs.map((r) => [r.id, r.total, r.counts, r.done]), [['r2', 1, { queued: 1 }, false], ['r1', 2, { succeeded: 1, queued: 1 }, false]]);
+      assert.deepEqual((await s.listRuns(1)).map((r) => r.id), ['r2']);
+      assert.equal(await s.getRun('nope'), undefined);
+    });
   });
 }
 
@@ -308,4 +355,32 @@ test('SQLite migration 0004 (soft removal) keeps every agent and command of an e
   assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id');
   assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
   assert.equal((await s.getCommands(['c1'])).length, 1);
+});
+
+test('PostgreSQL migration 0002 (soft removal) keeps every agent, token and command of an existing database', { skip: BACKENDS[1]!.skip }, async (t) => {
+  const pg = (await import('pg')).default;
+  const { migratePostgres } = await import('../src/server/store/postgres/migrate.ts');
+  const { POSTGRES_MIGRATIONS } = await import('../src/server/store/postgres/migrations.ts');
+  const { PostgresStore } = await import('../src/server/store/postgres-store.ts');
+  const url = await BACKENDS[1]!.fresh(t, { empty: true });
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    await migratePostgres(pool, POSTGRES_MIGRATIONS.filter((m) => m.version <= 1));
+    await pool.query(`INSERT INTO enrollment_tokens (token_hash, created_at, expires_at) VALUES ('${'ab'.repeat(32)}', '${NOW}', '${LATER}');
+      INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, enrolled_at) VALUES ('a1', 'web', 'h1', 't1', 'h', 'l', '0', 'web', '${NOW}');
+      INSERT INTO runs (id, command, args, target, created_at) VALUES ('r1', 'true', '[]', 'all', '${NOW}');
+      INSERT INTO commands (id, run_id, agent_id, command, args, timeout, status, created_at) VALUES ('c1', 'r1', 'a1', 'true', '[]', 5, 'succeeded', '${NOW}');
+      INSERT INTO command_output (command_id, "offset", stream, data) VALUES ('c1', 0, 'stdout', 'kept');`);
+  } finally {
+    await pool.end();
+  }
+  const s = await PostgresStore.open(url);
+  t.after(() => s.close());
+  assert.deepEqual((await s.getCommands(['c1'])).map((c) => [c.status, c.agent_name]), [['succeeded', 'web']]);
+  assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['kept']);
+  assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.removed_at]), [['a1', null]]);
+  assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id, as on SQLite');
+  assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
+  await token(s, 'e2', LATER);
+  assert.equal((await s.enrollAgent('e2', agent('a2', 'web'), NOW)).ok, true, 'the removed agent\'s name is free again');
 });

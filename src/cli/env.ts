@@ -4,6 +4,8 @@ const logFormat = process.env.MYX_LOG_FORMAT;
 
 export const env = {
   dataDir: process.env.MYX_DATA_DIR,
+  /** The control plane's PostgreSQL URL (kept out of process arguments, where other users can read it). */
+  databaseUrl: process.env.MYX_DATABASE_URL,
   server: process.env.MYX_SERVER,
   token: process.env.MYX_TOKEN,
   serverFingerprint: process.env.MYX_SERVER_FINGERPRINT,

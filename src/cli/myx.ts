@@ -30,13 +30,20 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error', env.logLevel ?? 'info')
   .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed)', '5')
   .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
+  .option('--store <url>', 'PostgreSQL URL (postgres://user@host:5432/db) for replicas sharing one database (env MYX_DATABASE_URL; default SQLite in the data dir)')
   .option('--release-dir <dir>', 'the release to hand out to installers and upgrades (myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
-    releaseDir?: string;
+    store?: string; releaseDir?: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
+    const { urlHasPassword } = await import('../server/options.ts');
     const { createLogger } = await import('../common/logger.ts');
+    const log = createLogger({ name: 'server', level: o.logLevel, ...(env.logFormat ? { format: env.logFormat } : {}) });
+    if (o.store && urlHasPassword(o.store)) {
+      log.warn('the --store URL carries a password, which other users of this host can read in the process list: put the URL in MYX_DATABASE_URL, or the password in ~/.pgpass or PGPASSWORD');
+    }
+    const store = o.store ?? env.databaseUrl;
     const { defaultReleaseDir } = await import('./release-location.ts');
     const server = await startServer({
       dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, releaseDir: o.releaseDir ?? defaultReleaseDir(),
@@ -44,7 +51,8 @@ program
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
-    }, createLogger({ name: 'server', level: o.logLevel, ...(env.logFormat ? { format: env.logFormat } : {}) }));
+      ...(store ? { store } : {}),
+    }, log);
     stopOnSignal(() => server.close());
   });
 

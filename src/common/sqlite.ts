@@ -20,8 +20,10 @@ export function openSqlite(path: string, migrations: Migration[]): DatabaseSync 
   closeSync(openSync(path, 'a', 0o600)); // create with the right mode before SQLite does
   const db = new DatabaseSync(path);
   try {
-    // WAL + NORMAL survives a killed process (what we promise); FULL would also survive power loss.
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    // The busy timeout first: switching to WAL needs a lock that another process opening the
+    // same new file may hold for a moment. WAL + NORMAL survives a killed process (what we
+    // promise); FULL would also survive power loss.
+    db.exec('PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
     migrate(db, migrations);
   } catch (err) {
     db.close(); // e.g. a full disk: the caller may try again later
@@ -30,16 +32,17 @@ export function openSqlite(path: string, migrations: Migration[]): DatabaseSync 
   return db;
 }
 
+/** Each migration is applied under BEGIN IMMEDIATE, after checking there that no other process applied it. */
 function migrate(db: DatabaseSync, migrations: Migration[]): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-  const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-  );
+  const applied = () => new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  transaction(db, () => db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)'));
+  if (migrations.every((m) => applied().has(m.version))) return;
   for (const { version, name, sql, rebuildsTables } of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(version)) continue;
+    if (applied().has(version)) continue;
     if (rebuildsTables) db.exec('PRAGMA foreign_keys = OFF'); // a no-op inside a transaction: set before it
     try {
       transaction(db, () => {
+        if (applied().has(version)) return;
         db.exec(sql);
         if (rebuildsTables && db.prepare('PRAGMA foreign_key_check').all().length > 0) {
           throw new Error(`migration ${name} would leave rows pointing at nothing; nothing was changed`);

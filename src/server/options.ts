@@ -22,11 +22,19 @@ export interface ServerOptions {
   pushTimeoutMs?: number;
   /** Seconds a delivered command may wait for its agent to start it before it is queued again. @default 30 */
   leaseSeconds?: number;
+  /**
+   * Where state lives: a PostgreSQL URL (`postgres://user@host:5432/db`) for replicas sharing one
+   * database. `sqlite` or unset: SQLite in the data dir. @default SQLite
+   */
+  store?: string;
   /** @default info */
   logLevel?: string;
   /** The folder of the release to hand out (myx-agent, SHA256SUMS); null: none. @default null */
   releaseDir?: string | null;
 }
+
+/** The store to open; `display` is the URL with its password hidden (what logs and errors show). */
+export type StoreTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; display: string };
 
 export interface CompiledServerOptions {
   dataDir: string;
@@ -39,6 +47,7 @@ export interface CompiledServerOptions {
   pushTimeoutMs: number;
   leaseSeconds: number;
   logLevel: string;
+  store: StoreTarget;
   releaseDir: string | null;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
@@ -63,6 +72,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
   if (o.publicUrl !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(o.publicUrl)) {
     throw new OptionsError(`--public-url must look like https://HOST:PORT, got "${o.publicUrl}"`);
   }
+  const database = join(dataDir, 'myx.db');
   return {
     dataDir,
     host,
@@ -76,13 +86,44 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     pushTimeoutMs: o.pushTimeoutMs ?? 10_000,
     leaseSeconds: o.leaseSeconds ?? 30,
     logLevel: o.logLevel ?? 'info',
+    store: compileStore(o.store, database),
     releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     paths: {
-      database: join(dataDir, 'myx.db'),
+      database,
       operatorToken: join(dataDir, 'operator.token'),
       serverInfo: join(dataDir, 'server.json'),
     },
   };
+}
+
+function compileStore(value: string | undefined, sqlitePath: string): StoreTarget {
+  if (value === undefined || value === '' || value === 'sqlite') return { kind: 'sqlite', path: sqlitePath };
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch { /* said below, without echoing what may hold a password */ }
+  if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    throw new OptionsError('--store (or MYX_DATABASE_URL) must be a PostgreSQL URL like postgres://myx@db.example:5432/myx, or sqlite');
+  }
+  return { kind: 'postgres', url: value, display: redactUrl(url) };
+}
+
+/** A database URL fit for logs: the password and any password-like parameter replaced by ***. */
+export function redactUrl(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = '***';
+  for (const key of [...copy.searchParams.keys()]) if (/pass|secret|key/i.test(key)) copy.searchParams.set(key, '***');
+  return copy.href.replaceAll('%2A%2A%2A', '***');
+}
+
+/** True when a database URL carries a password itself (then it shows in process listings if given as an argument). */
+export function urlHasPassword(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.password !== '' || [...url.searchParams.keys()].some((k) => /pass/i.test(k));
+  } catch {
+    return false;
+  }
 }
 
 /** The URL to print for agents on other hosts. */

@@ -15,7 +15,7 @@ import type { ServerContext } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOptions, type ServerOptions } from './options.ts';
 import { hashToken, newToken } from './secrets.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
+import { openStore } from './store/open-store.ts';
 import { startSweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
@@ -46,9 +46,10 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const cert: LoadedCertificate = options.tls.userSupplied
     ? await loadCertificate(options.tls)
     : await ensureSelfSigned(options.tls, 'myx control plane');
-  const store = new SqliteStore(options.paths.database);
-  const operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
+  const store = await openStore(options.store, log);
+  let operatorToken: { created: boolean };
   try {
+    operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
     await checkSecrets(options, cert, log);
   } catch (err) {
     await store.close();
@@ -80,7 +81,8 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const release = await ctx.release.describe();
   log.info(
     {
-      url, public_url: info.public_url, data_dir: options.dataDir, store: 'sqlite', fingerprint: cert.fingerprint,
+      url, public_url: info.public_url, data_dir: options.dataDir, store: options.store.kind,
+      database: options.store.kind === 'sqlite' ? options.store.path : options.store.display, fingerprint: cert.fingerprint,
       certificate: cert.certPath, certificate_generated: cert.generated, operator_token_file: options.paths.operatorToken,
       operator_token_created: operatorToken.created, version: MYX_VERSION, ...release,
     },
@@ -97,11 +99,11 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   };
 }
 
-/** Token, key and database (which holds agent tokens) must not be open to other users. */
+/** Token, key and an SQLite database (which holds agent tokens) must not be open to other users. */
 async function checkSecrets(options: CompiledServerOptions, cert: LoadedCertificate, log: Logger): Promise<void> {
   const warn = (msg: string) => log.warn(msg);
   await checkSecretFile(options.paths.operatorToken, 'own', warn);
-  await checkSecretFile(options.paths.database, 'own', warn);
+  if (options.store.kind === 'sqlite') await checkSecretFile(options.store.path, 'own', warn);
   await checkSecretFile(cert.keyPath, options.tls.userSupplied ? 'supplied' : 'own', warn);
 }
 

@@ -1,8 +1,8 @@
 // Every SQL statement of the SQLite store, in one place (STYLE.md: SQL in one place), prepared
-// once per connection. The store's methods name them; the row mapping is in sqlite-rows.ts.
+// once per connection. The store's methods name them; the row mapping is in rows.ts.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { COMMAND_COLUMNS } from './sqlite-rows.ts';
+import { COMMAND_COLUMNS } from './rows.ts';
 
 export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, revoked_at';
@@ -10,7 +10,7 @@ const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, 
 export function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
   return {
-    addOperatorToken: p('INSERT INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
+    addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
     operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
     addEnrollment: p('INSERT INTO enrollment_tokens (id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)'),
     outstandingEnrollments: p('SELECT COUNT(*) AS n FROM enrollment_tokens WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?'),
@@ -58,9 +58,9 @@ export function prepareStatements(db: DatabaseSync) {
       last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      ORDER BY created_at LIMIT ?`),
+      ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at LIMIT ?`),
+      AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at, rowid LIMIT ?`),
     releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
       WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
     claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease

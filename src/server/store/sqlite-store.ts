@@ -6,7 +6,8 @@ import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
-import { agentParams, toAgent, toCommand, toRun, type Row } from './sqlite-rows.ts';
+import { planAppend } from './output-plan.ts';
+import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
@@ -206,18 +207,10 @@ export class SqliteStore implements Store {
 
   async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
     let next = 0;
-    const accepted: OutputChunk[] = [];
+    let accepted: OutputChunk[] = [];
     const outcome = await this.#owned(commandId, agentId, (cur) => {
-      next = cur.output_offset;
-      for (const c of chunks) {
-        if (c.offset !== next) continue; // a resend (below) or a gap (above): ignore, the ack says where we are
-        if (next < maxChars) {
-          const chunk = { offset: c.offset, stream: c.stream, data: c.data.slice(0, maxChars - next) };
-          this.#stmt.insertOutput.run(commandId, chunk.offset, chunk.stream, chunk.data);
-          accepted.push(chunk);
-        }
-        next += c.data.length; // past the limit, count without keeping, so the agent moves on
-      }
+      ({ next, accepted } = planAppend(cur.output_offset, chunks, maxChars));
+      for (const c of accepted) this.#stmt.insertOutput.run(commandId, c.offset, c.stream, c.data);
       this.#stmt.setOffset.run(next, commandId);
     });
     return outcome.kind === 'ok' ? { kind: 'ok', nextOffset: next, accepted } : outcome;

@@ -1,5 +1,5 @@
-// The control plane's storage, as queue operations rather than SQL: SQLite implements it today,
-// PostgreSQL later, and one shared test suite (test/store.test.ts) runs against every backend.
+// The control plane's storage, as queue operations rather than SQL, with the concurrency contract
+// every backend keeps (SQLite, PostgreSQL); one shared test suite (test/store.test.ts) runs on each.
 
 import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
@@ -126,79 +126,112 @@ export type ResultOutcome =
   | { kind: 'not_found' }
   | { kind: 'not_yours' };
 
+/**
+ * The store contract. Several instances may share one database (replicas on one PostgreSQL, or
+ * several SqliteStore on one file); test/store-concurrency.test.ts checks it with two at once.
+ *
+ * - Atomic: every write method takes effect entirely or not at all, and once its promise resolves
+ *   every instance on the database sees it.
+ * - Serial outcome: two concurrent calls end as if they ran one after the other, in some order.
+ *   Where that order matters (who wins a claim, a token, a result) the method says what the
+ *   loser sees.
+ * - Returned records are read after the change committed and may already show later changes.
+ *   "Exactly the rows it changed": the records returned are those this call changed, no others.
+ * - Time comes in as ISO-8601 UTC strings written by `Date.toISOString()`; backends store them as
+ *   given and compare them byte-wise, which orders such strings in time. Text is byte-wise too
+ *   (names sort as in C, `B` before `a`), whatever the database's locale.
+ */
 export interface Store {
   readonly capabilities: StoreCapabilities;
+  /** Releases the connection(s); the database and what other instances do are untouched. */
   close(): Promise<void>;
 
+  /** Idempotent: adding a hash that is already there changes nothing (replicas starting together). */
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
   operatorTokenExists(tokenHash: string): Promise<boolean>;
 
   /**
    * Creates a token unless `maxOutstanding` tokens are outstanding already (unused, unrevoked,
    * expiring after `now`). Atomic: the count and the insert are one step, so two concurrent
-   * callers cannot both take the last place.
+   * callers (on any instances) cannot both take the last place.
    */
   createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome>;
-  /** The newest `limit` tokens, newest first, whatever their state. */
+  /** The newest `limit` tokens, newest first (created_at, then id, descending), whatever their state. */
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]>;
   /**
    * Revokes a usable token (atomic with enrollAgent: a token is either used or revoked, never
    * both). A token already used, expired or revoked is left as it is, and the outcome says which.
+   * Concurrent revokes of one token: one `revoked` (or `expired`), the others `already_revoked`.
    */
   revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome>;
   /**
-   * Consumes the token and creates the agent atomically; a token works exactly once, and not once
-   * revoked. A name is taken only by an agent that is not removed.
+   * Atomic: consumes the token and creates the agent together; a token works exactly once, and
+   * not once revoked. Concurrent callers with one token: exactly one gets `ok`, the others `used`.
+   * A name is taken only by an agent that is not removed; concurrent callers with one name: one
+   * `ok`, the others `name_taken`, and their tokens stay unused. Checks in order: unknown, used,
+   * revoked, expired, name.
    */
   enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome>;
 
   /** The agent holding this token, removed or not (the caller refuses a removed one with AGENT_REMOVED). */
   agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined>;
-  /** Records a heartbeat: what the agent says about itself now, and where it spoke from. */
+  /** Records a heartbeat (what the agent says about itself now, and where it spoke from); the last writer wins. */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
-  /** Enrolled agents (the default), or only the removed ones; by name. */
+  /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
   listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
-  /** Labels set by operators; they overlay the agent's own. */
+  /** Replaces the operator labels (they overlay the agent's own); the last writer wins. */
   setOperatorLabels(agentId: string, labels: Labels): Promise<void>;
   /**
    * Removes an agent, softly and atomically, in one step: sets removed_at, empties its stored
    * token (its token hash then finds it only to say it was removed), and ends each of its
    * commands that had not ended (waiting, queued, dispatched, running) `cancelled` with the
    * reason in `error`. Nothing is deleted. A result the agent reports later changes nothing (the
-   * commands are final) and cannot arrive anyway (its token no longer authenticates). Two
-   * concurrent calls: one gets `removed`, the other `not_found`; an agent already removed is
-   * `not_found`.
+   * commands are final) and cannot arrive anyway (its token no longer authenticates). Atomic
+   * against claims and results: a command claimed or finished concurrently is either ended by
+   * the removal or was final before it. Two concurrent calls: one gets `removed`, the other
+   * `not_found`; an agent already removed is `not_found`.
    */
   removeAgent(agentId: string, now: string): Promise<RemoveOutcome>;
 
   /**
    * Creates a run and its commands (queued, or waiting when rate control holds them back), in one
-   * transaction. A command for an agent that is removed by then (a removal that raced the run's
-   * creation) is created `cancelled` instead, with the reason, so nothing waits for an agent
-   * that is gone.
+   * transaction: no instance sees the run without all its commands. A command for an agent that
+   * is removed by then (a removal that raced the run's creation) is created `cancelled` instead,
+   * with the reason, so nothing waits for an agent that is gone.
    */
   createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
+  /** The run and its counts, counted in one statement. */
   getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Newest first (created_at, then id, descending). */
   listRuns(limit: number): Promise<RunRecord[]>;
+  /** By agent name. */
   commandsOfRun(runId: string): Promise<CommandRecord[]>;
   /**
    * Rate control, after a command of the run ended: once errors reach max_errors the waiting
-   * commands are skipped; otherwise waiting commands are queued while fewer than
-   * max_concurrency are in flight.
+   * commands are skipped; otherwise waiting commands are queued (oldest first) while fewer than
+   * max_concurrency are queued, dispatched or running. Atomic and serialized per run: concurrent
+   * callers never together queue more than max_concurrency allows, nothing is queued by a call
+   * that starts after max_errors was reached, and each command is returned (queued or skipped)
+   * to exactly one caller: exactly the rows it changed.
    */
   advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
   /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
   runsWithWaiting(): Promise<string[]>;
-  /** queued -> dispatched (push) under a lease, before the push is sent; false when no longer queued. */
+  /**
+   * queued -> dispatched (push) under a lease, before the push is sent; false when no longer
+   * queued. Concurrent claims of one command, by push or poll: exactly one succeeds.
+   */
   claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
-  /** The push failed: dispatched (by push, not started) -> queued again, with the reason. */
+  /** The push failed: dispatched (by push, not started) -> queued again, with the reason. No-op otherwise. */
   releasePush(commandId: string, error: string): Promise<void>;
   /** Notes why the command could not be pushed at all; it stays queued. */
   recordPushFailure(commandId: string, error: string): Promise<void>;
   /**
-   * Hands out the agent's queued, unexpired commands under a lease (poll and heartbeat delivery).
-   * With `fallbackOnly`, only those a push already failed for, or that waited since before that
-   * time for a push: the heartbeat of a web-mode agent is the fallback, not a second channel.
+   * Hands out the agent's queued, unexpired commands, oldest first, under a lease (poll and
+   * heartbeat delivery). With `fallbackOnly`, only those a push already failed for, or that
+   * waited since before that time for a push: the heartbeat of a web-mode agent is the fallback,
+   * not a second channel. Concurrent callers (and claimForPush) never get the same command:
+   * exactly the rows it changed. A caller may get fewer than `limit` while another holds some.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
   /**
@@ -209,21 +242,39 @@ export interface Store {
   releaseHandOut(agentId: string, commandIds: string[]): Promise<number>;
   /** The agent a command belongs to, or undefined when there is no such command (read before a report's body is). */
   commandOwner(commandId: string): Promise<string | undefined>;
-  /** dispatched -> running (the agent says it started); idempotent. */
+  /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
-  /** Appends live output; chunks at or below the stored offset are ignored (idempotent by offset). */
+  /**
+   * Appends live output; chunks at or below the stored offset are ignored (idempotent by offset).
+   * Atomic and serialized per command: of concurrent calls with the same chunks, one accepts
+   * each chunk and the others see it as already there.
+   */
   appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome>;
+  /** Ordered by offset. */
   readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]>;
-  /** Idempotent: a second result for a final command changes nothing and says `duplicate`. */
+  /**
+   * Idempotent: a second result for a final command changes nothing and says `duplicate`.
+   * Concurrent callers with results for one command: exactly one `recorded`, the others `duplicate`
+   * (with the recorded command).
+   */
   recordResult(commandId: string, agentId: string, result: CommandResult, now: string): Promise<ResultOutcome>;
-  /** A queued command ends `cancelled` at once; one on its way or running gets a cancel request. */
+  /**
+   * A queued or waiting command ends `cancelled` at once; one on its way or running gets a cancel
+   * request. Atomic against claims and results: a command being claimed concurrently is either
+   * cancelled before it is handed out, or handed out and then gets the request.
+   */
   requestCancel(commandId: string, now: string): Promise<CancelOutcome>;
   /** Commands of this agent with a cancel request that have not ended. */
   pendingCancels(agentId: string): Promise<string[]>;
-  /** Leases that ran out before the agent started the command: back to queued. */
+  /**
+   * Leases that ran out before the agent started the command: back to queued. Concurrent callers
+   * (sweepers on two replicas) each requeue a command at most once: exactly the rows it changed.
+   */
   requeueExpiredLeases(now: string): Promise<CommandRecord[]>;
-  /** Queued commands whose delivery TTL passed end `expired`. */
+  /** Queued commands whose delivery TTL passed end `expired`; exactly the rows it changed, as above. */
   expireQueued(now: string): Promise<CommandRecord[]>;
+  /** Newest first (created_at, then id, descending). */
   listCommands(filter: CommandFilter): Promise<CommandRecord[]>;
+  /** In the order of `ids`; unknown ids are left out. */
   getCommands(ids: string[]): Promise<CommandRecord[]>;
 }

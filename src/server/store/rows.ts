@@ -1,4 +1,5 @@
-// Rows of the SQLite store to wire records and back (JSON columns, 0/1 booleans).
+// Store rows to wire records and back, for every backend: JSON in text columns, flags as 0/1
+// (SQLite) or booleans (PostgreSQL). Backends hand over text as strings.
 
 import type { CommandStatus, Delivery } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, Labels, RunRecord } from '../../protocol/wire.ts';
@@ -40,7 +41,7 @@ export function toCommand(r: Row): CommandRecord {
     status: r.status as CommandStatus, delivery: r.delivery as Delivery | null, exit_code: r.exit_code as number | null,
     signal: r.signal as string | null, stdout: r.stdout as string, stderr: r.stderr as string,
     stdout_bytes: r.stdout_bytes as number, stderr_bytes: r.stderr_bytes as number,
-    stdout_truncated: r.stdout_truncated === 1, stderr_truncated: r.stderr_truncated === 1, error: r.error as string | null,
+    stdout_truncated: flag(r.stdout_truncated), stderr_truncated: flag(r.stderr_truncated), error: r.error as string | null,
     last_push_error: r.last_push_error as string | null, cancel_requested_at: r.cancel_requested_at as string | null,
     created_at: r.created_at as string, expires_at: r.expires_at as string | null,
     dispatched_at: r.dispatched_at as string | null, started_at: r.started_at as string | null,
@@ -64,4 +65,8 @@ export function toRun(r: Row, counts: { status: CommandStatus; n: number; last: 
     max_concurrency: r.max_concurrency as number | null, max_errors: r.max_errors as number | null, created_at: r.created_at as string,
     total, counts: byStatus, done: open === 0, stopped: (byStatus.skipped ?? 0) > 0, finished_at: open === 0 ? finishedAt : null,
   };
+}
+
+function flag(v: unknown): boolean {
+  return v === 1 || v === true;
 }

@@ -1,0 +1,279 @@
+// The scale-out store: PostgreSQL, shared by any number of control-plane replicas. SQL lives in
+// postgres/*-sql.ts; this class keeps the Store contract (store.ts): what runs in one statement,
+// what in a transaction, and which row lock makes concurrent callers take turns.
+
+import type pg from 'pg';
+import { ERROR_STATUSES, isFinal } from '../../protocol/command-status.ts';
+import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import { planAppend } from './output-plan.ts';
+import { toAgent, toCommand, toRun, type Row } from './rows.ts';
+import type {
+  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
+  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+} from './store.ts';
+import * as agents from './postgres/agents-sql.ts';
+import * as commands from './postgres/commands-sql.ts';
+import { migratePostgres } from './postgres/migrate.ts';
+import * as output from './postgres/output-sql.ts';
+import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
+import * as runs from './postgres/runs-sql.ts';
+import * as tokens from './postgres/tokens-sql.ts';
+
+export class PostgresStore implements Store {
+  readonly capabilities: StoreCapabilities = { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true };
+  readonly #pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  /** Connects and brings the schema up to date (safe when several replicas start at once). */
+  static async open(url: string, opts: PoolOptions = {}): Promise<PostgresStore> {
+    const pool = createPool(url, opts);
+    try {
+      await migratePostgres(pool);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return new PostgresStore(pool);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
+    await tokens.insertOperatorToken(this.#pool, tokenHash, name, now);
+  }
+
+  async operatorTokenExists(tokenHash: string): Promise<boolean> {
+    return tokens.operatorTokenExists(this.#pool, tokenHash);
+  }
+
+  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    // Creations take turns on an advisory lock: the count and the insert are one step.
+    return inTransaction(this.#pool, async (db): Promise<CreateTokenOutcome> => {
+      await tokens.lockEnrollmentCap(db);
+      if ((await tokens.outstandingEnrollmentTokens(db, now)) >= maxOutstanding) return { ok: false, reason: 'too_many' };
+      await tokens.insertEnrollmentToken(db, token, now);
+      return { ok: true };
+    });
+  }
+
+  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
+    return tokens.listEnrollmentTokens(this.#pool, limit);
+  }
+
+  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
+    // The token's row lock: an enrollment with it either used it before, or finds it revoked.
+    return inTransaction(this.#pool, async (db): Promise<RevokeTokenOutcome> => {
+      const before = await tokens.lockEnrollmentTokenById(db, id);
+      if (!before) return { kind: 'not_found' };
+      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
+      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
+      if (kind === 'revoked' || kind === 'expired') return { kind, token: (await tokens.revokeEnrollmentToken(db, id, now))! };
+      return { kind, token: before };
+    });
+  }
+
+  async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
+    // The token's row lock makes enrollments with one token take turns; the name's unique index
+    // (of agents not removed) decides between enrollments with one name (ON CONFLICT waits for the
+    // other to commit).
+    return inTransaction(this.#pool, async (db): Promise<EnrollOutcome> => {
+      const token = await tokens.lockEnrollmentToken(db, tokenHash);
+      if (!token) return { ok: false, reason: 'unknown' };
+      if (token.used_at !== null) return { ok: false, reason: 'used' };
+      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
+      if (token.expires_at <= now) return { ok: false, reason: 'expired' };
+      const row = await agents.insertAgentUnlessNameTaken(db, agent, now);
+      if (!row) return { ok: false, reason: 'name_taken' };
+      await tokens.useEnrollmentToken(db, tokenHash, agent.id, now);
+      return { ok: true, agent: toAgent(row) };
+    });
+  }
+
+  async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
+    const row = await agents.agentByTokenHash(this.#pool, tokenHash);
+    return row ? toAgent(row) : undefined;
+  }
+
+  async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
+    const row = await agents.updateHeartbeat(this.#pool, agentId, facts, remoteAddress, now);
+    if (!row) throw new Error(`no agent ${agentId}`);
+    return toAgent(row);
+  }
+
+  async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
+    return (await agents.listAgents(this.#pool, which)).map(toAgent);
+  }
+
+  async setOperatorLabels(agentId: string, labels: Labels): Promise<void> {
+    await agents.setOperatorLabels(this.#pool, agentId, labels);
+  }
+
+  async removeAgent(agentId: string, now: string): Promise<RemoveOutcome> {
+    // The agent's row lock orders the removal against runs being created for it (createRun), and
+    // the commands' row locks against claims and results: every unfinished command ends.
+    const done = await inTransaction(this.#pool, async (db) => {
+      const before = await agents.markRemoved(db, agentId, now);
+      if (!before) return undefined;
+      const ended = await commands.cancelForRemoval(db, agentId, now);
+      return { agent: { ...toAgent(before), removed_at: now }, ended };
+    });
+    if (!done) return { kind: 'not_found' };
+    return {
+      kind: 'removed', agent: done.agent, ended: await this.getCommands(done.ended.map((c) => c.id)),
+      handedOut: done.ended.filter((c) => c.was === 'dispatched' || c.was === 'running').map((c) => c.id),
+    };
+  }
+
+  async createRun(run: NewRun, list: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
+    await inTransaction(this.#pool, async (db) => {
+      const removed = await agents.lockAgentsForRun(db, [...new Set(list.map((c) => c.agent_id))]);
+      await runs.insertRun(db, run, now);
+      await runs.insertCommands(db, run.id, list, now, removed);
+    });
+    return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const row = await runs.runById(this.#pool, runId);
+    if (!row) return undefined;
+    return toRun(row, (await runs.statusCounts(this.#pool, [runId])).get(runId)!);
+  }
+
+  async listRuns(limit: number): Promise<RunRecord[]> {
+    const rows = await runs.listRuns(this.#pool, limit);
+    const counts = await runs.statusCounts(this.#pool, rows.map((r) => r.id as string));
+    return rows.map((r) => toRun(r, counts.get(r.id as string)!));
+  }
+
+  async commandsOfRun(runId: string): Promise<CommandRecord[]> {
+    return (await commands.commandsOfRun(this.#pool, runId)).map(toCommand);
+  }
+
+  async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    // The run's row lock serializes rate control per run. Only this method queues a waiting
+    // command, so under the lock the in-flight count can only fall: max_concurrency holds.
+    return inTransaction(this.#pool, async (db) => {
+      const run = await runs.lockRun(db, runId);
+      if (!run) return { queued: [], skipped: [] };
+      const counts = new Map((await runs.statusCounts(db, [runId])).get(runId)!.map((c) => [c.status, c.n]));
+      if (!counts.get('waiting')) return { queued: [], skipped: [] };
+      const errors = ERROR_STATUSES.reduce((sum, st) => sum + (counts.get(st) ?? 0), 0);
+      if (run.max_errors !== null && errors >= run.max_errors) {
+        const why = `not started: ${errors} of this run's commands failed (--max-errors ${run.max_errors})`;
+        return { queued: [], skipped: (await runs.skipWaiting(db, runId, now, why)).map(toCommand) };
+      }
+      const inFlight = (counts.get('queued') ?? 0) + (counts.get('dispatched') ?? 0) + (counts.get('running') ?? 0);
+      const room = run.max_concurrency === null ? null : Math.max(0, run.max_concurrency - inFlight);
+      if (room === 0) return { queued: [], skipped: [] };
+      return { queued: (await runs.promoteWaiting(db, runId, room)).map(toCommand), skipped: [] };
+    });
+  }
+
+  async runsWithWaiting(): Promise<string[]> {
+    return runs.runsWithWaiting(this.#pool);
+  }
+
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
+    return commands.claimForPush(this.#pool, commandId, now, leaseUntil);
+  }
+
+  async releasePush(commandId: string, error: string): Promise<void> {
+    await commands.releasePush(this.#pool, commandId, error);
+  }
+
+  async recordPushFailure(commandId: string, error: string): Promise<void> {
+    await commands.recordPushFailure(this.#pool, commandId, error);
+  }
+
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
+    const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null);
+    return rows.map(toCommand);
+  }
+
+  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
+    return commandIds.length === 0 ? 0 : commands.releaseHandOut(this.#pool, agentId, commandIds);
+  }
+
+  async commandOwner(commandId: string): Promise<string | undefined> {
+    return commands.commandOwner(this.#pool, commandId);
+  }
+
+  async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {
+    const row = await commands.markStarted(this.#pool, commandId, agentId, startedAt);
+    return row ? { kind: 'ok', command: toCommand(row) } : this.#owned(commandId, agentId);
+  }
+
+  async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
+    // The command's row lock serializes appends to it: each chunk is accepted once.
+    return inTransaction(this.#pool, async (db): Promise<AppendOutcome> => {
+      const cur = await output.lockOutputOffset(db, commandId);
+      if (!cur) return { kind: 'not_found' };
+      if (cur.agent_id !== agentId) return { kind: 'not_yours' };
+      const { next, accepted } = planAppend(cur.output_offset, chunks, maxChars);
+      await output.insertChunks(db, commandId, accepted);
+      if (next !== cur.output_offset) await output.setOutputOffset(db, commandId, next);
+      return { kind: 'ok', nextOffset: next, accepted };
+    });
+  }
+
+  async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
+    return output.readOutput(this.#pool, commandId, fromOffset);
+  }
+
+  async recordResult(commandId: string, agentId: string, result: CommandResult, now: string): Promise<ResultOutcome> {
+    // One UPDATE that only matches while the command may still take this result: of concurrent
+    // results exactly one matches, and the others read what it recorded.
+    const row = await commands.recordResult(this.#pool, commandId, agentId, result, now);
+    if (row) return { kind: 'recorded', command: toCommand(row) };
+    const owned = await this.#owned(commandId, agentId);
+    return owned.kind === 'ok' ? { kind: 'duplicate', command: owned.command } : owned;
+  }
+
+  async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
+    // The command's row lock: a claim or result in between cannot slip past the status check.
+    return inTransaction(this.#pool, async (db): Promise<CancelOutcome> => {
+      const cur = await commands.lockCommand(db, commandId);
+      if (!cur) return { kind: 'not_found' };
+      if (isFinal(cur.status)) return { kind: 'final', command: toCommand((await commands.commandById(db, commandId))!) };
+      const cancelled = await commands.cancelQueued(db, commandId, now);
+      if (cancelled) return { kind: 'cancelled', command: toCommand(cancelled) };
+      const requested = await commands.requestCancel(db, commandId, now);
+      return { kind: 'requested', command: toCommand(requested ?? (await commands.commandById(db, commandId))!) };
+    });
+  }
+
+  async pendingCancels(agentId: string): Promise<string[]> {
+    return commands.pendingCancels(this.#pool, agentId);
+  }
+
+  async requeueExpiredLeases(now: string): Promise<CommandRecord[]> {
+    return (await commands.requeueExpiredLeases(this.#pool, now)).map(toCommand);
+  }
+
+  async expireQueued(now: string): Promise<CommandRecord[]> {
+    return (await commands.expireQueued(this.#pool, now)).map(toCommand);
+  }
+
+  async listCommands(filter: CommandFilter): Promise<CommandRecord[]> {
+    return (await commands.listCommands(this.#pool, filter)).map(toCommand);
+  }
+
+  async getCommands(ids: string[]): Promise<CommandRecord[]> {
+    if (ids.length === 0) return [];
+    const byId = new Map((await commands.commandsByIds(this.#pool, ids)).map((r) => [r.id as string, toCommand(r)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  /** The command as it is now, when it exists and belongs to `agentId`. */
+  async #owned(commandId: string, agentId: string): Promise<CommandOutcome> {
+    const row: Row | undefined = await commands.commandById(this.#pool, commandId);
+    if (!row) return { kind: 'not_found' };
+    if (row.agent_id !== agentId) return { kind: 'not_yours' };
+    return { kind: 'ok', command: toCommand(row) };
+  }
+}

@@ -1,0 +1,11 @@
+// The numbered migrations of the PostgreSQL store, in order. Modules, not files read at run time,
+// so they travel inside the bundle. They follow SQLite's (sqlite-migrations.ts) in meaning.
+
+import type { Migration } from '../../../common/sqlite.ts';
+import m0001 from './migrations/0001-initial.ts';
+import m0002 from './migrations/0002-removal-tokens.ts';
+
+export const POSTGRES_MIGRATIONS: Migration[] = [
+  { version: 1, name: '0001-initial', sql: m0001 },
+  { version: 2, name: '0002-removal-tokens', sql: m0002 },
+];

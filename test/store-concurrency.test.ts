@@ -1,0 +1,352 @@
+// The store contract (store.ts) under concurrency: two instances on one database, as two
+// control-plane replicas would be, call the same methods at the same time, many times over; the
+// outcome must be as if the calls ran one after the other. SQLite's second instance runs in a
+// worker thread so that the two really overlap.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
+import {
+  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
+  type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
+} from '../src/server/store/store.ts';
+import { BACKENDS, type Backend } from './store-backends.ts';
+import { callEach } from './store-worker.ts';
+
+const NOW = '2026-01-01T00:00:00.000Z';
+const LEASE = '2026-01-01T00:00:30.000Z';
+const AFTER_LEASE = '2026-01-01T00:01:00.000Z';
+const EXPIRES = '2026-01-01T01:00:00.000Z';
+const AFTER_EXPIRY = '2026-01-01T02:00:00.000Z';
+
+type T = Parameters<Backend['open']>[0];
+
+function agent(id: string, name = id): NewAgent {
+  return {
+    id, name, token: `tok-${id}`, tokenHash: `hash-${id}`, hostname: 'h', os: 'linux', version: '0', mode: 'web',
+    web_port: 8443, fingerprint: null, advertise_address: null, labels: {}, remote_address: '127.0.0.1',
+  };
+}
+
+const result = (stdout: string, status: CommandResult['status'] = 'succeeded'): CommandResult => ({
+  status, exit_code: status === 'succeeded' ? 0 : 1, signal: null, stdout, stderr: '', stdout_bytes: stdout.length, stderr_bytes: 0,
+  stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
+});
+
+/** An enrollment token whose hash is `hash` and id `id-<hash>`. */
+async function token(s: Store, hash: string) {
+  assert.deepEqual(await s.createEnrollmentToken({ id: `id-${hash}`, tokenHash: hash, expiresAt: EXPIRES }, NOW, 1_000_000), { ok: true });
+}
+
+/** Two instances on one fresh database, and an agent `a1` enrolled through the first. */
+async function twoReplicas(backend: Backend, t: T): Promise<[Store, Store]> {
+  const db = await backend.fresh(t);
+  const a = await backend.open(t, db);
+  const b = await backend.openParallel(t, db);
+  await token(a, 'e-a1');
+  assert.equal((await a.enrollAgent('e-a1', agent('a1'), NOW)).ok, true);
+  return [a, b];
+}
+
+/** A run of `n` commands for a1 (or `agentId`); the first `queued` are queued, the rest wait for rate control. */
+async function createRun(s: Store, id: string, n: number, opts: { queued?: number; maxConcurrency?: number; maxErrors?: number; agentId?: string } = {}) {
+  const commands: NewCommand[] = Array.from({ length: n }, (_, i) => ({
+    id: `${id}-c${String(i).padStart(4, '0')}`, status: i < (opts.queued ?? n) ? 'queued' : 'waiting', agent_id: opts.agentId ?? 'a1',
+    command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES,
+  }));
+  await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null }, commands, NOW);
+  return commands.map((c) => c.id);
+}
+
+/** Each of `ids` exactly once in `got`. */
+function assertEachOnce(got: string[], ids: string[], what: string) {
+  const counts = new Map<string, number>();
+  for (const id of got) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+  assert.deepEqual(twice, [], `${what}: handed out more than once`);
+  assert.deepEqual([...counts.keys()].sort(), [...ids].sort(), `${what}: each exactly once`);
+}
+
+/**
+ * `workers` loops per instance, all at once, each calling `step` until it says it is done. Bounded:
+ * a loop that would never end fails the test, and one failing loop stops the others.
+ */
+async function race(stores: Store[], workers: number, step: (s: Store, who: number) => Promise<boolean>, onStuck?: () => Promise<string>, maxSteps = 5000): Promise<void> {
+  let failed = false;
+  let steps = 0;
+  await Promise.all(stores.flatMap((s, i) => Array.from({ length: workers }, async () => {
+    try {
+      while (!failed && (await step(s, i))) {
+        // An in-thread SqliteStore answers without ever leaving the microtask queue; yield, as a
+        // server between requests does, or the worker's answers would never be read.
+        await new Promise(setImmediate);
+        if (++steps > maxSteps) throw new Error(`no end after ${maxSteps} steps${onStuck ? `: ${await onStuck()}` : ''}`);
+      }
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  })));
+}
+
+/**
+ * Each instance makes its own list of calls (`argsOf(who)`) to one method, all at the same time,
+ * in `chains` concurrent chains per instance; results come back per instance in list order.
+ */
+async function fromBoth<R>(stores: Store[], method: keyof Store, argsOf: (who: number) => unknown[][], chains = 3): Promise<R[][]> {
+  return Promise.all(stores.map(async (s, who) => {
+    const args = argsOf(who);
+    const out: R[] = new Array(args.length);
+    await Promise.all(Array.from({ length: chains }, async (_, c) => {
+      const mine = args.map((_a, i) => i).filter((i) => i % chains === c);
+      const got = await callEach<R>(s, method, mine.map((i) => args[i]!));
+      mine.forEach((i, k) => (out[i] = got[k]!));
+    }));
+    return out;
+  }));
+}
+
+for (const backend of BACKENDS) {
+  describe(`Store contract under concurrency: ${backend.name}`, { skip: backend.skip }, () => {
+    test('one enrollment token enrolls one agent, however many replicas try at once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const tokens = Array.from({ length: 60 }, (_, i) => `tok${i}`);
+      for (const tok of tokens) await token(a, tok);
+      const [fromA, fromB] = await fromBoth<EnrollOutcome>([a, b], 'enrollAgent', (who) => tokens.map((tok) => [tok, agent(`${tok}-${who}`), NOW]));
+      tokens.forEach((tok, i) => {
+        const kinds = [fromA![i]!, fromB![i]!].map((o) => (o.ok ? 'ok' : o.reason)).sort();
+        assert.deepEqual(kinds, ['ok', 'used'], tok);
+      });
+      assert.equal((await b.listAgents()).length, tokens.length + 1);
+    });
+
+    test('one name enrolls once; the losing token stays unused', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const names = Array.from({ length: 40 }, (_, i) => `n${i}`);
+      for (const n of names) for (const who of [0, 1]) await token(a, `${n}-${who}`);
+      const both = await fromBoth<EnrollOutcome>([a, b], 'enrollAgent', (who) => names.map((n) => [`${n}-${who}`, agent(`${n}-id${who}`, n), NOW]));
+      for (const [i, n] of names.entries()) {
+        const mine = [both[0]![i]!, both[1]![i]!];
+        assert.deepEqual(mine.map((o) => (o.ok ? 'ok' : o.reason)).sort(), ['name_taken', 'ok'], n);
+        const loser = mine.findIndex((o) => !o.ok);
+        assert.equal((await b.enrollAgent(`${n}-${loser}`, agent(`${n}-again`, `${n}-again`), NOW)).ok, true, 'its token still works');
+      }
+    });
+
+    test('each command is claimed once, by poll or push, from two replicas at once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      for (let round = 0; round < 3; round++) {
+        const ids = await createRun(a, `r${round}`, 150);
+        const pushOrder = [[...ids].reverse(), [...ids].sort(() => Math.random() - 0.5)];
+        const [polls, pushes] = await Promise.all([
+          fromBoth<CommandRecord[]>([a, b], 'claimForAgent', () => Array.from({ length: 15 }, () => ['a1', NOW, LEASE, 7])),
+          fromBoth<boolean>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
+        ]);
+        const got = [
+          ...polls.flat(2).map((c) => c.id),
+          ...pushes.flatMap((won, who) => pushOrder[who]!.filter((_, i) => won[i])),
+        ];
+        assertEachOnce(got, ids, `round ${round}`);
+        assert.equal((await b.listCommands({ status: 'queued' })).length, 0);
+      }
+    });
+
+    test('a result recorded from two replicas at once is recorded once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids = await createRun(a, 'r', 150);
+      await a.claimForAgent('a1', NOW, LEASE, 1000);
+      const both = await fromBoth<ResultOutcome>([a, b], 'recordResult', (who) => ids.map((id) => [id, 'a1', result(`from ${who}`), NOW]));
+      const stored = await a.getCommands(ids);
+      for (const [i, id] of ids.entries()) {
+        const mine = [both[0]![i]!, both[1]![i]!];
+        assert.deepEqual(mine.map((o) => o.kind).sort(), ['duplicate', 'recorded'], id);
+        assert.equal(stored[i]!.stdout, `from ${mine.findIndex((o) => o.kind === 'recorded')}`, 'the recorded result is the one kept');
+        for (const o of mine) assert.equal((o.kind === 'recorded' || o.kind === 'duplicate') && o.command.stdout, stored[i]!.stdout, 'both see it');
+      }
+    });
+
+    test('rate control advanced from two replicas at once queues no more than --max-concurrency', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const runs: { id: string; k: number; ids: string[] }[] = [];
+      for (let i = 0; i < 60; i++) {
+        const k = 1 + (i % 3);
+        runs.push({ id: `r${i}`, k, ids: await createRun(a, `r${i}`, 8, { queued: 0, maxConcurrency: k }) });
+      }
+      const calls = runs.flatMap((r) => [[r.id, NOW], [r.id, NOW], [r.id, NOW]]);
+      type Advanced = Awaited<ReturnType<Store['advanceRun']>>;
+      const results = (await Promise.all([a, b, a, b].map((s, i) => callEach<Advanced>(s, 'advanceRun', i < 2 ? calls : [...calls].reverse())))).flat();
+      const queued = results.flatMap((r) => r.queued.map((c) => c.id));
+      for (const r of runs) {
+        const mine = queued.filter((id) => id.startsWith(`${r.id}-`)).sort();
+        assert.deepEqual(mine, r.ids.slice(0, r.k), `${r.id}: max_concurrency ${r.k}, the oldest queued once`);
+        assert.equal((await b.getRun(r.id))!.counts.queued, r.k);
+      }
+    });
+
+    test('a rate-controlled run driven to its end from two replicas never exceeds --max-concurrency', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const K = 4;
+      const ids = await createRun(a, 'r', 80, { queued: K, maxConcurrency: K });
+      const queuedBy: string[] = ids.slice(0, K);
+      const ran: string[] = [];
+      let maxInFlight = 0;
+      await race([a, b], 3, async (s) => {
+        const claimed = await s.claimForAgent('a1', NOW, LEASE, 2);
+        for (const c of claimed) {
+          ran.push(c.id);
+          await s.markStarted(c.id, 'a1', NOW);
+          await s.recordResult(c.id, 'a1', result('ok'), NOW);
+        }
+        const advanced = await s.advanceRun('r', NOW);
+        queuedBy.push(...advanced.queued.map((c) => c.id));
+        const run = (await s.getRun('r'))!;
+        maxInFlight = Math.max(maxInFlight, (run.counts.queued ?? 0) + (run.counts.dispatched ?? 0) + (run.counts.running ?? 0));
+        return !run.done;
+      }, async () => JSON.stringify({ run: await a.getRun('r'), cmds: (await a.commandsOfRun('r')).filter((c) => c.status !== 'succeeded').map((c) => [c.id, c.status]) }));
+      assert.ok(maxInFlight <= K, `in flight at most ${K}, saw ${maxInFlight}`);
+      assertEachOnce(queuedBy, ids, 'queued');
+      assertEachOnce(ran, ids, 'ran');
+      assert.deepEqual((await a.getRun('r'))!.counts, { succeeded: 80 });
+    });
+
+    test('--max-errors from two replicas: nothing is queued once the errors reach it', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const K = 4;
+      const E = 3;
+      const ids = await createRun(a, 'r', 60, { queued: K, maxConcurrency: K, maxErrors: E });
+      const ran: string[] = [];
+      const skipped: string[] = [];
+      await race([a, b], 3, async (s) => {
+        const claimed = await s.claimForAgent('a1', NOW, LEASE, 1);
+        for (const c of claimed) {
+          ran.push(c.id);
+          await s.recordResult(c.id, 'a1', result('boom', 'failed'), NOW);
+        }
+        skipped.push(...(await s.advanceRun('r', NOW)).skipped.map((c) => c.id));
+        return !(await s.getRun('r'))!.done;
+      });
+      // A command is queued only while fewer than E have failed and fewer than K are in flight.
+      assert.ok(ran.length >= E && ran.length <= E - 1 + K, `ran ${ran.length}, expected ${E}..${E - 1 + K}`);
+      assertEachOnce([...ran, ...skipped], ids, 'ran or skipped');
+      const run = (await a.getRun('r'))!;
+      assert.deepEqual([run.done, run.stopped, run.counts.failed, run.counts.skipped], [true, true, ran.length, 60 - ran.length]);
+    });
+
+    test('expired leases and delivery TTLs swept from two replicas at once: each command once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids: string[] = [];
+      for (let r = 0; r < 20; r++) {
+        ids.push(...await createRun(a, `r${r}`, 10));
+        await a.claimForAgent('a1', NOW, LEASE, 1000); // a sweep finds a few leases at a time, as it would
+      }
+      const sweep = async (method: 'requeueExpiredLeases' | 'expireQueued', at: string) =>
+        (await fromBoth<CommandRecord[]>([a, b], method, () => Array.from({ length: 10 }, () => [at]))).flat(2).map((c) => c.id);
+      assertEachOnce(await sweep('requeueExpiredLeases', AFTER_LEASE), ids, 'requeued');
+      assertEachOnce(await sweep('expireQueued', AFTER_EXPIRY), ids, 'expired');
+      assert.equal((await b.listCommands({ status: 'expired', limit: 1000 })).length, 200);
+    });
+
+    test('the same output appended from two replicas at once is kept once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids = await createRun(a, 'r', 60);
+      const chunks = Array.from({ length: 5 }, (_, i) => ({ offset: i * 3, stream: 'stdout' as const, data: `${i}${i}\n` }));
+      const calls = ids.flatMap((id) => [[id, 'a1', chunks.slice(0, 3), 1000], [id, 'a1', chunks, 1000]]);
+      const both = await fromBoth<AppendOutcome>([a, b], 'appendOutput', () => calls);
+      for (const id of ids) {
+        const accepted = both.flatMap((outs) => outs.flatMap((o, i) => (calls[i]![0] === id && o.kind === 'ok' ? o.accepted.map((c) => String(c.offset)) : [])));
+        assertEachOnce(accepted, chunks.map((c) => String(c.offset)), `${id} chunks accepted`);
+        assert.deepEqual(await b.readOutput(id, 0), chunks);
+      }
+    });
+
+    test('a cancel racing a claim either ends the command or reaches whoever claimed it', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids = await createRun(a, 'r', 150);
+      const [claims, cancels] = await Promise.all([
+        fromBoth<CommandRecord[]>([b], 'claimForAgent', () => Array.from({ length: 30 }, () => ['a1', NOW, LEASE, 5])),
+        fromBoth<CancelOutcome>([a], 'requestCancel', () => ids.map((id) => [id, NOW])),
+      ]);
+      const claimed = new Set(claims.flat(2).map((c) => c.id));
+      ids.forEach((id, i) => assert.equal(cancels[0]![i]!.kind, claimed.has(id) ? 'requested' : 'cancelled', id));
+      assert.deepEqual((await b.pendingCancels('a1')).sort(), [...claimed].sort());
+    });
+
+    test('an agent removed on one replica while the other claims, finishes and creates its commands: nothing of it stays unfinished', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const agents = Array.from({ length: 30 }, (_, i) => `x${i}`);
+      for (const id of agents) {
+        await token(a, `e-${id}`);
+        assert.equal((await a.enrollAgent(`e-${id}`, agent(id), NOW)).ok, true);
+        await createRun(a, `${id}-r0`, 10, { agentId: id });
+      }
+      const claimed = new Set<string>();
+      const finished = new Set<string>();
+      let removals: RemoveOutcome[] = [];
+      await Promise.all([
+        (async () => { [removals] = await fromBoth<RemoveOutcome>([a], 'removeAgent', () => agents.map((id) => [id, NOW]), 2) as [RemoveOutcome[]]; })(),
+        ...agents.map(async (id, i) => {
+          // b works on each agent as a replica would: claims by poll and push, results, a new run
+          const polled = await callEach<CommandRecord[]>(b, 'claimForAgent', [[id, NOW, LEASE, 3]]);
+          const pushed = await callEach<boolean>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
+          for (const c of polled[0]!) claimed.add(c.id);
+          if (pushed[0]) claimed.add(`${id}-r0-c0009`);
+          const first = polled[0]![0];
+          if (first && (await callEach<ResultOutcome>(b, 'recordResult', [[first.id, id, result('done'), NOW]]))[0]!.kind === 'recorded') finished.add(first.id);
+          await createRun(b, `${id}-r1`, 2 + (i % 3), { agentId: id, queued: 1 });
+        }),
+      ]);
+      assert.deepEqual(removals.map((r) => r.kind), agents.map(() => 'removed'));
+      const all = (await a.listCommands({ limit: 10_000 })).filter((c) => c.agent_id !== 'a1');
+      const byId = new Map(all.map((c) => [c.id, c]));
+      const handedOut = new Set(removals.flatMap((r) => (r.kind === 'removed' ? r.handedOut : [])));
+      const ended = new Set(removals.flatMap((r) => (r.kind === 'removed' ? r.ended.map((c) => c.id) : [])));
+      for (const c of all) {
+        assert.ok(c.status === 'cancelled' || finished.has(c.id), `${c.id} ended (${c.status})`);
+        if (finished.has(c.id)) continue;
+        // cancelled by the removal itself, or created after it (then cancelled at creation)
+        const byRemoval = ended.has(c.id);
+        assert.ok(byRemoval || c.id.includes('-r1-'), `${c.id} cancelled by the removal`);
+        assert.equal(handedOut.has(c.id), claimed.has(c.id), `${c.id}: the agent is asked to stop exactly what was handed to it`);
+        assert.equal(c.error, claimed.has(c.id) ? REMOVAL_REASONS.handedOut : REMOVAL_REASONS.notStarted, c.id);
+      }
+      for (const id of ended) assert.equal(byId.get(id)?.status, 'cancelled', `${id}: what a removal says it ended is cancelled`);
+      assert.deepEqual((await b.listAgents()).map((x) => x.id), ['a1']);
+      assert.equal((await b.listAgents('removed')).length, agents.length);
+    });
+
+    test('the outstanding enrollment token cap holds with two replicas creating tokens at once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const CAP = 4;
+      // Each round's tokens expire when the next round starts, so every round races for CAP places anew.
+      const at = (round: number) => new Date(Date.parse(NOW) + round * 60_000).toISOString();
+      for (let round = 1; round <= 25; round++) {
+        const both = await fromBoth<CreateTokenOutcome>([a, b], 'createEnrollmentToken', (who) =>
+          Array.from({ length: 8 }, (_, i) => [{ id: `t${round}-${who}-${i}`, tokenHash: `h${round}-${who}-${i}`, expiresAt: at(round + 1) }, at(round), CAP]), 8);
+        assert.equal(both.flat().filter((o) => o.ok).length, CAP, `round ${round}: exactly as many as the cap allows`);
+      }
+    });
+
+    test('a token revoked on one replica while another enrolls with it is either used or revoked, never both', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const hashes = Array.from({ length: 60 }, (_, i) => `rv${i}`);
+      for (const h of hashes) await token(a, h);
+      const [[enrolls], [revokes]] = await Promise.all([
+        fromBoth<EnrollOutcome>([b], 'enrollAgent', () => hashes.map((h) => [h, agent(`${h}-agent`), NOW])),
+        fromBoth<RevokeTokenOutcome>([a], 'revokeEnrollmentToken', () => [...hashes].reverse().map((h) => [`id-${h}`, NOW])),
+      ]);
+      const revokeOf = new Map([...hashes].reverse().map((h, i) => [h, revokes![i]!]));
+      hashes.forEach((h, i) => {
+        const e = enrolls![i]!;
+        const r = revokeOf.get(h)!;
+        assert.deepEqual([e.ok ? 'ok' : e.reason, r.kind], e.ok ? ['ok', 'used'] : ['revoked', 'revoked'], h);
+      });
+    });
+
+    test('replicas starting together on a new database all start, and migrate it once', async (t) => {
+      const db = await backend.fresh(t, { empty: true });
+      const stores = await Promise.all(Array.from({ length: 4 }, () => backend.openParallel(t, db)));
+      await token(stores[0]!, 'e');
+      assert.equal((await stores[3]!.enrollAgent('e', agent('a1'), NOW)).ok, true);
+    });
+  });
+}
