@@ -52,6 +52,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw new ApiError(ENROLL_FAILURES[outcome.reason]);
     }
     log.info({ agent_id: outcome.agent.id, agent: outcome.agent.name, mode: facts.mode, fingerprint: facts.fingerprint }, 'agent enrolled');
+    ctx.versions.seen(outcome.agent);
     await warnIfCertificateShared(outcome.agent.id, outcome.agent.name, facts.fingerprint);
     const body: RegisterResponse = {
       agent_id: outcome.agent.id,
@@ -77,6 +78,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ctx.dispatcher.resetHealth(agent.id);
     }
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
+    ctx.versions.seen(updated);
     const body: HeartbeatResponse = {
       agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
     };

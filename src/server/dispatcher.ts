@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
 import type { CommandRecord, PushHealth } from '../protocol/wire.ts';
 import { AgentClient } from './agent-client.ts';
+import { executeRequestOf } from './execute-request.ts';
 import type { CommandEvents } from './command-events.ts';
 import type { AgentRow, Store } from './store/store.ts';
 
@@ -109,14 +110,17 @@ export class Dispatcher {
     const now = Date.now();
     if (!(await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString()))) return;
     try {
-      await this.#client.execute(agent, target.url, {
-        command_id: command.id, command: command.command, args: command.args, timeout: command.timeout,
-        ...(command.env ? { env: command.env } : {}),
-        ...(command.cwd ? { cwd: command.cwd } : {}),
-      });
+      await this.#client.execute(agent, target.url, executeRequestOf(command));
       this.#push.set(agent.id, { ok: true, error: null, failures: 0, retryAt: 0 });
     } catch (err) {
       const reason = err instanceof RequestFailedError ? err.message : String(err);
+      if (err instanceof RequestFailedError && err.code === 'AGENT_UPGRADING') {
+        // Not a failing push: the agent is replacing itself. The command waits, queued, and goes
+        // once the upgrade has ended (nothing is handed to an upgrading agent meanwhile).
+        this.#log.info({ command_id: command.id, agent: agent.name }, 'the agent is upgrading: the command waits for its new version');
+        await this.#store.releasePush(command.id, reason);
+        return;
+      }
       const pinned = err instanceof RequestFailedError && err.code === 'CERT_PIN_MISMATCH';
       const failures = (this.#push.get(agent.id)?.failures ?? 0) + 1;
       const backoff = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (failures - 1));

@@ -1,7 +1,7 @@
 // The control plane's storage, as queue operations rather than SQL: SQLite implements it today,
 // PostgreSQL later, and one shared test suite (test/store.test.ts) runs against every backend.
 
-import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
@@ -45,8 +45,14 @@ export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max
 
 export interface NewCommand {
   id: string;
-  /** `waiting` when rate control holds it back. */
-  status: 'queued' | 'waiting';
+  /**
+   * `waiting` when rate control holds it back; `succeeded` for one with nothing to do (an upgrade
+   * to the version the agent already runs), which says why in `stdout`.
+   */
+  status: 'queued' | 'waiting' | 'succeeded';
+  /** An upgrade command: what it installs (the agent replaces itself instead of running `command`). */
+  upgrade?: UpgradeSpec | null;
+  stdout?: string;
   agent_id: string;
   command: string;
   args: string[];
@@ -189,7 +195,10 @@ export interface Store {
   advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
   /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
   runsWithWaiting(): Promise<string[]>;
-  /** queued -> dispatched (push) under a lease, before the push is sent; false when no longer queued. */
+  /**
+   * queued -> dispatched (push) under a lease, before the push is sent; false when no longer queued,
+   * or while another upgrade command of the agent is dispatched or running (it goes after that).
+   */
   claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
   /** The push failed: dispatched (by push, not started) -> queued again, with the reason. */
   releasePush(commandId: string, error: string): Promise<void>;
@@ -199,6 +208,8 @@ export interface Store {
    * Hands out the agent's queued, unexpired commands under a lease (poll and heartbeat delivery).
    * With `fallbackOnly`, only those a push already failed for, or that waited since before that
    * time for a push: the heartbeat of a web-mode agent is the fallback, not a second channel.
+   * Nothing is handed out while an upgrade command of the agent is dispatched or running (but that
+   * upgrade itself): the agent takes no new command until it runs its new version.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
   /**
