@@ -78,7 +78,7 @@ async function watchNewVersion(plan: UpgradePlan, files: UpgradeFiles, log: Logg
     child = spawnAgent(plan.binary, plan.supervision.args);
     child.once('exit', (code, signal) => (exited = code !== null ? `exited with code ${code}` : `was killed by ${signal}`));
     child.once('error', (err) => (exited = `could not start: ${err.message}`));
-    log.info({ pid: child.pid }, `started ${plan.to}`);
+    log.info({ agent_pid: child.pid }, `started ${plan.to}`);
   }
   const deadline = Date.now() + plan.confirm_seconds * 1000;
   for (;;) {
@@ -109,7 +109,7 @@ async function startAgain(plan: UpgradePlan, log: Logger): Promise<void> {
     return;
   }
   const child = spawnAgent(plan.binary, plan.supervision.args);
-  log.info({ pid: child.pid }, `started ${plan.from} again`);
+  log.info({ agent_pid: child.pid }, `started ${plan.from} again`);
   child.unref();
 }
 

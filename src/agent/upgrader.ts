@@ -104,7 +104,7 @@ export class Upgrader {
     const download = binary.downloadFor(id);
     let planned = false;
     try {
-      say(`downloading myx-agent ${spec.version} (${(spec.size / 2 ** 20).toFixed(1)} MiB) from the control plane`);
+      say(`downloading myx-agent ${spec.version} (${spec.size >= 2 ** 20 ? `${(spec.size / 2 ** 20).toFixed(1)} MiB` : `${spec.size} bytes`}) from the control plane`);
       rmSync(download, { force: true });
       await downloadRelease(this.#deps.client, spec, download, signal);
       say(`checked: ${spec.size} bytes, SHA-256 ${spec.sha256}`);

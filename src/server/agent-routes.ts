@@ -52,7 +52,6 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       throw new ApiError(ENROLL_FAILURES[outcome.reason]);
     }
     log.info({ agent_id: outcome.agent.id, agent: outcome.agent.name, mode: facts.mode, fingerprint: facts.fingerprint }, 'agent enrolled');
-    ctx.versions.seen(outcome.agent);
     await warnIfCertificateShared(outcome.agent.id, outcome.agent.name, facts.fingerprint);
     const body: RegisterResponse = {
       agent_id: outcome.agent.id,
