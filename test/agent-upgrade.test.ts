@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentView, CommandRecord } from '../src/protocol/wire.ts';
+import { closePool, send } from './raw-http.ts';
 import {
   enrollAgent, eventually, packageRelease, pidRunning, runBin, startExe, startServer, tempDir, type CliResult, type Proc, type TestServer,
 } from './helpers.ts';
@@ -18,6 +19,8 @@ const B = '1.1.0';
 let dir: string;
 let releaseA: string;
 let releaseB: string;
+
+after(closePool);
 
 before(async () => {
   dir = tempDir();
@@ -55,6 +58,10 @@ class Fleet {
     this.procs.set(name, proc);
     this.#started.push([name, proc]);
     await proc.waitFor(/connected to the control plane/);
+  }
+
+  token(name: string): string {
+    return (JSON.parse(readFileSync(this.#configs.get(name)!, 'utf8')) as { agent_token: string }).agent_token;
   }
 
   binary(name: string): string {
@@ -126,18 +133,32 @@ describe('five agents on 1.0.0, a control plane (1.1.0) handing out 1.1.0', () =
     assert.equal(warnings.length, 5, warnings.join('\n'));
   });
 
-  test('myx agents upgrade --all --max-errors 1: five agents end on 1.1.0 with their ids; a command running on the first finishes before it restarts, one sent meanwhile runs once after', async (t) => {
+  test('myx agents upgrade --all --max-errors 1: five agents end on 1.1.0 with their ids; a command running on the first finishes before it restarts; one pushed meanwhile is refused (AGENT_UPGRADING), one queued meanwhile runs once after', async (t) => {
     const work = join(dir, 'good', 'work');
     mkdirSync(work, { recursive: true });
     // a command that runs until the test says so
     const long = runBin('myx', ['run', '--agent', 'u1', '--json', '--', 'sh', '-c', `while [ ! -e ${work}/go ]; do sleep 0.1; done; echo done >> ${work}/long`],
       { MYX_DATA_DIR: fleet.server.dataDir });
     const u1 = fleet.procs.get('u1')!;
-    await eventually(() => /"msg":"command started"/.test(u1.output()), 15_000, 'the long command to start');
+    await eventually(() => /"command":"sh","pid":\d+,"msg":"command started"/.test(u1.output()), 15_000, 'the long command to start');
 
     const started = Date.now();
     const upgrade = runBin('myx', ['agents', 'upgrade', '--all', '--max-errors', '1'], { MYX_DATA_DIR: fleet.server.dataDir }, 240_000);
     await eventually(() => u1.output().includes('upgrade: waiting for 1 running command to finish'), 60_000, 'the upgrade to wait for the long command');
+    // what reaches the agent meanwhile: a new command is refused (retryable), a known one answered from the journal
+    const longId = /"command_id":"(cmd_\w+)","command":"sh","pid":\d+,"msg":"command started"/.exec(u1.output())![1]!;
+    const port = new URL((JSON.parse(u1.output().split('\n').find((l) => l.includes('serving on'))!) as { web_url: string }).web_url).port;
+    const push = (id: string) => send(`https://127.0.0.1:${port}/api/execute`, {
+      json: { command_id: id, command: 'echo', args: ['pushed'] }, headers: { 'x-agent-token': fleet.token('u1') },
+      cert: readFileSync(join(fleet.server.dataDir, 'tls', 'server.crt'), 'utf8'), key: readFileSync(join(fleet.server.dataDir, 'tls', 'server.key'), 'utf8'),
+    });
+    const refused = await push('cmd_pushed_while_upgrading');
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.body.error.code, 'AGENT_UPGRADING');
+    assert.match(refused.body.error.message, /upgrading to 1\.1\.0 and takes no new command until it runs its new version; the command stays queued/);
+    const known = await push(longId);
+    assert.equal(known.status, 200, known.text);
+    assert.deepEqual([known.body.duplicate, known.body.state], [true, 'running']);
     const meanwhile = runBin('myx', ['run', '--agent', 'u1', '--json', '--', 'sh', '-c', `echo once >> ${work}/meanwhile`], { MYX_DATA_DIR: fleet.server.dataDir });
     await eventually(async () => {
       const r = await fleet.server.myx(['commands', '--agent', 'u1', '--json']);
@@ -182,6 +203,7 @@ describe('five agents on 1.0.0, a control plane (1.1.0) handing out 1.1.0', () =
     }, 15_000, 'all agents online on 1.1.0');
     assert.deepEqual(new Map(agents.map((a) => [a.name, a.id])), idsBefore, 'same ids');
     assert.deepEqual(agents.map((a) => a.mode), ['web', 'web', 'web', 'poll', 'poll']);
+    assert.doesNotMatch(u1.output(), /cmd_pushed_while_upgrading/, 'the refused command never ran');
     for (const n of idsBefore.keys()) {
       assert.equal(sha256(fleet.binary(n)), sha256(join(releaseB, 'myx-agent')), `${n} runs B's binary`);
       assert.equal(sha256(`${fleet.binary(n)}.previous`), sha256(join(releaseA, 'myx-agent')), `${n} keeps A's as the backup`);
@@ -210,7 +232,7 @@ describe('five agents on 1.0.0, a control plane (1.1.0) handing out 1.1.0', () =
   });
 });
 
-describe('a broken 1.1.0: it exits at once, or never reaches the control plane', () => {
+describe('a broken 1.1.0 (it exits at once, or never reaches the control plane), and an agent killed mid-upgrade', () => {
   let fleet: Fleet;
   let broken: string;
   /** A release whose agent says it is 1.1.0 when asked, and otherwise runs `body`. */
@@ -275,7 +297,7 @@ describe('a broken 1.1.0: it exits at once, or never reaches the control plane',
   test('an agent killed while its upgrade waits for a command reports the upgrade failed, not lost, when it starts again; nothing was switched', async () => {
     const k3 = fleet.procs.get('k3')!;
     const long = fleet.server.myx(['run', '--agent', 'k3', '--json', '--', 'sleep', '60'], 120_000);
-    await eventually(() => /"msg":"command started"/.test(k3.output()), 15_000, 'the long command to start');
+    await eventually(() => /"command":"sleep","pid":\d+,"msg":"command started"/.test(k3.output()), 15_000, 'the long command to start');
     const upgrade = fleet.server.myx(['agents', 'upgrade', '--agent', 'k3', '--json'], 120_000);
     await eventually(() => k3.output().includes('upgrade: waiting for 1 running command'), 30_000, 'the upgrade to wait for the command');
     await k3.kill('SIGKILL');

@@ -13,6 +13,7 @@ import { startExecution, type ExecResult, type Execution } from './executor.ts';
 import { unlessUnwritable } from './journal-health.ts';
 import type { Journal, JournalEntry } from './journal.ts';
 import type { ResultReporter } from './result-reporter.ts';
+import { upgradeResult } from './upgrade-state.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 
@@ -142,7 +143,7 @@ export class CommandRunner {
     if (!created) return { duplicate: true, state: entry.state };
     if (request.upgrade) {
       if (this.#upgrades) this.#upgrades.start(request, now);
-      else this.finishUpgrade(request.command_id, { ...lostResult(entry), status: 'failed', error: 'this agent cannot upgrade itself' });
+      else this.finishUpgrade(request.command_id, upgradeResult('failed', '', 'this agent cannot upgrade itself', now));
       return { duplicate: false, state: 'running' };
     }
     let streamer: OutputStreamer | undefined;

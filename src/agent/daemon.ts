@@ -73,16 +73,18 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   let requestExit: (r: ExitRequest) => void = () => {};
   const exitRequested = new Promise<ExitRequest>((resolve) => (requestExit = resolve));
   const upgradeFiles = new UpgradeFiles(dirname(options.journalPath));
-  runner.handleUpgradesWith(new Upgrader({
+  const upgrader = new Upgrader({
     log, client, files: upgradeFiles, times: options.upgrade, sendProgress, running: () => runner.running().length,
     refuse: (reason) => runner.refuse(reason), finish: (id, result) => runner.finishUpgrade(id, result), exit: (r) => requestExit(r),
-  }));
+  });
+  runner.handleUpgradesWith(upgrader);
   const upgrade = new UpgradeRecovery({
-    files: upgradeFiles, log, unfinishedUpgrades: () => runner.unfinishedUpgrades(),
+    files: upgradeFiles, log, unfinishedUpgrades: () => runner.unfinishedUpgrades(), inProgress: () => upgrader.current,
     startedAt: (id) => unlessUnwritable(() => journal.get(id)?.started_at) ?? null, finish: (id, result) => runner.finishUpgrade(id, result),
   });
   upgrade.onGiveUp = (r) => requestExit(r);
   const pending = await upgrade.atStart();
+  journal.onWritable(() => upgrade.finishInterrupted());
   if (pending.kind === 'restart') {
     // rolled back: the old binary is in place again, and this (new) version must not serve
     journal.close();

@@ -17,7 +17,7 @@ export async function detectSupervision(): Promise<Supervision> {
   if (unit !== null) {
     // INVOCATION_ID is inherited by anything a service starts: only the unit's main process is "the agent of the unit"
     const state = await unitState(unit).catch(() => null);
-    if (state && state.mainPid === process.pid) return { mode: 'systemd', unit, restarts: state.restarts };
+    if (state && state.mainPid === process.pid) return { mode: 'systemd', unit };
   }
   return { mode: 'spawn', args: process.argv.slice(2) };
 }
@@ -57,9 +57,11 @@ export async function restartUnit(unit: string): Promise<void> {
   await run('systemctl', ['restart', unit], { timeout: SYSTEMCTL_TIMEOUT_MS });
 }
 
-/** Makes sure the unit runs (a no-op when it does): for when the agent stopped on its own. */
+/**
+ * Makes sure the unit runs: a no-op when it does, at once when it waits to be restarted (whatever
+ * its Restart= says). Leaves NRestarts alone (reset-failed would zero it).
+ */
 export async function startUnit(unit: string): Promise<void> {
-  await run('systemctl', ['reset-failed', unit], { timeout: SYSTEMCTL_TIMEOUT_MS }).catch(() => undefined);
   await run('systemctl', ['start', unit], { timeout: SYSTEMCTL_TIMEOUT_MS });
 }
 

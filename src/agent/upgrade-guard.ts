@@ -17,8 +17,8 @@ import { UpgradeFiles, type UpgradePlan } from './upgrade-state.ts';
 
 /** The old agent has this long to exit after the guard is up; then it is killed (its commands are done). */
 const OLD_EXIT_MS = 60_000;
-/** systemd restarts of the new version that mean "it keeps dying" (the first start is one). */
-const RESTARTS_GIVING_UP = 3;
+/** systemd restarts of the new version (after the guard's own start) that mean "it keeps dying". */
+const RESTARTS_GIVING_UP = 2;
 /** A new version being stopped for a rollback gets this long before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 
@@ -51,7 +51,7 @@ export async function runUpgradeGuard(planPath: string, log: Logger): Promise<vo
   if (inodeOf(plan.binary) !== plan.new_inode) {
     // it stopped before the switch: the old binary is in place, and it only has to run again
     const { ours } = files.decide({ outcome: 'rolled_back', at: new Date().toISOString(), reason: `the agent stopped before it switched to ${plan.to}` });
-    if (ours) await startAgain(plan, log);
+    if (ours) await startAgain(plan, log, false);
     return;
   }
 
@@ -66,7 +66,7 @@ export async function runUpgradeGuard(planPath: string, log: Logger): Promise<vo
   log.error({ command_id: plan.command_id }, `${watch.reason}: rolling back to ${plan.from}`);
   if (watch.child) await stopChild(watch.child);
   restoreBinary(binaryAt(plan.binary));
-  await startAgain(plan, log);
+  await startAgain(plan, log, true);
   log.info({ command_id: plan.command_id }, `${plan.from} is back in place and started`);
 }
 
@@ -74,7 +74,15 @@ export async function runUpgradeGuard(planPath: string, log: Logger): Promise<vo
 async function watchNewVersion(plan: UpgradePlan, files: UpgradeFiles, log: Logger): Promise<{ reason: string | null; child?: ChildProcess }> {
   let exited: string | null = null;
   let child: ChildProcess | undefined;
-  if (plan.supervision.mode === 'spawn') {
+  let restartsBefore = 0;
+  if (plan.supervision.mode === 'systemd') {
+    // systemd restarts the unit itself (Restart=always); starting it here changes nothing then, and
+    // makes the new version start whatever Restart= says, without waiting out RestartSec
+    const unit = plan.supervision.unit;
+    await startUnit(unit).catch((err: unknown) => log.warn({ err }, `systemctl start ${unit} failed`));
+    restartsBefore = (await unitState(unit).catch(() => null))?.restarts ?? 0;
+    log.info({ unit }, `${unit} started with ${plan.to}`);
+  } else {
     child = spawnAgent(plan.binary, plan.supervision.args);
     child.once('exit', (code, signal) => (exited = code !== null ? `exited with code ${code}` : `was killed by ${signal}`));
     child.once('error', (err) => (exited = `could not start: ${err.message}`));
@@ -89,9 +97,9 @@ async function watchNewVersion(plan: UpgradePlan, files: UpgradeFiles, log: Logg
     if (exited) return { reason: `version ${plan.to} did not come back: it ${exited} before it reached the control plane`, ...(child ? { child } : {}) };
     if (plan.supervision.mode === 'systemd') {
       const state = await unitState(plan.supervision.unit).catch(() => null);
-      const restarts = state ? state.restarts - plan.supervision.restarts : 0;
+      const restarts = state ? state.restarts - restartsBefore : 0;
       if (state && (state.activeState === 'failed' || restarts >= RESTARTS_GIVING_UP)) {
-        return { reason: `version ${plan.to} did not come back: it ${state.lastExit ?? 'stopped'} (started ${restarts} times)` };
+        return { reason: `version ${plan.to} did not come back: it ${state.lastExit ?? 'stopped'} (restarted ${restarts} times) before it reached the control plane` };
       }
     }
     if (Date.now() >= deadline) return { reason: `version ${plan.to} did not reach the control plane within ${plan.confirm_seconds} s`, ...(child ? { child } : {}) };
@@ -99,16 +107,21 @@ async function watchNewVersion(plan: UpgradePlan, files: UpgradeFiles, log: Logg
   }
 }
 
-/** The old binary runs again: systemd starts the unit; by hand, the guard starts it. */
-async function startAgain(plan: UpgradePlan, log: Logger): Promise<void> {
-  if (plan.supervision.mode === 'systemd') {
-    await restartUnit(plan.supervision.unit).catch(async (err: unknown) => {
-      log.error({ err }, `restarting ${plan.supervision.mode === 'systemd' ? plan.supervision.unit : ''} failed; trying to start it`);
-      if (plan.supervision.mode === 'systemd') await startUnit(plan.supervision.unit);
+/**
+ * The old binary runs again: by hand, the guard starts it; under systemd, the unit is restarted
+ * (`replace`: the new version may still run in it, and a failed unit is reset) or just started.
+ */
+async function startAgain(plan: UpgradePlan, log: Logger, replace: boolean): Promise<void> {
+  const s = plan.supervision;
+  if (s.mode === 'systemd') {
+    if (!replace) return startUnit(s.unit);
+    await restartUnit(s.unit).catch(async (err: unknown) => {
+      log.error({ err }, `restarting ${s.unit} failed; trying to start it`);
+      await startUnit(s.unit);
     });
     return;
   }
-  const child = spawnAgent(plan.binary, plan.supervision.args);
+  const child = spawnAgent(plan.binary, s.args);
   log.info({ agent_pid: child.pid }, `started ${plan.from} again`);
   child.unref();
 }

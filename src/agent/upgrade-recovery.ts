@@ -31,6 +31,8 @@ export interface RecoveryDeps {
   unfinishedUpgrades: () => JournalEntry[];
   /** When the journal says the command started (its result says so too). */
   startedAt: (id: string) => string | null;
+  /** The upgrade this process is carrying out now, if any (its entry is running, and rightly so). */
+  inProgress: () => string | null;
   finish: (id: string, result: CommandResult) => void;
 }
 
@@ -47,12 +49,7 @@ export class UpgradeRecovery {
   async atStart(): Promise<StartOutcome> {
     const { files, log } = this.#deps;
     const plan = files.readPlan();
-    for (const e of this.#deps.unfinishedUpgrades()) {
-      if (plan?.command_id === e.id) continue;
-      const reason = `the agent stopped during the upgrade to ${e.request.upgrade?.version ?? '?'}, before it switched: still on ${MYX_VERSION}`;
-      log.warn({ command_id: e.id }, reason);
-      this.#deps.finish(e.id, upgradeResult('failed', `${reason}\n`, reason, e.started_at));
-    }
+    this.finishInterrupted(plan?.command_id ?? null);
     if (!plan) {
       files.clear();
       const binary = agentBinary();
@@ -85,6 +82,20 @@ export class UpgradeRecovery {
       : `${plan.to} was confirmed, but the agent runs ${MYX_VERSION} now (was the binary replaced by hand?)`;
     this.#fail(plan, reason);
     return { kind: 'none' };
+  }
+
+  /**
+   * Upgrade commands the journal has as running but no plan names: the agent stopped before it
+   * switched (while it downloaded, or waited for commands). Called at start, and again once a
+   * journal that could not be read becomes readable; finishing one twice changes nothing.
+   */
+  finishInterrupted(planned: string | null = this.#plan?.command_id ?? null): void {
+    for (const e of this.#deps.unfinishedUpgrades()) {
+      if (planned === e.id || this.#deps.inProgress() === e.id) continue;
+      const reason = `the agent stopped during the upgrade to ${e.request.upgrade?.version ?? '?'}, before it switched: still on ${MYX_VERSION}`;
+      this.#deps.log.warn({ command_id: e.id }, reason);
+      this.#deps.finish(e.id, upgradeResult('failed', `${reason}\n`, reason, e.started_at));
+    }
   }
 
   /**

@@ -35,7 +35,7 @@ import type { CommandResult } from '../protocol/wire.ts';
 
 /** How the agent comes back after it exits: systemd restarts the unit, or someone spawns the binary. */
 export type Supervision =
-  | { mode: 'systemd'; unit: string; /** NRestarts of the unit before the old agent exited */ restarts: number }
+  | { mode: 'systemd'; unit: string }
   | { mode: 'spawn'; /** the agent's arguments (argv without the binary) */ args: string[] };
 
 export interface UpgradePlan {
