@@ -19,6 +19,9 @@ const MAX_BACKOFF_MS = 60_000;
  */
 const MAX_PUSHES_IN_FLIGHT = 256;
 
+/** Why a command waits while its agent upgrades (nothing is handed to it until the upgrade ends). */
+const UPGRADING_NOTE = 'the agent is upgrading; the command goes to it once the upgrade has ended';
+
 interface PushState {
   ok: boolean;
   error: string | null;
@@ -108,7 +111,12 @@ export class Dispatcher {
       return;
     }
     const now = Date.now();
-    if (!(await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString()))) return;
+    if (!(await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString()))) {
+      // handed out another way meanwhile, or held back while the agent upgrades: say so to whoever waits
+      const [still] = await this.#store.getCommands([command.id]);
+      if (still?.status === 'queued') await this.#store.recordPushFailure(command.id, UPGRADING_NOTE);
+      return;
+    }
     try {
       await this.#client.execute(agent, target.url, executeRequestOf(command));
       this.#push.set(agent.id, { ok: true, error: null, failures: 0, retryAt: 0 });
