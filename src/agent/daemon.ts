@@ -152,6 +152,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   return {
     options, mode, webPort, fingerprint: cert?.fingerprint ?? null, exitRequested,
     async close() {
+      upgrader.stop();
       upgrade.stop();
       heartbeat.stop();
       poller?.stop();

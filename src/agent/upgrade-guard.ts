@@ -115,6 +115,11 @@ async function startAgain(plan: UpgradePlan, log: Logger, replace: boolean): Pro
   const s = plan.supervision;
   if (s.mode === 'systemd') {
     if (!replace) return startUnit(s.unit);
+    if ((await unitState(s.unit).catch(() => null))?.activeState === 'inactive') {
+      // stopped on purpose (`systemctl stop`) while the new version started: the old binary is back, and stays stopped
+      log.info({ unit: s.unit }, `${s.unit} was stopped: ${plan.from} is back in place, not started`);
+      return;
+    }
     await restartUnit(s.unit).catch(async (err: unknown) => {
       log.error({ err }, `restarting ${s.unit} failed; trying to start it`);
       await startUnit(s.unit);

@@ -49,6 +49,7 @@ class Cancelled extends Error {}
 export class Upgrader {
   readonly #deps: UpgraderDeps;
   #current: { id: string; abort: AbortController } | null = null;
+  #stopped = false;
 
   constructor(deps: UpgraderDeps) {
     this.#deps = deps;
@@ -66,6 +67,16 @@ export class Upgrader {
     void this.#run(request.command_id, request.upgrade!, startedAt, abort.signal).catch((err: unknown) => {
       this.#deps.log.error({ err, command_id: request.command_id }, 'the upgrade failed unexpectedly');
     });
+  }
+
+  /**
+   * The agent is stopping (SIGTERM, `systemctl stop`): an upgrade not switched yet is given up,
+   * silently (the next start reports it failed), so that nothing starts the agent again behind the
+   * operator's back.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#current?.abort.abort();
   }
 
   /** Before the switch an upgrade can be cancelled (`myx cancel`); after it, it is too late. */
@@ -122,12 +133,14 @@ export class Upgrader {
       planned = true;
       await startGuard(process.execPath, files.planPath, supervision, id);
       await this.#guardReady(id);
+      check(signal);
       switchBinary(binary, download);
       log.info({ command_id: id, from: MYX_VERSION, to: spec.version }, `switched to ${spec.version}: restarting into it`);
       this.#deps.exit({ reason: `upgrade to ${spec.version}` });
     } catch (err) {
       if (planned) files.clear(); // the guard, seeing no plan, leaves
       rmSync(download, { force: true });
+      if (this.#stopped) return; // the journal is closing: the next start finishes the command
       if (err instanceof Cancelled || signal.aborted) return end('cancelled', `cancelled before the switch: still on ${MYX_VERSION}`);
       return end('failed', `not upgraded, still on ${MYX_VERSION}: ${(err as Error).message}`);
     }
