@@ -142,6 +142,7 @@ describe('every spelling of every protected route is refused without the right c
       op('GET', '/api/agents', '/api/agents', { readOnly: true }),
       op('DELETE', '/api/agents/:id', '/api/agents/sp-dummy'),
       op('POST', '/api/agents/:id/labels', '/api/agents/sp-dummy/labels', { body: { set: { spelled: 'yes' } } }),
+      op('POST', '/api/agents/upgrade', '/api/agents/upgrade', { body: { targets: { agents: ['sp-dummy'] } } }),
       op('POST', '/api/enrollment-tokens', '/api/enrollment-tokens', { body: { ttl_seconds: 60 } }),
       op('GET', '/api/enrollment-tokens', '/api/enrollment-tokens', { readOnly: true }),
       op('DELETE', '/api/enrollment-tokens/:id', `/api/enrollment-tokens/${spareToken.id}`),

@@ -242,6 +242,33 @@ for (const backend of BACKENDS) {
       assert.deepEqual(late.map((c) => [c.status, c.error]), [['cancelled', 'agent removed before the command started']], 'a run racing the removal waits for nothing');
     });
 
+    test('upgrade commands: recorded with what they install; nothing else is handed to the agent while one is dispatched or running', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await token(s, 'e2', LATER);
+      await s.enrollAgent('e2', agent('a2'), NOW);
+      const spec = { version: '1.1.0', sha256: 'ab'.repeat(32), size: 42 };
+      const [up, done] = await enqueue(s, [
+        { ...cmd('up1'), command: 'myx-agent upgrade', args: ['1.1.0'], upgrade: spec },
+        { ...cmd('up2'), agent_id: 'a2', status: 'succeeded', stdout: 'already on 1.1.0\n', upgrade: spec },
+      ], NOW);
+      assert.deepEqual([up!.kind, up!.upgrade, up!.status], ['upgrade', spec, 'queued']);
+      assert.deepEqual([done!.kind, done!.status, done!.stdout, done!.finished_at], ['upgrade', 'succeeded', 'already on 1.1.0\n', NOW]);
+      const [plain] = await enqueue(s, [cmd('x1')], NOW);
+      assert.deepEqual([plain!.kind, plain!.upgrade], ['exec', null]);
+
+      assert.equal(await s.claimForPush('up1', NOW, LATER), true);
+      assert.equal(await s.claimForPush('x1', NOW, LATER), false, 'not pushed while the upgrade is handed out');
+      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'not handed out either');
+      await enqueue(s, [{ ...cmd('y2'), agent_id: 'a2' }], NOW);
+      assert.deepEqual((await s.claimForAgent('a2', NOW, LATER, 10)).map((c) => c.id), ['y2'], 'other agents are not held back');
+      await s.markStarted('up1', 'a1', NOW);
+      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'nor while it runs');
+      await s.recordResult('up1', 'a1', { ...result, stdout: 'upgraded 1.0.0 -> 1.1.0\n' }, NOW);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['x1'], 'handed out once the upgrade ended');
+    });
+
     test('enrollment tokens: listed without secrets, revoked once, at most N outstanding', async (t) => {
       const s = await freshStore(backend, t);
       assert.deepEqual(await token(s, 'old', NOW, 2), { ok: true }, 'expires at NOW: not outstanding');

@@ -40,6 +40,11 @@ export const ERRORS = {
   COMMAND_STILL_RUNNING: { status: 409, message: 'the command is still running on this agent' },
   AGENT_STORAGE_FULL: { status: 507, message: 'the agent cannot write its journal (disk full or read-only?): it takes no new command until it can' },
   RELEASE_NOT_FOUND: { status: 404, message: 'this control plane has no release to hand out' },
+  /** The release's myx-agent does not run on the control plane's host (`--version` fails): no agent gets it. */
+  RELEASE_UNUSABLE: { status: 409, message: 'the release\'s myx-agent does not run (`myx-agent --version` fails); rebuild it with `npm run package`' },
+  /** Retryable: the command stays queued and runs once the agent is back on its new version. */
+  AGENT_UPGRADING: { status: 503, message: 'this agent is upgrading and takes no new command until it runs its new version; the command stays queued' },
+  UPGRADE_WOULD_DOWNGRADE: { status: 409, message: 'some targets run a newer version than the release; pass --allow-downgrade to install it on them anyway' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -76,11 +76,25 @@ export const heartbeatSchema = {
   },
 } as const;
 
+/** A version as `myx-agent --version` prints it (semver-like; also what the control plane accepts from a release). */
+export const VERSION_PATTERN = '^[0-9A-Za-z.+-]{1,64}$';
+
+const upgradeSpec = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'sha256', 'size'],
+  properties: {
+    version: { type: 'string', pattern: VERSION_PATTERN },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    size: { type: 'integer', minimum: 1, maximum: 2 ** 40 },
+  },
+} as const;
+
 export const executeSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['command_id', 'command'],
-  properties: { command_id: id, ...commandSpec },
+  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpec },
 } as const;
 
 export const resultSchema = {
@@ -124,6 +138,19 @@ export const createRunSchema = {
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
     max_concurrency: limit,
     max_errors: limit,
+  },
+} as const;
+
+export const upgradeAgentsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets'],
+  properties: {
+    targets: createRunSchema.properties.targets,
+    ttl: createRunSchema.properties.ttl,
+    max_concurrency: limit,
+    max_errors: limit,
+    allow_downgrade: { type: 'boolean' },
   },
 } as const;
 

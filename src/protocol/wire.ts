@@ -81,6 +81,20 @@ export interface ExecuteRequest {
   timeout?: number;
   env?: Record<string, string>;
   cwd?: string;
+  /** Present on an upgrade command (`myx agents upgrade`): the agent replaces itself instead of running `command`. */
+  upgrade?: UpgradeSpec;
+}
+
+/**
+ * What an agent upgrades to: the agent binary of the control plane's release directory, fetched
+ * from `GET /downloads/myx-agent` over the agent's pinned channel and checked against these.
+ */
+export interface UpgradeSpec {
+  version: string;
+  /** hex SHA-256 of the binary, from the release's SHA256SUMS */
+  sha256: string;
+  /** bytes */
+  size: number;
 }
 export interface ExecuteResponse {
   status: 'accepted';
@@ -117,6 +131,9 @@ export interface ResultAck {
   status: CommandStatus;
 }
 
+/** What a command does: run a program (`exec`), or replace the agent with another version (`upgrade`). */
+export type CommandKind = 'exec' | 'upgrade';
+
 /** A command as the operator API shows it. */
 export interface CommandRecord extends CommandOutput {
   id: string;
@@ -124,6 +141,9 @@ export interface CommandRecord extends CommandOutput {
   run_id: string | null;
   agent_id: string;
   agent_name: string;
+  kind: CommandKind;
+  /** What an upgrade command installs; null for `exec`. */
+  upgrade: UpgradeSpec | null;
   command: string;
   args: string[];
   timeout: number;
@@ -216,6 +236,30 @@ export interface CreateRunRequest {
   max_concurrency?: string;
   /** Stop starting new agents once this many failed: `N` or `N%`; the rest end `skipped`. @default no limit */
   max_errors?: string;
+}
+
+/** POST /api/agents/upgrade: a run that upgrades the targets to the release's agent binary. */
+export interface UpgradeAgentsRequest {
+  targets: Targets;
+  /** @default "10%" (at least one agent) */
+  max_concurrency?: string;
+  /** @default "1": the first failure stops the rollout */
+  max_errors?: string;
+  /** Delivery TTL in seconds for agents that are offline, @default 600 */
+  ttl?: number;
+  /** Install the release on agents that run a newer version too. @default false */
+  allow_downgrade?: boolean;
+}
+export interface UpgradeAgentsResponse extends RunResponse {
+  /** What the run installs. */
+  release: UpgradeSpec;
+}
+
+/** GET /api/agents */
+export interface AgentListResponse {
+  agents: AgentView[];
+  /** The control plane's own version: agents older than it are worth upgrading. */
+  control_plane_version: string;
 }
 
 /** A run: the commands of one `myx run`. */

@@ -11,6 +11,7 @@ export async function removeAgent(ctx: ServerContext, agentId: string): Promise<
   const outcome = await ctx.store.removeAgent(agentId, new Date().toISOString());
   if (outcome.kind === 'not_found') throw new ApiError('AGENT_NOT_FOUND', `no agent with id "${agentId}" (removed already?)`);
   const { agent, ended, handedOut } = outcome;
+  ctx.versions.forget(agent.id);
   // First the clients: `myx run`, waits and event streams see the commands end, and rate control
   // starts the next ones of their runs.
   for (const c of ended) await ctx.runs.commandEnded(c);

@@ -77,6 +77,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ctx.dispatcher.resetHealth(agent.id);
     }
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
+    ctx.versions.seen(updated);
     const body: HeartbeatResponse = {
       agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
     };

@@ -11,6 +11,7 @@ import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
 import { installRoutes } from './install-routes.ts';
+import { upgradeRoutes } from './upgrade-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
@@ -21,5 +22,6 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   commandStreamRoute(app, ctx);
   downloadRoutes(app, ctx);
   installRoutes(app, ctx);
+  upgradeRoutes(app, ctx);
   return app;
 }

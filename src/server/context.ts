@@ -8,6 +8,7 @@ import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
 import type { ReleaseDir } from './release-dir.ts';
 import type { Store } from './store/store.ts';
+import type { VersionWatch } from './version-watch.ts';
 
 export interface ServerContext {
   store: Store;
@@ -19,6 +20,8 @@ export interface ServerContext {
   runs: RunControl;
   /** The binaries this control plane hands out (install, upgrades). */
   release: ReleaseDir;
+  /** Warns once per agent and version about agents older than the control plane. */
+  versions: VersionWatch;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
   fingerprint: string;
   /** curl's `--pinnedpubkey` form (`sha256//BASE64`) of the certificate's public key (goes into install lines). */

@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
 import type { CommandRecord, PushHealth } from '../protocol/wire.ts';
 import { AgentClient } from './agent-client.ts';
+import { executeRequestOf } from './execute-request.ts';
 import type { CommandEvents } from './command-events.ts';
 import type { AgentRow, Store } from './store/store.ts';
 
@@ -17,6 +18,9 @@ const MAX_BACKOFF_MS = 60_000;
  * at once they would starve each other of CPU and time out. Past this, pushes wait their turn.
  */
 const MAX_PUSHES_IN_FLIGHT = 256;
+
+/** Why a command waits while its agent upgrades (nothing is handed to it until the upgrade ends). */
+const UPGRADING_NOTE = 'the agent is upgrading; the command goes to it once the upgrade has ended';
 
 interface PushState {
   ok: boolean;
@@ -107,16 +111,24 @@ export class Dispatcher {
       return;
     }
     const now = Date.now();
-    if (!(await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString()))) return;
+    if (!(await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString()))) {
+      // handed out another way meanwhile, or held back while the agent upgrades: say so to whoever waits
+      const [still] = await this.#store.getCommands([command.id]);
+      if (still?.status === 'queued') await this.#store.recordPushFailure(command.id, UPGRADING_NOTE);
+      return;
+    }
     try {
-      await this.#client.execute(agent, target.url, {
-        command_id: command.id, command: command.command, args: command.args, timeout: command.timeout,
-        ...(command.env ? { env: command.env } : {}),
-        ...(command.cwd ? { cwd: command.cwd } : {}),
-      });
+      await this.#client.execute(agent, target.url, executeRequestOf(command));
       this.#push.set(agent.id, { ok: true, error: null, failures: 0, retryAt: 0 });
     } catch (err) {
       const reason = err instanceof RequestFailedError ? err.message : String(err);
+      if (err instanceof RequestFailedError && err.code === 'AGENT_UPGRADING') {
+        // Not a failing push: the agent is replacing itself. The command waits, queued, and goes
+        // once the upgrade has ended (nothing is handed to an upgrading agent meanwhile).
+        this.#log.info({ command_id: command.id, agent: agent.name }, 'the agent is upgrading: the command waits for its new version');
+        await this.#store.releasePush(command.id, reason);
+        return;
+      }
       const pinned = err instanceof RequestFailedError && err.code === 'CERT_PIN_MISMATCH';
       const failures = (this.#push.get(agent.id)?.failures ?? 0) + 1;
       const backoff = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (failures - 1));

@@ -8,14 +8,15 @@ import {
   waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
+  AgentListResponse, AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
+import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
 import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
-import { newId } from './secrets.ts';
+import { launchRun } from './run-launch.ts';
 import type { AgentRow } from './store/store.ts';
-import { resolveLimit } from './run-control.ts';
+import { resolveAgents, selectTargets } from './targets.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 const DEFAULT_TTL_SECONDS = 3600;
@@ -24,7 +25,9 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
   app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...OPERATOR_ROUTE, schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
-    return { agents: (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx)) };
+    const agents = (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx));
+    const body: AgentListResponse = { agents, control_plane_version: MYX_VERSION };
+    return body;
   });
 
   app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
@@ -36,28 +39,10 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
-    const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
-    const maxErrors = resolveLimit(b.max_errors, targets.length);
-    if (maxConcurrency !== null && maxConcurrency < 1) throw new ApiError('BAD_REQUEST', '--max-concurrency must be at least 1 (or a percentage above 0)');
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + (b.ttl ?? DEFAULT_TTL_SECONDS) * 1000).toISOString();
-    const created = await store.createRun(
-      {
-        id: newId('run'), command: b.command, args: b.args ?? [], target: description,
-        max_concurrency: maxConcurrency, max_errors: maxErrors === null ? null : Math.max(1, maxErrors),
-      },
-      targets.map((a, i) => ({
-        id: newId('cmd'), status: maxConcurrency === null || i < maxConcurrency ? 'queued' : 'waiting', agent_id: a.id,
-        command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
-        expires_at: expiresAt,
-      })),
-      now.toISOString(),
-    );
-    ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
-    void ctx.runs.deliver(created.commands);
-    // a target removed while the run was created has its command cancelled already: its slot is free
-    if (created.commands.some((c) => isFinal(c.status))) void ctx.runs.advance(created.run.id);
-    const body: RunResponse = created;
+    const body: RunResponse = await launchRun(ctx, targets, {
+      command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
+      ttl: b.ttl ?? DEFAULT_TTL_SECONDS, target: description, maxConcurrency: b.max_concurrency, maxErrors: b.max_errors,
+    });
     return reply.code(201).send(body);
   });
 
@@ -136,39 +121,6 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const body: WaitResponse = { commands, done: commands.every((c) => isFinal(c.status)) };
     return body;
   });
-}
-
-/** The agents a run targets, and a description of how they were chosen. */
-function selectTargets(all: AgentRow[], t: Targets): { agents: AgentRow[]; description: string } {
-  const ways = [t.all === true, (t.agents?.length ?? 0) > 0, t.labels !== undefined].filter(Boolean).length;
-  if (ways !== 1) throw new ApiError('BAD_REQUEST', 'choose targets one way: named agents, labels, or all');
-  if (t.all) {
-    if (all.length === 0) throw new ApiError('NO_TARGETS', 'no agents are enrolled yet; enroll one with `myx token create`');
-    return { agents: all, description: 'all' };
-  }
-  if (t.labels) {
-    const wanted = Object.entries(t.labels);
-    const description = `label ${wanted.map(([k, v]) => `${k}=${v}`).join(',')}`;
-    const agents = all.filter((a) => {
-      const labels = { ...a.labels, ...a.operator_labels };
-      return wanted.every(([k, v]) => labels[k] === v);
-    });
-    if (agents.length === 0) throw new ApiError('NO_TARGETS', `no agent carries ${description.slice(6)} (see \`myx agents\`)`);
-    return { agents, description };
-  }
-  const agents = resolveAgents(all, t.agents!);
-  return { agents, description: `agents ${agents.map((a) => a.name).join(',')}` };
-}
-
-/** Finds agents by id or name; an unknown one is an error naming it. */
-function resolveAgents(all: AgentRow[], wanted: string[]): AgentRow[] {
-  const out = new Map<string, AgentRow>();
-  for (const w of wanted) {
-    const agent = all.find((a) => a.id === w) ?? all.find((a) => a.name === w);
-    if (!agent) throw new ApiError('AGENT_NOT_FOUND', `no agent with name or id "${w}" (see \`myx agents\`)`);
-    out.set(agent.id, agent);
-  }
-  return [...out.values()];
 }
 
 function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {

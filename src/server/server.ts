@@ -19,6 +19,7 @@ import { openStore } from './store/open-store.ts';
 import { startSweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
+import { VersionWatch } from './version-watch.ts';
 import type { Store } from './store/store.ts';
 
 /** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
@@ -61,7 +62,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const dispatcher = new Dispatcher(store, agentClient, events, log, options.leaseSeconds);
   const runs = new RunControl(store, dispatcher, events, log);
   const ctx: ServerContext = {
-    store, log, options, agentClient, events, dispatcher, runs, release: new ReleaseDir(options.releaseDir),
+    store, log, options, agentClient, events, dispatcher, runs, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
     fingerprint: cert.fingerprint,
     pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
     publicUrl: () => publicUrlFor(options, boundPort),

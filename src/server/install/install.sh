@@ -304,7 +304,7 @@ uninstall_agent() {
   elif [ -f "$UNIT" ]; then
     say "systemd does not run $UNIT here: if a myx-agent runs by hand, stop it yourself"
   fi
-  for f in "$BIN" "$UNIT"; do
+  for f in "$BIN" "$BIN.previous" "$UNIT"; do  # .previous: the backup an upgrade keeps
     if [ -e "$f" ]; then rm -f "$f" && say "removed $f"; fi
   done
   if systemd_running; then systemctl daemon-reload; fi

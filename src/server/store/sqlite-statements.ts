@@ -6,6 +6,12 @@ import { COMMAND_COLUMNS } from './rows.ts';
 
 export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, revoked_at';
+/**
+ * Nothing is handed to an agent while one of its upgrades is handed out or running: it would
+ * refuse it (AGENT_UPGRADING) and the command would wait out a lease. It goes after the upgrade.
+ */
+const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = commands.agent_id AND u.upgrade IS NOT NULL
+  AND u.status IN ('dispatched', 'running') AND u.id <> commands.id)`;
 
 export function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
@@ -47,20 +53,21 @@ export function prepareStatements(db: DatabaseSync) {
     unfinishedOfAgent: p(`SELECT id, status FROM commands WHERE agent_id = ? AND status IN ('waiting', 'queued', 'dispatched', 'running')`),
     cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
       finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
-    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error)
-      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error)`),
+    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
+      upgrade, stdout)
+      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout)`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
-      WHERE id = $id AND status = 'queued'`),
+      WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
       last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      ORDER BY created_at, rowid LIMIT ?`),
+      AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at, rowid LIMIT ?`),
+      AND (last_push_error IS NOT NULL OR created_at < ?) AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
       WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
     claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease

@@ -123,7 +123,8 @@ export class SqliteStore implements Store {
         this.#stmt.insertCommand.run({
           id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
           env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
-          finished_at: gone ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
+          finished_at: gone || isFinal(c.status) ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
+          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '',
         });
       }
     });

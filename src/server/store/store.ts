@@ -1,7 +1,7 @@
 // The control plane's storage, as queue operations rather than SQL, with the concurrency contract
 // every backend keeps (SQLite, PostgreSQL); one shared test suite (test/store.test.ts) runs on each.
 
-import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
@@ -45,8 +45,14 @@ export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max
 
 export interface NewCommand {
   id: string;
-  /** `waiting` when rate control holds it back. */
-  status: 'queued' | 'waiting';
+  /**
+   * `waiting` when rate control holds it back; `succeeded` for one with nothing to do (an upgrade
+   * to the version the agent already runs), which says why in `stdout`.
+   */
+  status: 'queued' | 'waiting' | 'succeeded';
+  /** An upgrade command: what it installs (the agent replaces itself instead of running `command`). */
+  upgrade?: UpgradeSpec | null;
+  stdout?: string;
   agent_id: string;
   command: string;
   args: string[];
@@ -219,7 +225,8 @@ export interface Store {
   runsWithWaiting(): Promise<string[]>;
   /**
    * queued -> dispatched (push) under a lease, before the push is sent; false when no longer
-   * queued. Concurrent claims of one command, by push or poll: exactly one succeeds.
+   * queued, or while another upgrade command of the agent is dispatched or running (it goes after
+   * that). Concurrent claims of one command, by push or poll: exactly one succeeds.
    */
   claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
   /** The push failed: dispatched (by push, not started) -> queued again, with the reason. No-op otherwise. */
@@ -230,8 +237,10 @@ export interface Store {
    * Hands out the agent's queued, unexpired commands, oldest first, under a lease (poll and
    * heartbeat delivery). With `fallbackOnly`, only those a push already failed for, or that
    * waited since before that time for a push: the heartbeat of a web-mode agent is the fallback,
-   * not a second channel. Concurrent callers (and claimForPush) never get the same command:
-   * exactly the rows it changed. A caller may get fewer than `limit` while another holds some.
+   * not a second channel. Nothing is handed out while an upgrade command of the agent is
+   * dispatched or running (but that upgrade itself): the agent takes no new command until it runs
+   * its new version. Concurrent callers (and claimForPush) never get the same command: exactly
+   * the rows it changed. A caller may get fewer than `limit` while another holds some.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
   /**

@@ -10,6 +10,13 @@ import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
 
 const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
+/**
+ * Nothing is handed to an agent while one of its upgrades is handed out or running (as in SQLite):
+ * it would refuse it (AGENT_UPGRADING). Two replicas racing a claim against an upgrade's claim may
+ * both succeed; the agent then refuses the other command and it goes back to the queue, never lost.
+ */
+const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = commands.agent_id AND u.upgrade IS NOT NULL
+  AND u.status IN ('dispatched', 'running') AND u.id <> commands.id)`;
 
 /**
  * An UPDATE of `commands c` that returns the changed commands as SELECT_COMMAND would, oldest
@@ -32,7 +39,7 @@ function oldestFirst(x: Row, y: Row): number {
 export async function claimForPush(db: Db, id: string, now: string, leaseUntil: string): Promise<boolean> {
   const r = await db.query(
     `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3
-     WHERE id = $1 AND status = 'queued'`, [id, now, leaseUntil]);
+     WHERE id = $1 AND status = 'queued' AND ${NOT_UPGRADING}`, [id, now, leaseUntil]);
   return r.rowCount! > 0;
 }
 
@@ -53,7 +60,7 @@ export async function claimForAgent(db: Db, agentId: string, now: string, leaseU
     `c.status = 'queued'`,
     [agentId, now, leaseUntil, limit, queuedBefore],
     `SELECT id FROM commands WHERE agent_id = $1 AND status = 'queued' AND (expires_at IS NULL OR expires_at > $2)
-       AND ($5::text IS NULL OR last_push_error IS NOT NULL OR created_at < $5)
+       AND ($5::text IS NULL OR last_push_error IS NOT NULL OR created_at < $5) AND ${NOT_UPGRADING}
      ORDER BY created_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`);
 }
 
