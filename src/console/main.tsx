@@ -1,1 +1,7 @@
-import "./styles.css"; import { render } from "preact"; render(<h1>hi</h1>, document.getElementById("app")!);
+// The web console's entry point: styles, then the app in #app.
+
+import './styles.css';
+import { render } from 'preact';
+import { App } from './app.tsx';
+
+render(<App />, document.getElementById('app')!);
