@@ -121,4 +121,175 @@ describe('the web console', () => {
     await page.getByLabel('Status').selectOption('');
     await shot('fleet');
   });
+  test('new run: targets by label with a preview of the matched agents before launch, the argv shown, live output arriving while it runs', async () => {
+    await page.getByRole('link', { name: 'New run' }).click();
+    const launch = page.getByRole('button', { name: /^Launch/ });
+    await page.getByLabel('Labels (all must match)').fill('env=prod');
+    assert.equal(await launch.isDisabled(), true, 'no launch before a preview');
+    await page.getByRole('button', { name: 'Preview targets' }).click();
+    await page.getByText('2 agents', { exact: true }).waitFor();
+    assert.deepEqual(await page.locator('.preview .row .name').allInnerTexts(), ['web-1', 'web-2']);
+    await page.getByLabel('Run through sh -c').check();
+    const script = 'for i in 1 2 3 4 5 6 7 8; do echo "tick $i"; sleep 0.4; done; printf "\\033[32mgreen-done\\033[0m\\n"';
+    await page.getByLabel('Shell script').fill(script);
+    assert.equal(await page.getByLabel('argv').innerText(), JSON.stringify(['sh', '-c', script]));
+    await page.getByLabel(/At once/).fill('1');
+    await page.getByLabel('Timeout, seconds').fill('60');
+    await shot('new-run');
+    // targets changed after the preview: launch waits for a new one
+    await page.getByLabel('Labels (all must match)').fill('env=prod role=web');
+    assert.equal(await launch.isDisabled(), true, 'the preview no longer matches the targets');
+    await page.getByLabel('Labels (all must match)').fill('env=prod');
+    await page.getByRole('button', { name: 'Preview targets' }).click();
+    await page.getByRole('button', { name: 'Launch on 2 agents' }).click();
+    await page.waitForURL(/#\/runs\/run_/);
+    const runId = decodeURIComponent(page.url().split('/').pop()!);
+    // one at a time (--max-concurrency 1): web-1 runs first
+    await page.locator('.tile', { hasText: 'web-1' }).click();
+    const live = page.getByLabel('live output');
+    await eventually(async () => (await live.innerText()).includes('tick 2'), 15_000, 'live output');
+    const partial = await live.innerText();
+    assert.ok(!partial.includes('tick 8'), `output arrived live, not at the end: ${partial}`);
+    await eventually(async () => (await live.innerText()).includes('green-done'), 20_000, 'the end of the output');
+    assert.equal(await live.locator('span.fg-2', { hasText: 'green-done' }).count(), 1, 'ANSI green as a class');
+    const recorded = (await op(`/api/runs/${runId}`)).body as RunResponse;
+    assert.equal(recorded.run.max_concurrency, 1);
+    assert.deepEqual([recorded.commands[0]!.command, recorded.commands[0]!.args], ['sh', ['-c', script]]);
+    await eventually(async () => (await page.locator('.summary', { hasText: 'done' }).count()) === 1, 30_000, 'the run is done');
+    assert.match(await page.locator('.groups').innerText(), /2 hosts \(succeeded/, 'identical outputs grouped');
+    await shot('run');
+  });
+
+  test('a hostile agent\'s hostname, labels, version, error and output are shown as text and run nothing; colours render, other escapes are dropped', async () => {
+    const run = await runOn('zz-hostile', 'true', []);
+    const id = run.commands[0]!.id;
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'failed', 20_000, 'the hostile agent answered');
+    await page.goto(`${server.url}/#/fleet`);
+    await page.getByRole('link', { name: 'zz-hostile' }).click();
+    await page.getByRole('heading', { name: /Agent zz-hostile/ }).waitFor();
+    const facts = await page.locator('dl.facts').innerText();
+    assert.ok(facts.includes(MARKUP.img) && facts.includes(MARKUP.script) && facts.includes(MARKUP.link), facts);
+    await page.goto(`${server.url}/#/runs/${run.run.id}`);
+    await page.locator('.tile', { hasText: 'zz-hostile' }).click();
+    await eventually(async () => (await page.getByLabel('live output').innerText()).includes('tail-line'), 10_000, 'hostile live output');
+    await page.goto(`${server.url}/#/commands/${id}`);
+    const output = page.getByLabel('command output');
+    await eventually(async () => (await output.innerText()).includes('tail-line'), 10_000, 'hostile output paged');
+    const text = await output.innerText();
+    for (const payload of Object.values(MARKUP)) assert.ok(text.includes(payload), `shown literally: ${payload}`);
+    assert.ok(!text.includes('\x1b') && !text.includes('pwned-title') && !text.includes('ZXZpbA'), 'the title and clipboard sequences are dropped');
+    assert.equal(await output.locator('span.fg-1').innerText(), 'RED-WORD', 'SGR red as a class, the word as text');
+    assert.ok((await page.locator('dl.facts').innerText()).includes(MARKUP.anchor), 'the error as text');
+    // nothing ran, nothing became an element or a link
+    assert.deepEqual(pwned, []);
+    assert.equal(await page.evaluate('window.__pwned'), undefined);
+    assert.equal(await page.locator('main img, main svg, main script, main a[href^="javascript"]').count(), 0);
+    assert.notEqual(await page.title(), 'pwned-title');
+    assert.equal((await op(`/api/commands/${id}/output?stream=stdout`)).body.data, HOSTILE_OUTPUT, 'the API keeps the exact bytes');
+  });
+
+  test('cancel a running command from its run page', async () => {
+    const run = await runOn('web-2', 'sleep', ['60']);
+    const id = run.commands[0]!.id;
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'running', 15_000, 'running');
+    await page.goto(`${server.url}/#/runs/${run.run.id}`);
+    await page.getByRole('button', { name: /Cancel run \(1 unfinished\)/ }).click();
+    await page.getByText('cancel asked for 1 of 1 commands').waitFor();
+    await eventually(async () => (await page.locator('.tile.st-cancelled', { hasText: 'web-2' }).count()) === 1, 15_000, 'shown cancelled');
+    assert.equal(((await op(`/api/commands/${id}`)).body as CommandRecord).status, 'cancelled');
+  });
+
+  test('a large output is read page by page: one page in the page at a time, next, previous, last lines', async () => {
+    const run = await runOn('web-1', 'seq', ['1', '120000']); // 728,895 bytes: three pages of 256 KiB
+    const id = run.commands[0]!.id;
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'succeeded', 20_000, 'seq ended');
+    await page.goto(`${server.url}/#/commands/${id}`);
+    const output = page.getByLabel('command output');
+    const position = page.locator('#output-position');
+    await eventually(async () => (await position.innerText()).startsWith('bytes 0–262,144 of 728,895'), 10_000, 'first page').catch(async (err) => {
+      throw new Error(`${(err as Error).message}: ${await position.innerText().catch(() => 'no position')}`);
+    });
+    assert.ok((await output.innerText()).startsWith('1\n2\n3\n'));
+    await shot('command');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await eventually(async () => (await position.innerText()).startsWith('bytes 262,144–524,288 of 728,895'), 10_000, 'second page');
+    const second = await output.innerText();
+    assert.ok(second.length <= 262_144 && !second.includes('\n1\n2\n3\n'), 'only the second page is in the document');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await eventually(async () => (await position.innerText()).startsWith('bytes 524,288–728,895 of 728,895 (end)'), 10_000, 'third page');
+    assert.ok((await output.innerText()).trimEnd().endsWith('\n119999\n120000'));
+    assert.equal(await page.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await eventually(async () => (await output.innerText()) === second, 10_000, 'back to the second page, exactly');
+    await page.getByRole('button', { name: 'Last lines' }).click();
+    await eventually(async () => (await output.innerText()).startsWith('119001\n'), 10_000, 'the last 1000 lines');
+    // the raw download is the whole kept stream
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download stdout' }).click()]);
+    const saved = readFileSync((await download.path())!, 'utf8');
+    assert.equal(saved.length, 728_895);
+  });
+
+  test('a cross-site request with the session cookie is refused (SameSite keeps it away, and the server checks Origin and the CSRF token); agent routes never take the cookie', async () => {
+    const run = await runOn('web-1', 'sleep', ['30']);
+    const id = run.commands[0]!.id;
+    const cookie = `__Host-myx-session=${(await sessionCookie())!.value}`;
+    const csrf = ((await page.evaluate(() => fetch('/api/session').then((r) => r.json()))) as { csrf_token: string }).csrf_token;
+    // a page on another site posts to the control plane with credentials: the browser sends no cookie
+    const attacker = await browser.context.newPage();
+    await attacker.route('https://attacker.test/', (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<script>fetch(${JSON.stringify(`${server.url}/api/commands/${id}/cancel`)}, { method: 'POST', mode: 'no-cors', credentials: 'include' })
+        .then(() => document.title = 'sent', () => document.title = 'failed');</script>`,
+    }));
+    await attacker.goto('https://attacker.test/');
+    await eventually(async () => ['sent', 'failed'].includes(await attacker.title()), 10_000, 'the forged request');
+    await attacker.close();
+    // the server's own checks, for a browser that would send the cookie anyway
+    const cancel = (headers: Record<string, string>) => send(`${server.url}/api/commands/${id}/cancel`, { method: 'POST', headers: { cookie, ...headers } });
+    const host = new URL(server.url).host;
+    assert.equal((await cancel({ origin: 'https://attacker.test', 'x-myx-csrf': csrf })).body.error.code, 'CROSS_SITE_REQUEST');
+    assert.equal((await cancel({ 'sec-fetch-site': 'cross-site', 'x-myx-csrf': csrf })).body.error.code, 'CROSS_SITE_REQUEST');
+    assert.equal((await cancel({ origin: `https://${host}` })).body.error.code, 'CSRF_TOKEN_INVALID');
+    assert.equal((await cancel({ origin: `https://${host}`, 'x-myx-csrf': 'A'.repeat(43) })).body.error.code, 'CSRF_TOKEN_INVALID');
+    assert.equal(((await op(`/api/commands/${id}`)).body as CommandRecord).cancel_requested_at, null, 'nothing was cancelled');
+    // the cookie is no agent credential
+    const heartbeat = await send(`${server.url}/api/agents/heartbeat`, { headers: { cookie }, json: {} });
+    assert.deepEqual([heartbeat.status, heartbeat.body.error.code], [401, 'AGENT_TOKEN_MISSING']);
+    const poll = await send(`${server.url}/api/agents/poll?wait=0`, { headers: { cookie } });
+    assert.equal(poll.status, 401);
+    // and with the token, from the page's origin, it works
+    const ok = await cancel({ origin: `https://${host}`, 'sec-fetch-site': 'same-origin', 'x-myx-csrf': csrf });
+    assert.equal(ok.status, 200, ok.text);
+  });
+
+  test('live output keeps flowing across a control-plane restart, without repeating what was shown', async () => {
+    const run = await runOn('web-1', 'sh', ['-c', 'for i in $(seq 1 30); do echo "line-$i"; sleep 0.2; done']);
+    const id = run.commands[0]!.id;
+    await page.goto(`${server.url}/#/runs/${run.run.id}`);
+    await page.locator('.tile', { hasText: 'web-1' }).click();
+    const live = page.getByLabel('live output');
+    await eventually(async () => (await live.innerText()).includes('line-3'), 15_000, 'live output before the restart');
+    await server.proc.kill();
+    server = await startServer(dir, ['--heartbeat-interval', '0.5', '--listen', `127.0.0.1:${port}`]);
+    await eventually(async () => (await live.innerText()).includes('line-30'), 40_000, 'live output after the restart');
+    const lines = (await live.innerText()).trim().split('\n');
+    assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line-${i + 1}`), 'every line once, in order');
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'succeeded', 15_000, 'the result');
+  });
+
+  test('sign out: the page asks to sign in again and the old session cookie opens nothing', async () => {
+    const cookie = `__Host-myx-session=${(await sessionCookie())!.value}`;
+    assert.equal((await send(`${server.url}/api/agents`, { headers: { cookie } })).status, 200);
+    await page.goto(`${server.url}/#/fleet`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Operator token').waitFor();
+    const after = await send(`${server.url}/api/agents`, { headers: { cookie } });
+    assert.deepEqual([after.status, after.body.error.code], [401, 'SESSION_INVALID']);
+    assert.equal(await sessionCookie(), undefined, 'the browser dropped the cookie');
+    await page.goto(`${server.url}/#/runs`);
+    await page.getByLabel('Operator token').waitFor();
+    assert.deepEqual(pwned, []);
+    assert.deepEqual(problems.filter((p) => /Content Security Policy|Refused/i.test(p)), [], 'no CSP violation on any page');
+  });
 });
+
