@@ -277,6 +277,36 @@ describe('the web console', () => {
     await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'succeeded', 15_000, 'the result');
   });
 
+  test('1,000 agents and a run on all of them: the fleet and the run grid draw only the rows in view, and scrolling brings the rest', async () => {
+    const n = 1000;
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const token = await op('/api/enrollment-tokens', { ttl_seconds: 600 });
+        const name = `node-${String(i).padStart(4, '0')}`;
+        const facts = { name, hostname: name, os: 'linux', version: '0.1.0', mode: 'poll', web_port: null, fingerprint: null, advertise_address: null, labels: { fleet: 'big' } };
+        const r = await send(`${server.url}/api/agents/register`, { json: { enrollment_token: token.body.token, ...facts } });
+        assert.equal(r.status, 201, r.text);
+      }
+    }));
+    const run = await op('/api/runs', { targets: { labels: { fleet: 'big' } }, command: 'true', ttl: 60 });
+    assert.equal(run.status, 201, run.text);
+    await page.goto(`${server.url}/#/fleet`);
+    await page.getByText(/^1004 agents:/).waitFor();
+    const fleetRows = await page.locator('.agents [role=listitem]').count();
+    assert.ok(fleetRows > 5 && fleetRows < 100, `${fleetRows} agent rows in the document`);
+    await page.locator('.agents .vlist').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await page.getByRole('link', { name: 'zz-hostile' }).waitFor();
+    await page.goto(`${server.url}/#/runs/${(run.body as RunResponse).run.id}`);
+    await page.getByText(/^1000 hosts: 1000 queued/).waitFor();
+    const tiles = await page.locator('.tile').count();
+    assert.ok(tiles > 10 && tiles < 300, `${tiles} host tiles in the document`);
+    await page.locator('.grid-box').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await page.locator('.tile', { hasText: 'node-0999' }).waitFor();
+    await shot('run-1000');
+  });
+
   test('sign out: the page asks to sign in again and the old session cookie opens nothing', async () => {
     const cookie = `__Host-myx-session=${(await sessionCookie())!.value}`;
     assert.equal((await send(`${server.url}/api/agents`, { headers: { cookie } })).status, 200);

@@ -123,10 +123,10 @@ export function NewRunPage() {
         <p>Runs exactly: <code class="argv" aria-label="argv">{JSON.stringify(argv)}</code></p>
         <h2>3. Limits</h2>
         <div class="limits">
-          <label>At once (<code>--max-concurrency</code>) <input name="max_concurrency" value={concurrency} pattern="[0-9]{1,6}%?" onInput={(e) => setConcurrency(e.currentTarget.value)} placeholder="all, or 10 or 25%" /></label>
-          <label>Stop after errors (<code>--max-errors</code>) <input name="max_errors" value={maxErrors} pattern="[0-9]{1,6}%?" onInput={(e) => setMaxErrors(e.currentTarget.value)} placeholder="never, or 1 or 5%" /></label>
-          <label>Timeout, seconds <input name="timeout" type="number" min={1} value={timeout} onInput={(e) => setTimeoutSeconds(e.currentTarget.value)} required /></label>
-          <label>Delivery TTL, seconds <input name="ttl" type="number" min={1} value={ttl} onInput={(e) => setTtl(e.currentTarget.value)} required /></label>
+          <label><span>At once (<code>--max-concurrency</code>)</span><input name="max_concurrency" value={concurrency} pattern="[0-9]{1,6}%?" onInput={(e) => setConcurrency(e.currentTarget.value)} placeholder="all, or 10 or 25%" /></label>
+          <label><span>Stop after errors (<code>--max-errors</code>)</span><input name="max_errors" value={maxErrors} pattern="[0-9]{1,6}%?" onInput={(e) => setMaxErrors(e.currentTarget.value)} placeholder="never, or 1 or 5%" /></label>
+          <label><span>Timeout, seconds</span><input name="timeout" type="number" min={1} value={timeout} onInput={(e) => setTimeoutSeconds(e.currentTarget.value)} required /></label>
+          <label><span>Delivery TTL, seconds</span><input name="ttl" type="number" min={1} value={ttl} onInput={(e) => setTtl(e.currentTarget.value)} required /></label>
         </div>
         <button type="submit" class="primary" disabled={!previewed || !commandOk || busy || (preview?.result.agents.length ?? 0) === 0}>
           {previewed ? `Launch on ${preview!.result.agents.length} agent${preview!.result.agents.length === 1 ? '' : 's'}` : 'Launch (preview the targets first)'}
