@@ -188,6 +188,31 @@ describe('the web console', () => {
     assert.equal((await op(`/api/commands/${id}/output?stream=stdout`)).body.data, HOSTILE_OUTPUT, 'the API keeps the exact bytes');
   });
 
+  test('an agent\'s page: its facts, its operator labels edited (set, then removed), its recent commands', async () => {
+    await page.goto(`${server.url}/#/fleet`);
+    await page.getByRole('link', { name: 'web-2' }).click();
+    await page.getByRole('heading', { name: /Agent web-2/ }).waitFor();
+    await page.getByLabel('label key').fill('tier');
+    await page.getByLabel('label value').fill('gold');
+    await page.getByRole('button', { name: 'Set label' }).click();
+    await page.getByRole('button', { name: 'remove label tier' }).waitFor();
+    const view = async () => ((await op('/api/agents')).body.agents as { name: string; labels: Record<string, string> }[]).find((a) => a.name === 'web-2')!;
+    assert.deepEqual((await view()).labels, { env: 'prod', tier: 'gold' });
+    await page.getByRole('button', { name: 'remove label tier' }).click();
+    await eventually(async () => !('tier' in (await view()).labels), 5000, 'label removed');
+    await eventually(async () => (await page.locator('table.list tbody tr').count()) >= 1, 10_000, 'recent commands listed');
+  });
+
+  test('follow mode on the command page shows output as a running command prints it, to its end', async () => {
+    const run = await runOn('web-2', 'sh', ['-c', 'for i in $(seq 1 15); do echo "follow-$i"; sleep 0.2; done']);
+    await page.goto(`${server.url}/#/commands/${run.commands[0]!.id}`);
+    await page.getByRole('button', { name: 'Follow' }).click();
+    const output = page.getByLabel('command output');
+    await eventually(async () => (await output.innerText()).includes('follow-15'), 20_000, 'followed to the end');
+    await page.getByRole('button', { name: 'Follow' }).waitFor(); // following stops by itself at the end
+    assert.equal((await output.innerText()).split('\n').filter((l) => l.startsWith('follow-')).length, 15, 'every line once');
+  });
+
   test('cancel a running command from its run page', async () => {
     const run = await runOn('web-2', 'sleep', ['60']);
     const id = run.commands[0]!.id;
@@ -318,6 +343,10 @@ describe('the web console', () => {
     assert.equal(await sessionCookie(), undefined, 'the browser dropped the cookie');
     await page.goto(`${server.url}/#/runs`);
     await page.getByLabel('Operator token').waitFor();
+    // signing in again with the keyboard alone: the token field has the focus, Enter submits
+    await page.keyboard.type(operatorToken);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Runs' }).waitFor();
     assert.deepEqual(pwned, []);
     assert.deepEqual(problems.filter((p) => /Content Security Policy|Refused/i.test(p)), [], 'no CSP violation on any page');
   });
