@@ -3,6 +3,7 @@
 
 import { build } from 'esbuild';
 import { writeFileSync } from 'node:fs';
+import { consoleAssets } from './console-assets.ts';
 import { inlineAssets } from './inline-assets.ts';
 
 const started = Date.now();
@@ -17,7 +18,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // dependencies written as CommonJS call require(); give the ES module bundle a real one
   banner: { js: "import { createRequire as __myxRequire } from 'node:module'; const require = __myxRequire(import.meta.url);" },
-  plugins: [inlineAssets],
+  plugins: [inlineAssets, consoleAssets],
   logLevel: 'warning',
 });
 writeFileSync('dist/.built', new Date().toISOString() + '\n');

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSy
 import { createRequire, isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { consoleAssets } from './console-assets.ts';
 import { inlineAssets } from './inline-assets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -64,7 +65,7 @@ async function bundle(staging: string, version: string): Promise<void> {
     target: 'node24',
     define: { MYX_BUILD_VERSION: JSON.stringify(version) },
     metafile: true,
-    plugins: [inlineAssets, withoutPgNative()],
+    plugins: [inlineAssets, consoleAssets, withoutPgNative()],
     logLevel: 'silent',
   });
   // A warning here (import.meta in CommonJS, an unresolvable require) is a binary that breaks at run time.

@@ -360,6 +360,39 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await s.listRuns(1)).map((r) => r.id), ['r2']);
       assert.equal(await s.getRun('nope'), undefined);
     });
+
+    test('console sessions: live until their absolute end or idle limit, only while their operator token is known; sign-out ends them', async (t) => {
+      const s = await freshStore(backend, t);
+      const at = (min: number) => new Date(Date.parse(NOW) + min * 60_000).toISOString();
+      await s.addOperatorToken('op1', 'initial', NOW);
+      await s.createSession({ idHash: 'sess1', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      await s.createSession({ idHash: 'sess2', operatorTokenHash: 'op-unknown', expiresAt: at(120) }, NOW);
+      await s.createSession({ idHash: 'sess3', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      await assert.rejects(s.createSession({ idHash: 'sess1', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW), 'an id hash is never reused');
+      // used at +30 min with a 60 min idle limit: live, and last seen moves on
+      const used = await s.useSession('sess1', at(30), at(-30));
+      assert.deepEqual(used, { id_hash: 'sess1', operator_token_hash: 'op1', created_at: NOW, last_seen_at: at(30), expires_at: at(120) });
+      assert.equal(await s.useSession('nope', at(30), at(-30)), undefined);
+      assert.equal(await s.useSession('sess2', at(30), at(-30)), undefined, 'its operator token is not known');
+      // a use with an older clock never moves last_seen_at back
+      assert.equal((await s.useSession('sess1', at(20), at(-40)))!.last_seen_at, at(30));
+      // idle: last seen at +30, so at +91 with the idle limit at +31 it is over; at +89 it was not
+      assert.equal((await s.useSession('sess1', at(89), at(29)))!.last_seen_at, at(89));
+      assert.equal(await s.useSession('sess3', at(61), at(1)), undefined, 'idle for an hour');
+      // the absolute end holds whatever the use
+      for (let m = 90; m < 120; m += 20) assert.ok(await s.useSession('sess1', at(m), at(m - 60)));
+      assert.equal(await s.useSession('sess1', at(120), at(60)), undefined, 'past its absolute end');
+      // sign out
+      await s.createSession({ idHash: 'sess4', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      assert.equal(await s.endSession('sess4'), true);
+      assert.equal(await s.endSession('sess4'), false);
+      assert.equal(await s.useSession('sess4', at(1), at(-59)), undefined);
+      // clean-up deletes exactly the sessions past either end
+      await s.createSession({ idHash: 'sess5', operatorTokenHash: 'op1', expiresAt: at(300) }, at(100));
+      assert.equal(await s.deleteStaleSessions(at(121), at(61)), 3, 'sess1 (absolute end), sess2 and sess3 (idle)');
+      assert.ok(await s.useSession('sess5', at(130), at(70)), 'a live session stays');
+      assert.equal(await s.deleteStaleSessions(at(130), at(70)), 0);
+    });
   });
 }
 

@@ -120,20 +120,22 @@ export const resultSchema = {
 
 const limit = { type: 'string', pattern: '^[0-9]{1,6}%?$' } as const;
 
+const targetsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    agents: { type: 'array', maxItems: 100000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    labels: { ...labels, minProperties: 1 },
+    all: { type: 'boolean' },
+  },
+} as const;
+
 export const createRunSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['targets', 'command'],
   properties: {
-    targets: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        agents: { type: 'array', maxItems: 100000, items: { type: 'string', minLength: 1, maxLength: 128 } },
-        labels: { ...labels, minProperties: 1 },
-        all: { type: 'boolean' },
-      },
-    },
+    targets: targetsSchema,
     ...commandSpec,
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
     max_concurrency: limit,
@@ -243,6 +245,47 @@ export const streamQuerySchema = {
   required: ['ids'],
   // one id at least, comma-separated: an empty list would be a stream that never ends
   properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*,?$' } },
+} as const;
+
+export const runPreviewSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets'],
+  properties: { targets: targetsSchema },
+} as const;
+
+/** A page of output holds 1 MiB at most; 256 KiB unless asked. */
+export const OUTPUT_PAGE_MAX = 1024 * 1024;
+export const OUTPUT_PAGE_DEFAULT = 256 * 1024;
+
+export const outputQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    stream: { enum: ['stdout', 'stderr', 'all'] },
+    offset: { type: 'string', pattern: '^[0-9]{1,15}$' },
+    limit: { type: 'string', pattern: '^[0-9]{1,7}$' },
+    tail: { type: 'string', pattern: '^[0-9]{1,6}$' },
+  },
+} as const;
+
+export const rawOutputQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { stream: { enum: ['stdout', 'stderr'] } },
+} as const;
+
+export const runQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { output: { enum: ['full', 'head'] } },
+} as const;
+
+export const signInSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token'],
+  properties: { token: { type: 'string', minLength: 1, maxLength: 512 } },
 } as const;
 
 export const limitQuerySchema = {

@@ -335,6 +335,64 @@ export interface RevokeEnrollmentTokenResponse {
   outcome: 'revoked' | 'already_used' | 'already_expired' | 'already_revoked';
 }
 
+/** Which output of a command: one stream, or both as they were printed (`all`). */
+export type OutputStream = 'stdout' | 'stderr' | 'all';
+
+/**
+ * GET /api/commands/:id/output: a page of a command's output, by byte offsets into its UTF-8 text
+ * (`offset` and `limit`, never splitting a character), or its last lines (`tail`). Follow a running
+ * command by asking again from `next_offset` until `eof`.
+ */
+export interface OutputPage {
+  command_id: string;
+  stream: OutputStream;
+  /** Where `data` starts. */
+  offset: number;
+  /** Where the next page starts. */
+  next_offset: number;
+  /** Bytes the stream has had so far (the command's whole output, also what was not kept). */
+  total_bytes: number;
+  /** What is kept of a stream that went over the cap: its first and last bytes; null when nothing was dropped. */
+  kept: { head_bytes: number; tail_bytes: number } | null;
+  data: string;
+  /** The command is final and nothing follows `next_offset`. */
+  eof: boolean;
+}
+
+/** POST /api/runs/preview: the agents POST /api/runs would target now. */
+export interface RunPreviewRequest {
+  targets: Targets;
+}
+export interface RunPreviewResponse {
+  /** How they were chosen, as the run would record it. */
+  target: string;
+  agents: AgentView[];
+}
+
+/** POST /api/session: sign in to the web console with an operator token (it sets the session cookie). */
+export interface SignInRequest {
+  token: string;
+}
+
+/** POST and GET /api/session. A caller with the Bearer token has no session: `{ via: 'token' }`. */
+export type SessionView =
+  | {
+    via: 'session';
+    /** Send it in `X-Myx-CSRF` with every request that changes something. */
+    csrf_token: string;
+    created_at: string;
+    /** The absolute end. */
+    expires_at: string;
+    /** When it ends unless used again before. */
+    idle_expires_at: string;
+  }
+  | { via: 'token' };
+
+/** DELETE /api/session */
+export interface SignOutResponse {
+  signed_out: boolean;
+}
+
 /** GET /api/status on the agent. */
 export interface AgentStatus {
   agent_id: string | null;

@@ -12,9 +12,13 @@ import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
 import { installRoutes } from './install-routes.ts';
 import { upgradeRoutes } from './upgrade-routes.ts';
+import { consoleRoutes, securityHeaders } from './console-routes.ts';
+import { outputRoutes } from './output-routes.ts';
+import { sessionRoutes } from './session-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
+  securityHeaders(app);
   app.get('/health', PUBLIC_ROUTE, async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
@@ -23,5 +27,8 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   downloadRoutes(app, ctx);
   installRoutes(app, ctx);
   upgradeRoutes(app, ctx);
+  sessionRoutes(app, ctx);
+  outputRoutes(app, ctx);
+  consoleRoutes(app, ctx);
   return app;
 }

@@ -4,11 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
 import {
-  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, setLabelsSchema,
-  waitSchema,
+  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, runPreviewSchema,
+  runQuerySchema, setLabelsSchema, waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentListResponse, AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, WaitRequest, WaitResponse,
+  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunPreviewRequest,
+  RunPreviewResponse, RunResponse, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
@@ -20,6 +21,8 @@ import { resolveAgents, selectTargets } from './targets.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 const DEFAULT_TTL_SECONDS = 3600;
+/** `GET /api/runs/:id?output=head`: characters of each stream shown (a run's grid and grouped outputs, on 1,000 agents). */
+const OUTPUT_HEAD_CHARS = 2000;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
@@ -46,16 +49,27 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return reply.code(201).send(body);
   });
 
+  // What POST /api/runs would target now, chosen by the same function: the console shows it before launch.
+  app.post<{ Body: RunPreviewRequest }>('/api/runs/preview', { ...OPERATOR_ROUTE, schema: { body: runPreviewSchema } }, async (req) => {
+    const now = Date.now();
+    const { agents, description } = selectTargets(await store.listAgents(), req.body.targets);
+    const body: RunPreviewResponse = { target: description, agents: agents.map((a) => agentView(a, now, ctx)) };
+    return body;
+  });
+
   app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
-    const run = await store.getRun(req.params.id);
-    if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
-    const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
-    return body;
-  });
+  app.get<{ Params: { id: string }; Querystring: { output?: 'full' | 'head' } }>(
+    '/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: runQuerySchema } }, async (req) => {
+      const run = await store.getRun(req.params.id);
+      if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
+      const commands = await store.commandsOfRun(run.id);
+      const body: RunResponse = { run, commands: req.query.output === 'head' ? commands.map(outputHead) : commands };
+      return body;
+    },
+  );
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
     '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
@@ -121,6 +135,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const body: WaitResponse = { commands, done: commands.every((c) => isFinal(c.status)) };
     return body;
   });
+}
+
+/** The record with each stream cut to its first OUTPUT_HEAD_CHARS characters (`*_bytes` still say the whole size). */
+function outputHead(c: CommandRecord): CommandRecord {
+  return { ...c, stdout: c.stdout.slice(0, OUTPUT_HEAD_CHARS), stderr: c.stderr.slice(0, OUTPUT_HEAD_CHARS) };
 }
 
 function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {

@@ -9,7 +9,7 @@ import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
 import * as commands from './postgres/commands-sql.ts';
@@ -17,6 +17,7 @@ import { migratePostgres } from './postgres/migrate.ts';
 import * as output from './postgres/output-sql.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
+import * as sessions from './postgres/sessions-sql.ts';
 import * as tokens from './postgres/tokens-sql.ts';
 
 export class PostgresStore implements Store {
@@ -49,6 +50,22 @@ export class PostgresStore implements Store {
 
   async operatorTokenExists(tokenHash: string): Promise<boolean> {
     return tokens.operatorTokenExists(this.#pool, tokenHash);
+  }
+
+  async createSession(session: NewSession, now: string): Promise<void> {
+    await sessions.insertSession(this.#pool, session, now);
+  }
+
+  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
+    return sessions.useSession(this.#pool, idHash, now, seenAfter);
+  }
+
+  async endSession(idHash: string): Promise<boolean> {
+    return sessions.deleteSession(this.#pool, idHash);
+  }
+
+  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
+    return sessions.deleteStaleSessions(this.#pool, now, seenBefore);
   }
 
   async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {

@@ -7,6 +7,7 @@ import m0002 from './sqlite-migrations/0002-delivery.ts';
 import m0003 from './sqlite-migrations/0003-runs-labels.ts';
 import m0004 from './sqlite-migrations/0004-removal-tokens.ts';
 import m0005 from './sqlite-migrations/0005-upgrades.ts';
+import m0006 from './sqlite-migrations/0006-console-sessions.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -14,4 +15,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 3, name: '0003-runs-labels', sql: m0003 },
   { version: 4, name: '0004-removal-tokens', sql: m0004, rebuildsTables: true },
   { version: 5, name: '0005-upgrades', sql: m0005 },
+  { version: 6, name: '0006-console-sessions', sql: m0006 },
 ];

@@ -18,6 +18,14 @@ export function prepareStatements(db: DatabaseSync) {
   return {
     addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
     operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
+    addSession: p(`INSERT INTO console_sessions (id_hash, operator_token_hash, created_at, last_seen_at, expires_at)
+      VALUES ($id_hash, $operator_token_hash, $now, $now, $expires_at)`),
+    useSession: p(`UPDATE console_sessions SET last_seen_at = MAX(last_seen_at, $now)
+      WHERE id_hash = $id_hash AND expires_at > $now AND last_seen_at > $seen_after
+      AND EXISTS (SELECT 1 FROM operator_tokens o WHERE o.token_hash = console_sessions.operator_token_hash)
+      RETURNING id_hash, operator_token_hash, created_at, last_seen_at, expires_at`),
+    endSession: p('DELETE FROM console_sessions WHERE id_hash = ?'),
+    deleteStaleSessions: p('DELETE FROM console_sessions WHERE expires_at <= ? OR last_seen_at <= ?'),
     addEnrollment: p('INSERT INTO enrollment_tokens (id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)'),
     outstandingEnrollments: p('SELECT COUNT(*) AS n FROM enrollment_tokens WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?'),
     enrollment: p('SELECT expires_at, used_at, revoked_at FROM enrollment_tokens WHERE token_hash = ?'),

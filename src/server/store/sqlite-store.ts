@@ -11,7 +11,7 @@ import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
@@ -36,6 +36,23 @@ export class SqliteStore implements Store {
 
   async operatorTokenExists(tokenHash: string): Promise<boolean> {
     return this.#stmt.operatorToken.get(tokenHash) !== undefined;
+  }
+
+  async createSession(session: NewSession, now: string): Promise<void> {
+    this.#stmt.addSession.run({ id_hash: session.idHash, operator_token_hash: session.operatorTokenHash, now, expires_at: session.expiresAt });
+  }
+
+  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
+    const row = this.#stmt.useSession.get({ id_hash: idHash, now, seen_after: seenAfter }) as SessionRow | undefined;
+    return row ? { ...row } : undefined;
+  }
+
+  async endSession(idHash: string): Promise<boolean> {
+    return Number(this.#stmt.endSession.run(idHash).changes) > 0;
+  }
+
+  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
+    return Number(this.#stmt.deleteStaleSessions.run(now, seenBefore).changes);
   }
 
   async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {

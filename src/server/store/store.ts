@@ -82,6 +82,24 @@ export interface NewEnrollmentToken {
   expiresAt: string;
 }
 
+/** A web console session as stored: the hash of its id, never the id (the cookie's value). */
+export interface SessionRow {
+  id_hash: string;
+  /** The operator token it was signed in with, by its hash: the session lives only as long as that token is known. */
+  operator_token_hash: string;
+  created_at: string;
+  /** The last request made with it; with the idle limit, when it ends if unused. */
+  last_seen_at: string;
+  /** The absolute end, whatever its use. */
+  expires_at: string;
+}
+
+export interface NewSession {
+  idHash: string;
+  operatorTokenHash: string;
+  expiresAt: string;
+}
+
 export type CreateTokenOutcome = { ok: true } | { ok: false; reason: 'too_many' };
 
 export type RevokeTokenOutcome =
@@ -155,6 +173,20 @@ export interface Store {
   /** Idempotent: adding a hash that is already there changes nothing (replicas starting together). */
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
   operatorTokenExists(tokenHash: string): Promise<boolean>;
+
+  /** Stores a new console session, last seen `now`. Its id hash is random (256 bits): a clash is a bug and throws. */
+  createSession(session: NewSession, now: string): Promise<void>;
+  /**
+   * The session, when it is live at `now`: before its expires_at, last seen after `seenAfter` (the
+   * idle limit), and its operator token still known. Using it moves last_seen_at to `now`, never
+   * back (concurrent uses with different clocks keep the latest). One statement: a use concurrent
+   * with endSession or deleteStaleSessions either finds the session whole or not at all.
+   */
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined>;
+  /** Ends a session (sign out); true when it existed. Of concurrent calls for one session, one gets true. */
+  endSession(idHash: string): Promise<boolean>;
+  /** Deletes sessions past their end at `now`, or last seen at or before `seenBefore`; returns how many. */
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number>;
 
   /**
    * Creates a token unless `maxOutstanding` tokens are outstanding already (unused, unrevoked,
