@@ -87,12 +87,9 @@ describe('a mixed fleet: web, poll, and web but unreachable', () => {
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', r));
-    const t0 = Date.now();
+    const exited = new Promise<number | null>((r) => child.once('close', r));
     await eventually(() => /^web1: a$/m.test(out) && /^poll1: a$/m.test(out), 10_000, 'first lines');
-    const seenAfter = Date.now() - t0;
-    assert.ok(!/: b$/m.test(out), 'b is not there yet');
-    assert.ok(seenAfter < 2900, `first line after ${seenAfter} ms`);
+    assert.ok(!/: b$/m.test(out), 'b is not there yet: the first lines came while the commands still ran');
     assert.equal(await exited, 0);
     assert.match(out, /^web1: b$/m);
     assert.match(out, /^poll1: b$/m);
@@ -191,7 +188,7 @@ describe('restarts lose nothing and never re-run', () => {
     let err = '';
     run.stdout.on('data', (d: Buffer) => (out += d.toString()));
     run.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => run.once('exit', r));
+    const exited = new Promise<number | null>((r) => run.once('close', r));
     t.after(() => run.kill());
     const client = await operator(server);
     await eventually(async () => (await client.commands({ status: 'running' })).length === 2, 10_000, 'both running');

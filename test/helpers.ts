@@ -92,7 +92,8 @@ export function runExe(file: string, args: string[], env: NodeJS.ProcessEnv, tim
       child.kill('SIGKILL');
       rej(new Error(`${bin} ${args.join(' ')} took longer than ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the process may exit before its last output was read from the pipes
+    child.once('close', (code) => {
       clearTimeout(timer);
       res({ code, stdout, stderr });
     });

@@ -39,7 +39,7 @@ function myxProcess(server: TestServer, args: string[]) {
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   return {
     exited, stdout: () => stdout, stderr: () => stderr,
     waitForStderr: (re: RegExp) => eventually(() => re.test(stderr), 20_000, `${re} on stderr of myx ${args[0]}; stderr so far: ${stderr}`),
