@@ -9,7 +9,7 @@ import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
   AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView, RemoveAgentResponse,
-  RevokeEnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
+  ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -105,6 +105,10 @@ export class OperatorClient {
 
   async run(id: string): Promise<RunResponse> {
     return this.#call('GET', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  async replicas(): Promise<ReplicaView[]> {
+    return (await this.#call<ReplicasResponse>('GET', '/api/replicas')).replicas;
   }
 
   async runs(limit: number): Promise<RunRecord[]> {

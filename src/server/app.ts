@@ -10,6 +10,7 @@ import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
+import { replicaRoutes } from './replica-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
@@ -19,5 +20,6 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   enrollmentTokenRoutes(app, ctx);
   commandStreamRoute(app, ctx);
   downloadRoutes(app, ctx);
+  replicaRoutes(app, ctx);
   return app;
 }

@@ -7,6 +7,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
 import type { ReleaseDir } from './release-dir.ts';
+import type { ReplicaPresence } from './replica-presence.ts';
 import type { Store } from './store/store.ts';
 
 export interface ServerContext {
@@ -17,6 +18,8 @@ export interface ServerContext {
   dispatcher: Dispatcher;
   events: CommandEvents;
   runs: RunControl;
+  /** This replica in the replica registry, and the live replicas' URLs. */
+  replicas: ReplicaPresence;
   /** The binaries this control plane hands out (install, upgrades). */
   release: ReleaseDir;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */

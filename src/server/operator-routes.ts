@@ -11,6 +11,7 @@ import type {
   AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
 import { removeAgent } from './agent-removal.ts';
+import { pushHealth } from './dispatcher.ts';
 import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { newId } from './secrets.ts';
@@ -54,9 +55,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       now.toISOString(),
     );
     ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
-    void ctx.runs.deliver(created.commands);
-    // a target removed while the run was created has its command cancelled already: its slot is free
-    if (created.commands.some((c) => isFinal(c.status))) void ctx.runs.advance(created.run.id);
+    ctx.runs.inBackground('the fan-out', async () => {
+      await ctx.runs.deliver(created.commands);
+      // a target removed while the run was created has its command cancelled already: its slot is free
+      if (created.commands.some((c) => isFinal(c.status))) await ctx.runs.advance(created.run.id);
+    });
     const body: RunResponse = created;
     return reply.code(201).send(body);
   });
@@ -112,9 +115,9 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
     if (outcome.kind === 'requested') {
       ctx.log.info({ command_id: c.id, agent: c.agent_name }, 'cancel requested');
-      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id); // none once removed: nothing to push to
-      const pushed = agent ? await ctx.dispatcher.pushCancel(agent, c.id) : false;
-      if (!pushed) ctx.events.wakeAgent(c.agent_id);
+      // none once removed: nothing to push to; otherwise its heartbeat or poll carries the request (the store told them)
+      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id);
+      if (agent) await ctx.dispatcher.pushCancel(agent, c.id);
     }
     return { command: c, outcome: outcome.kind };
   });
@@ -131,7 +134,13 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       return commands;
     };
-    await ctx.events.waitAll(ids, (req.body.timeout ?? 25) * 1000, async () => (await known()).filter((c) => !isFinal(c.status)).map((c) => c.id), gone.signal);
+    let told = false;
+    await ctx.events.waitAll(ids, (req.body.timeout ?? 25) * 1000, async () => {
+      const open = (await known()).filter((c) => !isFinal(c.status)).map((c) => c.id);
+      if (open.length > 0 && !told) req.log.debug({ open: open.length }, 'wait held: commands not final yet');
+      told = true;
+      return open;
+    }, gone.signal);
     const commands = await known();
     const body: WaitResponse = { commands, done: commands.every((c) => isFinal(c.status)) };
     return body;
@@ -175,7 +184,7 @@ function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
   const seen = a.last_heartbeat_at ? Date.parse(a.last_heartbeat_at) : 0;
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: ctx.dispatcher.health(a),
+    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: pushHealth(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
     removed_at: a.removed_at,

@@ -2,45 +2,78 @@
 // postgres/*-sql.ts; this class keeps the Store contract (store.ts): what runs in one statement,
 // what in a transaction, and which row lock makes concurrent callers take turns.
 
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ERROR_STATUSES, isFinal } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { ReplicaRow } from './cluster-store.ts';
 import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
+import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
+import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
+import { publishOutput } from './postgres/events-sql.ts';
 import { migratePostgres } from './postgres/migrate.ts';
 import * as output from './postgres/output-sql.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
+import { PostgresSession, type SessionOptions } from './postgres/session.ts';
 import * as tokens from './postgres/tokens-sql.ts';
 
-export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true };
-  readonly #pool: pg.Pool;
+export type PostgresStoreOptions = PoolOptions & SessionOptions & {
+  /** Told when an event listener throws (the others still hear the event). */
+  onListenerError?: (err: unknown) => void;
+};
 
-  private constructor(pool: pg.Pool) {
+export const POSTGRES_CAPABILITIES: StoreCapabilities = { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true, supportsReplicas: true };
+
+export class PostgresStore implements Store {
+  readonly capabilities = POSTGRES_CAPABILITIES;
+  readonly #pool: pg.Pool;
+  readonly #events: EventHub;
+  readonly #session: PostgresSession;
+  readonly #cluster: PostgresCluster;
+
+  private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
     this.#pool = pool;
+    this.#events = events;
+    this.#session = session;
+    this.#cluster = new PostgresCluster(pool, session);
   }
 
-  /** Connects and brings the schema up to date (safe when several replicas start at once). */
-  static async open(url: string, opts: PoolOptions = {}): Promise<PostgresStore> {
+  /**
+   * Connects, brings the schema up to date (safe when several replicas start at once) and starts
+   * listening for the events of every replica on the database.
+   */
+  static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = createPool(url, opts);
+    const events = new EventHub(opts.onListenerError);
     try {
       await migratePostgres(pool);
+      return new PostgresStore(pool, events, await PostgresSession.open(url, events, opts));
     } catch (err) {
       await pool.end();
       throw err;
     }
-    return new PostgresStore(pool);
   }
 
-  async close(): Promise<void> {
-    await this.#pool.end();
+  #closing: Promise<void> | undefined;
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#session.close();
+      await this.#pool.end();
+    })();
+    return this.#closing;
+  }
+
+  subscribe(listener: StoreEventListener): () => void {
+    return this.#events.subscribe(listener);
   }
 
   async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
@@ -178,16 +211,26 @@ export class PostgresStore implements Store {
     return runs.runsWithWaiting(this.#pool);
   }
 
-  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
-    return commands.claimForPush(this.#pool, commandId, now, leaseUntil);
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
+    const claim = randomUUID();
+    return (await commands.claimForPush(this.#pool, commandId, now, leaseUntil, claim)) ? claim : null;
   }
 
-  async releasePush(commandId: string, error: string): Promise<void> {
-    await commands.releasePush(this.#pool, commandId, error);
+  async releasePush(commandId: string, claim: string, error: string): Promise<void> {
+    await commands.releasePush(this.#pool, commandId, claim, error);
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
     await commands.recordPushFailure(this.#pool, commandId, error);
+  }
+
+  async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
+    if (outcome.ok) await agents.pushSucceeded(this.#pool, agentId);
+    else await agents.pushFailed(this.#pool, agentId, outcome.error, outcome.at);
+  }
+
+  async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
+    return (await commands.commandsAwaitingPush(this.#pool, createdBefore, now, limit)).map(toCommand);
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
@@ -217,6 +260,8 @@ export class PostgresStore implements Store {
       const { next, accepted } = planAppend(cur.output_offset, chunks, maxChars);
       await output.insertChunks(db, commandId, accepted);
       if (next !== cur.output_offset) await output.setOutputOffset(db, commandId, next);
+      const last = accepted[accepted.length - 1];
+      if (last) await publishOutput(db, commandId, accepted[0]!.offset, last.offset + last.data.length);
       return { kind: 'ok', nextOffset: next, accepted };
     });
   }
@@ -268,6 +313,14 @@ export class PostgresStore implements Store {
     const byId = new Map((await commands.commandsByIds(this.#pool, ids)).map((r) => [r.id as string, toCommand(r)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
+
+  recordReplica(r: ReplicaRow): Promise<void> { return this.#cluster.recordReplica(r); }
+  listReplicas(seenSince: string): Promise<ReplicaRow[]> { return this.#cluster.listReplicas(seenSince); }
+  removeReplica(id: string): Promise<void> { return this.#cluster.removeReplica(id); }
+  forgetReplicas(seenBefore: string): Promise<number> { return this.#cluster.forgetReplicas(seenBefore); }
+  clusterFingerprint(): Promise<string | null> { return this.#cluster.clusterFingerprint(); }
+  recordClusterFingerprint(fingerprint: string, now: string, replace?: boolean): Promise<string> { return this.#cluster.recordClusterFingerprint(fingerprint, now, replace); }
+  holdSweeperLock(): Promise<boolean> { return this.#cluster.holdSweeperLock(); }
 
   /** The command as it is now, when it exists and belongs to `agentId`. */
   async #owned(commandId: string, agentId: string): Promise<CommandOutcome> {

@@ -6,10 +6,12 @@ import m0001 from './sqlite-migrations/0001-initial.ts';
 import m0002 from './sqlite-migrations/0002-delivery.ts';
 import m0003 from './sqlite-migrations/0003-runs-labels.ts';
 import m0004 from './sqlite-migrations/0004-removal-tokens.ts';
+import m0005 from './sqlite-migrations/0005-replicas.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
   { version: 2, name: '0002-delivery', sql: m0002 },
   { version: 3, name: '0003-runs-labels', sql: m0003 },
   { version: 4, name: '0004-removal-tokens', sql: m0004, rebuildsTables: true },
+  { version: 5, name: '0005-replicas', sql: m0005 },
 ];

@@ -1,33 +1,56 @@
 // The embedded store: SQLite in the data dir. Statements are prepared once; all methods are
 // synchronous underneath and async at the interface so that network backends fit the same shape.
+// One process per database: its event feed is in process, and it is always the sweeper.
 
+import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
 import { planAppend } from './output-plan.ts';
+import type { ReplicaRow } from './cluster-store.ts';
+import { SqliteCluster } from './sqlite-cluster.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
+import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
 } from './store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
+/** A `command` event for each of these records, with their status now. */
+const changed = (commands: CommandRecord[]): StoreEvent[] => commands.map((c) => ({ kind: 'command', id: c.id, agent_id: c.agent_id, status: c.status }));
+
+export const SQLITE_CAPABILITIES: StoreCapabilities = { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false, supportsReplicas: false };
 
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false };
+  readonly capabilities = SQLITE_CAPABILITIES;
   readonly #db: DatabaseSync;
   readonly #stmt: Statements;
+  readonly #events: EventHub;
+  readonly #cluster: SqliteCluster;
 
-  constructor(path: string) {
+  /** `onListenerError`: told when an event listener throws (the others still hear the event). */
+  constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
+    this.#events = new EventHub(opts.onListenerError);
     this.#db = openSqlite(path, SERVER_MIGRATIONS);
     this.#stmt = prepareStatements(this.#db);
+    this.#cluster = new SqliteCluster(this.#stmt);
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  subscribe(listener: StoreEventListener): () => void {
+    return this.#events.subscribe(listener);
+  }
+
+  /** Called once the write committed (transactions here are synchronous: after `transaction` returned). */
+  #publish(events: StoreEvent[]): void {
+    this.#events.publish(events);
   }
 
   async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
@@ -109,7 +132,9 @@ export class SqliteStore implements Store {
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
     if (!done) return { kind: 'not_found' };
-    return { kind: 'removed', agent: done.agent, ended: await this.getCommands(done.ids), handedOut: done.handedOut };
+    const ended = await this.getCommands(done.ids);
+    this.#publish([{ kind: 'agent', agent_id: agentId }, ...changed(ended)]);
+    return { kind: 'removed', agent: done.agent, ended, handedOut: done.handedOut };
   }
 
   async createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
@@ -127,7 +152,9 @@ export class SqliteStore implements Store {
         });
       }
     });
-    return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+    const created = { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+    this.#publish(changed(await this.getCommands(commands.map((c) => c.id)))); // in the order created, as PostgreSQL's
+    return created;
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -161,23 +188,39 @@ export class SqliteStore implements Store {
       for (const id of ids) this.#stmt.promote.run(id);
       return { queued: ids, skipped: [] };
     });
-    return { queued: await this.getCommands(queued), skipped: await this.getCommands(skipped) };
+    const out = { queued: await this.getCommands(queued), skipped: await this.getCommands(skipped) };
+    this.#publish(changed([...out.queued, ...out.skipped]));
+    return out;
   }
 
   async runsWithWaiting(): Promise<string[]> {
     return (this.#stmt.runsWithWaiting.all() as { run_id: string }[]).map((r) => r.run_id);
   }
 
-  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
-    return Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil }).changes) > 0;
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
+    const claim = randomUUID();
+    if (Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil, claim }).changes) === 0) return null;
+    this.#publish(changed([this.#command(commandId)]));
+    return claim;
   }
 
-  async releasePush(commandId: string, error: string): Promise<void> {
-    this.#stmt.releasePush.run({ id: commandId, error });
+  async releasePush(commandId: string, claim: string, error: string): Promise<void> {
+    if (Number(this.#stmt.releasePush.run({ id: commandId, claim, error }).changes) > 0) this.#publish(changed([this.#command(commandId)]));
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
     this.#stmt.pushFailure.run(error, commandId);
+    const owner = this.#stmt.commandAgent.get(commandId) as { agent_id: string } | undefined;
+    if (owner) this.#publish([{ kind: 'agent', agent_id: owner.agent_id }]);
+  }
+
+  async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
+    if (outcome.ok) this.#stmt.pushOk.run(agentId);
+    else this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+  }
+
+  async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
+    return this.getCommands((this.#stmt.awaitingPush.all({ before: createdBefore, now, limit }) as { id: string }[]).map((r) => r.id));
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
@@ -188,11 +231,13 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.claimForPoll.run({ id: r.id, now, lease: leaseUntil });
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
-    return transaction(this.#db, () => commandIds.reduce((n, id) => n + Number(this.#stmt.releaseHandOut.run(id, agentId).changes), 0));
+    const released = transaction(this.#db, () => commandIds.filter((id) => Number(this.#stmt.releaseHandOut.run(id, agentId).changes) > 0));
+    this.#published(await this.getCommands(released));
+    return released.length;
   }
 
   async commandOwner(commandId: string): Promise<string | undefined> {
@@ -200,9 +245,12 @@ export class SqliteStore implements Store {
   }
 
   async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {
-    return this.#owned(commandId, agentId, () => {
-      this.#stmt.started.run({ id: commandId, started_at: startedAt });
+    let moved = false;
+    const outcome = await this.#owned(commandId, agentId, () => {
+      moved = Number(this.#stmt.started.run({ id: commandId, started_at: startedAt }).changes) > 0;
     });
+    if (moved && outcome.kind === 'ok') this.#publish(changed([outcome.command]));
+    return outcome;
   }
 
   async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
@@ -213,7 +261,10 @@ export class SqliteStore implements Store {
       for (const c of accepted) this.#stmt.insertOutput.run(commandId, c.offset, c.stream, c.data);
       this.#stmt.setOffset.run(next, commandId);
     });
-    return outcome.kind === 'ok' ? { kind: 'ok', nextOffset: next, accepted } : outcome;
+    if (outcome.kind !== 'ok') return outcome;
+    const last = accepted[accepted.length - 1];
+    if (last) this.#publish([{ kind: 'output', command_id: commandId, offset: accepted[0]!.offset, next: last.offset + last.data.length }]);
+    return { kind: 'ok', nextOffset: next, accepted };
   }
 
   async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
@@ -221,7 +272,7 @@ export class SqliteStore implements Store {
   }
 
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
-    return transaction(this.#db, (): ResultOutcome => {
+    const outcome = transaction(this.#db, (): ResultOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
@@ -235,10 +286,12 @@ export class SqliteStore implements Store {
       }
       return { kind: fresh ? 'recorded' : 'duplicate', command: this.#command(commandId) };
     });
+    if (outcome.kind === 'recorded') this.#publish(changed([outcome.command]));
+    return outcome;
   }
 
   async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
-    return transaction(this.#db, (): CancelOutcome => {
+    const outcome = transaction(this.#db, (): CancelOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (isFinal(cur.status)) return { kind: 'final', command: this.#command(commandId) };
@@ -246,6 +299,9 @@ export class SqliteStore implements Store {
       this.#stmt.cancelRequest.run({ id: commandId, now });
       return { kind: 'requested', command: this.#command(commandId) };
     });
+    if (outcome.kind === 'cancelled') this.#publish(changed([outcome.command]));
+    if (outcome.kind === 'requested') this.#publish([{ kind: 'cancel', command_id: commandId, agent_id: outcome.command.agent_id }]);
+    return outcome;
   }
 
   async pendingCancels(agentId: string): Promise<string[]> {
@@ -258,7 +314,7 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.requeue.run(r.id);
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async expireQueued(now: string): Promise<CommandRecord[]> {
@@ -267,7 +323,7 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.expire.run({ id: r.id, now });
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async listCommands(f: CommandFilter): Promise<CommandRecord[]> {
@@ -284,6 +340,20 @@ export class SqliteStore implements Store {
     if (ids.length === 0) return [];
     const byId = new Map((this.#stmt.commandsByIds.all(JSON.stringify(ids)) as Row[]).map((r) => [r.id as string, toCommand(r)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  recordReplica(r: ReplicaRow): Promise<void> { return this.#cluster.recordReplica(r); }
+  listReplicas(seenSince: string): Promise<ReplicaRow[]> { return this.#cluster.listReplicas(seenSince); }
+  removeReplica(id: string): Promise<void> { return this.#cluster.removeReplica(id); }
+  forgetReplicas(seenBefore: string): Promise<number> { return this.#cluster.forgetReplicas(seenBefore); }
+  clusterFingerprint(): Promise<string | null> { return this.#cluster.clusterFingerprint(); }
+  recordClusterFingerprint(fingerprint: string, now: string, replace?: boolean): Promise<string> { return this.#cluster.recordClusterFingerprint(fingerprint, now, replace); }
+  holdSweeperLock(): Promise<boolean> { return this.#cluster.holdSweeperLock(); }
+
+  /** Publishes a `command` event for each of these changed commands, and returns them. */
+  #published(commands: CommandRecord[]): CommandRecord[] {
+    this.#publish(changed(commands));
+    return commands;
   }
 
   #command(id: string): CommandRecord {

@@ -4,8 +4,10 @@
 import type { Migration } from '../../../common/sqlite.ts';
 import m0001 from './migrations/0001-initial.ts';
 import m0002 from './migrations/0002-removal-tokens.ts';
+import m0003 from './migrations/0003-replicas.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
   { version: 2, name: '0002-removal-tokens', sql: m0002 },
+  { version: 3, name: '0003-replicas', sql: m0003 },
 ];
