@@ -122,10 +122,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req, reply) => {
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
-    req.raw.once('close', () => gone.abort());
+    // the response's close: answered, or the client went away first (the request's own 'close' only says its body was read)
+    reply.raw.once('close', () => gone.abort());
     const known = async () => {
       const commands = await store.getCommands(ids);
       if (commands.length < ids.length) {
