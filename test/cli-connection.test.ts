@@ -11,8 +11,8 @@ import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts
 import { closePool, send } from './raw-http.ts';
 import { createToken, enrollAgent, runBin, startAgent, startServer, tempDir, type CliResult, type TestAgent, type TestServer } from './helpers.ts';
 
-/** Commands that do not talk to a control plane (they start one). */
-const NOT_CLIENTS = new Set(['server', 'up', 'help']);
+/** Commands that do not talk to a control plane (they start one, or work on its database). */
+const NOT_CLIENTS = new Set(['server', 'up', 'help', 'store']);
 
 /** The command paths `myx --help` lists, sub-commands of groups included (`agents remove`). */
 async function commandPaths(cwd: string): Promise<string[][]> {
@@ -82,6 +82,7 @@ describe('connection flags on every command', () => {
     'agents label': async () => ({ args: ['conn', 'role=web'], out: /^conn: role=web\n$/ }),
     run: async () => ({ args: ['--agent', 'conn', '--', 'echo', 'hi'], out: /^hi\n$/ }),
     runs: async () => ({ args: [], out: /^ID +CREATED/ }),
+    replicas: async () => ({ args: [], out: /^URL +ID +SWEEPER.*\n.*\(this one\) +rpl_/ }),
     show: async () => ({ args: [(await client.createCommands({ targets: { agents: ['conn'] }, command: 'true' }))[0]!.id], out: /^id: +cmd_/ }),
     commands: async () => ({ args: [], out: /^ID +AGENT/ }),
     cancel: async () => {

@@ -147,6 +147,7 @@ describe('every spelling of every protected route is refused without the right c
       op('DELETE', '/api/enrollment-tokens/:id', `/api/enrollment-tokens/${spareToken.id}`),
       op('POST', '/api/runs', '/api/runs', { body: { targets: { agents: ['sp-dummy'] }, command: 'echo', args: ['spelled'] } }),
       op('GET', '/api/runs', '/api/runs', { readOnly: true }),
+      op('GET', '/api/replicas', '/api/replicas', { readOnly: true }),
       op('GET', '/api/runs/:id', `/api/runs/${cmdWeb!.run_id}`, { readOnly: true }),
       op('GET', '/api/commands', '/api/commands', { readOnly: true }),
       op('GET', '/api/commands/:id', `/api/commands/${cmdWeb!.id}`, { readOnly: true }),

@@ -142,7 +142,7 @@ for (const backend of BACKENDS) {
         const pushOrder = [[...ids].reverse(), [...ids].sort(() => Math.random() - 0.5)];
         const [polls, pushes] = await Promise.all([
           fromBoth<CommandRecord[]>([a, b], 'claimForAgent', () => Array.from({ length: 15 }, () => ['a1', NOW, LEASE, 7])),
-          fromBoth<boolean>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
+          fromBoth<string | null>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
         ]);
         const got = [
           ...polls.flat(2).map((c) => c.id),
@@ -289,7 +289,7 @@ for (const backend of BACKENDS) {
         ...agents.map(async (id, i) => {
           // b works on each agent as a replica would: claims by poll and push, results, a new run
           const polled = await callEach<CommandRecord[]>(b, 'claimForAgent', [[id, NOW, LEASE, 3]]);
-          const pushed = await callEach<boolean>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
+          const pushed = await callEach<string | null>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
           for (const c of polled[0]!) claimed.add(c.id);
           if (pushed[0]) claimed.add(`${id}-r0-c0009`);
           const first = polled[0]![0];

@@ -23,7 +23,7 @@ import * as output from './postgres/output-sql.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
 import { PostgresSession, type SessionOptions } from './postgres/session.ts';
-import * as tokens from './postgres/tokens-sql.ts';
+import { PostgresTokens } from './postgres/tokens.ts';
 
 export type PostgresStoreOptions = PoolOptions & SessionOptions & {
   /** Told when an event listener throws (the others still hear the event). */
@@ -38,12 +38,14 @@ export class PostgresStore implements Store {
   readonly #events: EventHub;
   readonly #session: PostgresSession;
   readonly #cluster: PostgresCluster;
+  readonly #tokens: PostgresTokens;
 
   private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
     this.#pool = pool;
     this.#events = events;
     this.#session = session;
     this.#cluster = new PostgresCluster(pool, session);
+    this.#tokens = new PostgresTokens(pool);
   }
 
   /**
@@ -76,56 +78,14 @@ export class PostgresStore implements Store {
     return this.#events.subscribe(listener);
   }
 
-  async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
-    await tokens.insertOperatorToken(this.#pool, tokenHash, name, now);
+  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
+  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
-
-  async operatorTokenExists(tokenHash: string): Promise<boolean> {
-    return tokens.operatorTokenExists(this.#pool, tokenHash);
-  }
-
-  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    // Creations take turns on an advisory lock: the count and the insert are one step.
-    return inTransaction(this.#pool, async (db): Promise<CreateTokenOutcome> => {
-      await tokens.lockEnrollmentCap(db);
-      if ((await tokens.outstandingEnrollmentTokens(db, now)) >= maxOutstanding) return { ok: false, reason: 'too_many' };
-      await tokens.insertEnrollmentToken(db, token, now);
-      return { ok: true };
-    });
-  }
-
-  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
-    return tokens.listEnrollmentTokens(this.#pool, limit);
-  }
-
-  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
-    // The token's row lock: an enrollment with it either used it before, or finds it revoked.
-    return inTransaction(this.#pool, async (db): Promise<RevokeTokenOutcome> => {
-      const before = await tokens.lockEnrollmentTokenById(db, id);
-      if (!before) return { kind: 'not_found' };
-      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
-      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
-      if (kind === 'revoked' || kind === 'expired') return { kind, token: (await tokens.revokeEnrollmentToken(db, id, now))! };
-      return { kind, token: before };
-    });
-  }
-
-  async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
-    // The token's row lock makes enrollments with one token take turns; the name's unique index
-    // (of agents not removed) decides between enrollments with one name (ON CONFLICT waits for the
-    // other to commit).
-    return inTransaction(this.#pool, async (db): Promise<EnrollOutcome> => {
-      const token = await tokens.lockEnrollmentToken(db, tokenHash);
-      if (!token) return { ok: false, reason: 'unknown' };
-      if (token.used_at !== null) return { ok: false, reason: 'used' };
-      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
-      if (token.expires_at <= now) return { ok: false, reason: 'expired' };
-      const row = await agents.insertAgentUnlessNameTaken(db, agent, now);
-      if (!row) return { ok: false, reason: 'name_taken' };
-      await tokens.useEnrollmentToken(db, tokenHash, agent.id, now);
-      return { ok: true, agent: toAgent(row) };
-    });
-  }
+  listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
+  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);

@@ -11,6 +11,7 @@ import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, Run
 import { planAppend } from './output-plan.ts';
 import type { ReplicaRow } from './cluster-store.ts';
 import { SqliteCluster } from './sqlite-cluster.ts';
+import { SqliteTokens } from './sqlite-tokens.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
@@ -31,6 +32,7 @@ export class SqliteStore implements Store {
   readonly #stmt: Statements;
   readonly #events: EventHub;
   readonly #cluster: SqliteCluster;
+  readonly #tokens: SqliteTokens;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -38,6 +40,7 @@ export class SqliteStore implements Store {
     this.#db = openSqlite(path, SERVER_MIGRATIONS);
     this.#stmt = prepareStatements(this.#db);
     this.#cluster = new SqliteCluster(this.#stmt);
+    this.#tokens = new SqliteTokens(this.#db, this.#stmt);
   }
 
   async close(): Promise<void> {
@@ -53,51 +56,14 @@ export class SqliteStore implements Store {
     this.#events.publish(events);
   }
 
-  async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
-    this.#stmt.addOperatorToken.run(tokenHash, name, now);
+  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
+  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
-
-  async operatorTokenExists(tokenHash: string): Promise<boolean> {
-    return this.#stmt.operatorToken.get(tokenHash) !== undefined;
-  }
-
-  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    return transaction(this.#db, (): CreateTokenOutcome => {
-      const { n } = this.#stmt.outstandingEnrollments.get(now) as { n: number };
-      if (n >= maxOutstanding) return { ok: false, reason: 'too_many' };
-      this.#stmt.addEnrollment.run(token.id, token.tokenHash, now, token.expiresAt);
-      return { ok: true };
-    });
-  }
-
-  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
-    return this.#stmt.listEnrollments.all(limit) as unknown as EnrollmentTokenRow[];
-  }
-
-  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
-    return transaction(this.#db, (): RevokeTokenOutcome => {
-      const before = this.#stmt.enrollmentById.get(id) as EnrollmentTokenRow | undefined;
-      if (!before) return { kind: 'not_found' };
-      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
-      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
-      if (kind === 'revoked' || kind === 'expired') this.#stmt.revokeEnrollment.run(now, id);
-      return { kind, token: this.#stmt.enrollmentById.get(id) as unknown as EnrollmentTokenRow };
-    });
-  }
-
-  async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
-    return transaction(this.#db, (): EnrollOutcome => {
-      const token = this.#stmt.enrollment.get(tokenHash) as { expires_at: string; used_at: string | null; revoked_at: string | null } | undefined;
-      if (!token) return { ok: false, reason: 'unknown' };
-      if (token.used_at !== null) return { ok: false, reason: 'used' };
-      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
-      if (token.expires_at <= now) return { ok: false, reason: 'expired' };
-      if (this.#stmt.agentByName.get(agent.name)) return { ok: false, reason: 'name_taken' };
-      this.#stmt.useEnrollment.run(now, agent.id, tokenHash);
-      this.#stmt.insertAgent.run({ ...agentParams(agent), id: agent.id, token_hash: agent.tokenHash, token: agent.token, now });
-      return { ok: true, agent: toAgent(this.#stmt.agentById.get(agent.id) as Row) };
-    });
-  }
+  listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
+  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;
