@@ -175,6 +175,50 @@ describe('control-plane replicas on one PostgreSQL', { skip }, () => {
     await eventually(async () => (JSON.stringify(await beat()) === JSON.stringify(urls(r1)) ? true : undefined), 30_000, 'r2 expired');
   });
 
+  // bounded: without the re-read, the stream would wait forever
+  test('a replica that lost its listening session reads again what it streams once it is back: a result it could not hear still ends the stream', { timeout: 120_000 }, async (t) => {
+    t.after(closePool);
+    const dir = tempDir(t);
+    const db = await (await postgresServer()).createDatabase();
+    const server = await startServer(dir, ['--store', db]);
+    t.after(() => server.proc.kill());
+    const token = await fakeAgent(server, 'quiet');
+    const c = await operator(t, server);
+    const [command] = await c.createCommands({ targets: { agents: ['quiet'] }, command: 'true' }) as [CommandRecord];
+    const agentApi = (path: string, json?: unknown) => send(`${server.url}/api/agents${path}`, { headers: { 'x-agent-token': token }, ...(json ? { method: 'POST', json } : {}) });
+    assert.deepEqual(((await agentApi('/poll?wait=0')).body as PollResponse).commands.map((x) => x.command_id), [command.id]);
+    const started = new Date().toISOString();
+    assert.equal((await agentApi(`/commands/${command.id}/progress`, { started_at: started, chunks: [{ offset: 0, stream: 'stdout', data: 'x' }] })).status, 200);
+
+    const seen: string[] = [];
+    const stream = (async () => {
+      for await (const e of c.events([command.id])) seen.push(e.event);
+    })();
+    await eventually(() => seen.includes('output'), 30_000, 'the stream to replay the output (it is subscribed)');
+
+    const other = await PostgresStore.open(db); // another replica, connected before the database closes its doors
+    t.after(() => other.close());
+    const admin = new pg.Client({ connectionString: db.replace(/\/[^/]+$/, '/postgres') });
+    await admin.connect();
+    const name = new URL(db).pathname.slice(1);
+    t.after(async () => {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+    });
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`); // the session cannot come back yet
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'myx server (events, sweeper)'`, [name]);
+    await server.proc.waitFor(/lost the PostgreSQL session/);
+    const result = await other.recordResult(command.id, command.agent_id, {
+      status: 'succeeded', exit_code: 0, signal: null, stdout: 'x', stderr: '', stdout_bytes: 1, stderr_bytes: 0, stdout_truncated: false,
+      stderr_truncated: false, error: null, started_at: started, finished_at: new Date().toISOString(),
+    }, new Date().toISOString());
+    assert.equal(result.kind, 'recorded'); // its event reaches nobody on the server
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    await server.proc.waitFor(/the PostgreSQL session is back/);
+    await stream; // a stream has no deadline of its own
+    assert.deepEqual(seen, ['output', 'final', 'end']);
+  });
+
   test('a store error in a fan-out is logged, not a crash; once the store works again the sweeper pushes the command', async (t) => {
     const dir = tempDir(t);
     const db = await (await postgresServer()).createDatabase();
