@@ -3,6 +3,8 @@
 
 import { build } from 'esbuild';
 import { writeFileSync } from 'node:fs';
+import { consoleAssets } from './console-assets.ts';
+import { inlineAssets } from './inline-assets.ts';
 
 const started = Date.now();
 await build({
@@ -16,6 +18,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // dependencies written as CommonJS call require(); give the ES module bundle a real one
   banner: { js: "import { createRequire as __myxRequire } from 'node:module'; const require = __myxRequire(import.meta.url);" },
+  plugins: [inlineAssets, consoleAssets],
   logLevel: 'warning',
 });
 writeFileSync('dist/.built', new Date().toISOString() + '\n');

@@ -2,13 +2,15 @@
 // (Node single executable applications) that run on a host without Node, and release/SHA256SUMS.
 // MYX_VERSION=X stamps another version than package.json's (tests of upgrades need two).
 
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { consoleAssets } from './console-assets.ts';
+import { inlineAssets } from './inline-assets.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BINARIES = { myx: 'src/cli/myx.ts', 'myx-agent': 'src/cli/myx-agent.ts' } as const;
@@ -63,12 +65,31 @@ async function bundle(staging: string, version: string): Promise<void> {
     target: 'node24',
     define: { MYX_BUILD_VERSION: JSON.stringify(version) },
     metafile: true,
+    plugins: [inlineAssets, consoleAssets, withoutPgNative()],
     logLevel: 'silent',
   });
   // A warning here (import.meta in CommonJS, an unresolvable require) is a binary that breaks at run time.
   const problems = result.warnings.map((w) => `${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`);
   problems.push(...notSelfContained(result.metafile));
   if (problems.length) fail(`the bundle would not work inside a single executable:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * `pg` loads its optional native binding (`pg-native`, a compiled addon) only when asked for
+ * (`pg.native`, NODE_PG_FORCE_NATIVE); myx never asks, and a single executable cannot carry an addon.
+ * The require resolves to a module that says so instead of a file looked up at run time.
+ */
+function withoutPgNative(): Plugin {
+  return {
+    name: 'without-pg-native',
+    setup(b) {
+      b.onResolve({ filter: /^pg-native$/ }, () => ({ path: 'pg-native', namespace: 'without-pg-native' }));
+      b.onLoad({ filter: /.*/, namespace: 'without-pg-native' }, () => ({
+        contents: "throw new Error('pg-native is not part of myx: it uses the pure JavaScript PostgreSQL client (unset NODE_PG_FORCE_NATIVE)');",
+        loader: 'js',
+      }));
+    },
+  };
 }
 
 /** Imports left to run time must be built-ins loaded by require(): no files, and no import(), which the code cache breaks. */

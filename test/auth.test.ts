@@ -169,6 +169,28 @@ describe('tokens, mutual TLS, TLS policy and rate limits', () => {
     assert.match(server.proc.output(), /too many failed authentications from 127\.0\.0\.9/);
   });
 
+  test('console sign-in: a wrong token counts against the address like any failed authentication; the session cookie then works as the Bearer token does', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) statuses.push((await call(`${server.url}/api/session`, { body: { token: `myxo_wrong${i}` }, from: '127.0.0.14' })).status);
+    assert.ok(statuses.slice(0, 20).every((s) => s === 401), statuses.join(','));
+    assert.ok(statuses.slice(21).every((s) => s === 429), statuses.join(','));
+    const limited = await call(`${server.url}/api/session`, { body: { token: operatorToken }, from: '127.0.0.14' });
+    assert.equal(limited.status, 429, 'the right token waits too, from that address');
+    assert.equal((await call(`${server.url}/api/session`, { body: { token: other.token() }, from: '127.0.0.15' })).body.error?.code, 'OPERATOR_TOKEN_INVALID', 'an agent token is no operator token');
+    const signIn = await call(`${server.url}/api/session`, { body: { token: operatorToken }, from: '127.0.0.15' });
+    assert.equal(signIn.status, 201);
+    const cookie = String((signIn.headers['set-cookie'] as string[])[0]).split(';')[0]!;
+    assert.match(String((signIn.headers['set-cookie'] as string[])[0]), /; Max-Age=43200; Path=\/; Secure; HttpOnly; SameSite=Strict$/);
+    assert.equal((await call(`${server.url}/api/agents`, { headers: { cookie } })).status, 200);
+    assert.equal((await call(`${server.url}/api/session`, { headers: { cookie } })).body.csrf_token, signIn.body.csrf_token);
+    // a Bearer header is judged alone, cookie or not
+    assert.equal((await call(`${server.url}/api/agents`, { headers: { cookie, authorization: 'Bearer nope' } })).body.error?.code, 'OPERATOR_TOKEN_INVALID');
+    assert.equal((await call(`${server.url}/api/session`, { headers: { authorization: `Bearer ${operatorToken}` } })).body.via, 'token');
+    // a cookie naming no session
+    assert.equal((await call(`${server.url}/api/agents`, { headers: { cookie: `__Host-myx-session=myxs_${'x'.repeat(43)}` } })).body.error?.code, 'SESSION_INVALID');
+    assert.ok(!server.proc.output().includes(cookie.split('=')[1]!), 'the session id is never logged');
+  });
+
   test('the control plane\'s certificate is never rate limited on an agent, even when it presents a wrong token (another agent\'s address)', async () => {
     const cert = { cert: readFileSync(join(server.dataDir, 'tls', 'server.crt'), 'utf8'), key: readFileSync(join(server.dataDir, 'tls', 'server.key'), 'utf8') };
     const url = `https://127.0.0.1:${web.port}/api/status`;

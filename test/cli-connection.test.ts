@@ -4,10 +4,12 @@
 // list of commands is read from `myx --help`, so a new command cannot be left out of this test.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
+import { MYX_VERSION } from '../src/protocol/version.ts';
 import { closePool, send } from './raw-http.ts';
 import { createToken, enrollAgent, runBin, startAgent, startServer, tempDir, type CliResult, type TestAgent, type TestServer } from './helpers.ts';
 
@@ -44,7 +46,13 @@ describe('connection flags on every command', () => {
     dir = tempDir();
     cwd = join(dir, 'elsewhere'); // no ./myx-data or ./.myx here: without flags, nothing is found
     await import('node:fs/promises').then((fs) => fs.mkdir(cwd));
-    server = await startServer(dir);
+    // a release of the version the agent runs: `agents upgrade` has nothing to do but say so
+    const release = join(dir, 'release');
+    mkdirSync(release);
+    const script = `#!/bin/sh\necho ${MYX_VERSION}\n`;
+    writeFileSync(join(release, 'myx-agent'), script, { mode: 0o755 });
+    writeFileSync(join(release, 'SHA256SUMS'), `${createHash('sha256').update(script).digest('hex')}  myx-agent\n`);
+    server = await startServer(dir, ['--release-dir', release]);
     agent = await startAgent(await enrollAgent(server, dir, 'conn'));
     client = new OperatorClient(await resolveConnection({ dataDir: server.dataDir }));
     const operatorToken = readFileSync(join(server.dataDir, 'operator.token'), 'utf8').trim();
@@ -80,6 +88,7 @@ describe('connection flags on every command', () => {
     agents: async () => ({ args: [], out: /^conn +agt_/m }),
     'agents remove': async () => ({ args: [await dummyAgent()], out: /^removed agent dummy-\d+/ }),
     'agents label': async () => ({ args: ['conn', 'role=web'], out: /^conn: role=web\n$/ }),
+    'agents upgrade': async () => ({ args: ['--agent', 'conn'], out: /^already on \d/ }),
     run: async () => ({ args: ['--agent', 'conn', '--', 'echo', 'hi'], out: /^hi\n$/ }),
     runs: async () => ({ args: [], out: /^ID +CREATED/ }),
     replicas: async () => ({ args: [], out: /^URL +ID +SWEEPER.*\n.*\(this one\) +rpl_/ }),

@@ -1,5 +1,6 @@
 // The dependency direction of DESIGN.md, enforced: protocol imports nothing of ours and no Node
-// API; agent and server never import each other; only cli wires them together.
+// API; agent and server never import each other; only cli wires them together. The web console
+// (browser code, compiled by esbuild) imports protocol only, and of packages only preact.
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,11 +15,14 @@ const ALLOWED: Record<string, string[]> = {
   agent: ['protocol', 'common', 'agent'],
   server: ['protocol', 'common', 'server'],
   cli: ['protocol', 'common', 'agent', 'server', 'cli'],
+  console: ['protocol', 'console'],
 };
+/** Packages browser code may import (anything else would be a Node module or a dependency to review). */
+const CONSOLE_PACKAGES = /^preact(\/(hooks|jsx-runtime))?$/;
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? files(join(dir, e.name)) : /\.tsx?$/.test(e.name) ? [join(dir, e.name)] : []);
 }
 
 test('every import follows the layering', () => {
@@ -33,6 +37,8 @@ test('every import follows the layering', () => {
         if (!ALLOWED[part]!.includes(target)) problems.push(`${relative(ROOT, file)} imports ${spec} (${part} -> ${target})`);
       } else if (part === 'protocol') {
         problems.push(`${relative(ROOT, file)} imports ${spec}: protocol stays free of I/O and packages`);
+      } else if (part === 'console' && !CONSOLE_PACKAGES.test(spec)) {
+        problems.push(`${relative(ROOT, file)} imports ${spec}: the console imports preact and our protocol only`);
       }
     }
   }

@@ -142,10 +142,16 @@ describe('every spelling of every protected route is refused without the right c
       op('GET', '/api/agents', '/api/agents', { readOnly: true }),
       op('DELETE', '/api/agents/:id', '/api/agents/sp-dummy'),
       op('POST', '/api/agents/:id/labels', '/api/agents/sp-dummy/labels', { body: { set: { spelled: 'yes' } } }),
+      op('POST', '/api/agents/upgrade', '/api/agents/upgrade', { body: { targets: { agents: ['sp-dummy'] } } }),
       op('POST', '/api/enrollment-tokens', '/api/enrollment-tokens', { body: { ttl_seconds: 60 } }),
       op('GET', '/api/enrollment-tokens', '/api/enrollment-tokens', { readOnly: true }),
       op('DELETE', '/api/enrollment-tokens/:id', `/api/enrollment-tokens/${spareToken.id}`),
       op('POST', '/api/runs', '/api/runs', { body: { targets: { agents: ['sp-dummy'] }, command: 'echo', args: ['spelled'] } }),
+      op('POST', '/api/runs/preview', '/api/runs/preview', { body: { targets: { all: true } } }),
+      op('GET', '/api/session', '/api/session', { readOnly: true }),
+      op('DELETE', '/api/session', '/api/session'),
+      op('GET', '/api/commands/:id/output', `/api/commands/${cmdWeb!.id}/output?stream=stdout`, { readOnly: true }),
+      op('GET', '/api/commands/:id/output/raw', `/api/commands/${cmdWeb!.id}/output/raw?stream=stdout`, { readOnly: true }),
       op('GET', '/api/runs', '/api/runs', { readOnly: true }),
       op('GET', '/api/replicas', '/api/replicas', { readOnly: true }),
       op('GET', '/api/runs/:id', `/api/runs/${cmdWeb!.run_id}`, { readOnly: true }),
@@ -171,7 +177,7 @@ describe('every spelling of every protected route is refused without the right c
     await server?.proc.kill();
   });
 
-  test('the list covers every route the services register, but the public ones (health, enrollment, downloads)', () => {
+  test('the list covers every route the services register, but the public ones (health, enrollment, downloads, installer, console sign-in and files)', () => {
     const registered = new Set<string>();
     const files = [...readdirSync(join(ROOT, 'src', 'server')).map((f) => ['cp', join(ROOT, 'src', 'server', f)]), ['agent', join(ROOT, 'src', 'agent', 'web-app.ts')]];
     for (const [svc, file] of files) {
@@ -179,7 +185,8 @@ describe('every spelling of every protected route is refused without the right c
       for (const m of readFileSync(file!, 'utf8').matchAll(/app\.(get|post|delete|put|patch)\b[^(]*\(\s*'(\/[^']*)'/g)) registered.add(`${svc} ${m[1]!.toUpperCase()} ${m[2]}`);
     }
     const listed = new Set(routes.map((r) => `${r.svc} ${r.method} ${r.route}`));
-    const unprotected = ['cp GET /health', 'cp POST /api/agents/register', 'cp GET /downloads/myx-agent', 'cp GET /downloads/SHA256SUMS', 'agent GET /health'];
+    const unprotected = ['cp GET /health', 'cp POST /api/agents/register', 'cp GET /downloads/myx-agent', 'cp GET /downloads/SHA256SUMS', 'cp GET /install.sh', 'agent GET /health',
+      'cp POST /api/session', 'cp GET /', 'cp GET /assets/:file'];
     assert.deepEqual([...registered].filter((r) => !listed.has(r) && !unprotected.includes(r)).sort(), [], 'routes missing from this test');
     assert.deepEqual([...listed].filter((r) => !registered.has(r)).sort(), [], 'routes listed here that no service registers');
   });
@@ -211,6 +218,18 @@ describe('every spelling of every protected route is refused without the right c
     const certRefusals = results.filter((x) => x.r.svc === 'agent' && x.reply.body?.error?.code === 'CLIENT_CERT_REQUIRED').length;
     assert.ok(certRefusals >= routes.filter((r) => r.svc === 'agent').length * 3, `only ${certRefusals} agent requests were refused for want of the certificate`);
     t.diagnostic(`${results.length} requests: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}; ${certRefusals} refused on the agent for want of the client certificate`);
+  });
+
+  test('a console session cookie opens no agent route, on the control plane or on the agent, in any spelling', async (t) => {
+    const signIn = await send(`${server.url}/api/session`, { json: { token: operatorToken } });
+    assert.equal(signIn.status, 201, signIn.text);
+    const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+    const csrf = signIn.body.csrf_token as string;
+    const results = await sendAll(casesFor(routes.filter((r) => r.caller !== 'operator')), () => ({ cookie, 'x-myx-csrf': csrf }), false);
+    const { statuses } = checkRefused(results, 'session cookie on agent routes');
+    t.diagnostic(`${results.length} requests: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}`);
+    // the same cookie does open the operator routes (so the refusals above are not a dead session)
+    assert.equal((await send(`${server.url}/api/agents`, { headers: { cookie } })).status, 200);
   });
 
   test('on the agent, the client certificate without the token is refused too', async (t) => {

@@ -22,7 +22,7 @@ async function everything(s: Store) {
   const commands = await s.listCommands({ limit: 1000 });
   return plain({
     agents: await s.listAgents(), removed: await s.listAgents('removed'), tokens: await s.listEnrollmentTokens(100),
-    operator: await s.operatorTokenExists('op-hash'), runs: await s.listRuns(100), commands,
+    operator: await s.operatorTokenExists('op-hash'), session: await s.useSession('session-hash', NOW, NOW), runs: await s.listRuns(100), commands,
     output: await Promise.all(commands.map((c) => s.readOutput(c.id, 0))), identity: await s.clusterFingerprint(),
   });
 }
@@ -35,6 +35,7 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     const dir = tempDir(t);
     const sqlite = new SqliteStore(join(dir, 'a.db'));
     await sqlite.addOperatorToken('op-hash', 'initial', NOW);
+    await sqlite.createSession({ idHash: 'session-hash', operatorTokenHash: 'op-hash', expiresAt: LATER }, NOW);
     await sqlite.recordClusterFingerprint('AB:CD', NOW);
     for (const id of ['a1', 'a2']) {
       await sqlite.createEnrollmentToken({ id: `enr_${id}`, tokenHash: `e-${id}`, expiresAt: LATER }, NOW, 100);
@@ -44,7 +45,7 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
       }, NOW);
     }
     await sqlite.createEnrollmentToken({ id: 'enr_unused', tokenHash: 'e-unused', expiresAt: LATER }, NOW, 100);
-    await sqlite.recordPushHealth('a1', { ok: false, error: odd, at: NOW });
+    await sqlite.recordPushHealth('a1', { kind: 'failed', error: odd, at: NOW });
     const cmd = (id: string, agent_id = 'a1') => ({ id, status: 'queued' as const, agent_id, command: 'echo', args: [odd], timeout: 5, env: { K: 'v' }, cwd: null, expires_at: LATER });
     await sqlite.createRun({ id: 'r1', command: 'echo', args: [odd], target: odd, max_concurrency: 2, max_errors: null }, [cmd('c3'), cmd('c1'), cmd('c2'), cmd('c9', 'a2')], NOW);
     await sqlite.claimForPush('c3', NOW, LATER);
@@ -60,7 +61,9 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
 
     const url = await (await postgresServer()).createDatabase({ empty: true });
     const counts = await copyStore({ kind: 'sqlite', path: join(dir, 'a.db') }, { kind: 'postgres', url, display: 'pg' });
-    assert.deepEqual(counts, { operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, command_output: 2, cluster_identity: 1 });
+    assert.deepEqual(counts, {
+      operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, command_output: 2, cluster_identity: 1, console_sessions: 1,
+    });
     await copyStore({ kind: 'postgres', url, display: 'pg' }, { kind: 'sqlite', path: join(dir, 'b.db') });
 
     const pgStore = await PostgresStore.open(url);

@@ -207,10 +207,11 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await s.listRuns(5)).map((r) => r.id), ['r1']);
     });
 
-    test('heartbeats update what the agent says about itself', async (t) => {
+    test('an enrolled agent has no heartbeat until its daemon sends one; heartbeats update what it says about itself', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
+      assert.equal((await s.listAgents())[0]!.last_heartbeat_at, null, 'enrolled, never connected');
       const row = await s.recordHeartbeat('a1', { ...agent('a1'), mode: 'poll', web_port: null, fingerprint: 'AB' }, '127.0.0.9', LATER);
       assert.deepEqual([row.mode, row.web_port, row.fingerprint, row.remote_address, row.last_heartbeat_at], ['poll', null, 'AB', '127.0.0.9', LATER]);
       assert.equal((await s.listAgents()).length, 1);
@@ -262,6 +263,33 @@ for (const backend of BACKENDS) {
 
       const late = await enqueue(s, [cmd('c6')], LATER, { id: 'r2' });
       assert.deepEqual(late.map((c) => [c.status, c.error]), [['cancelled', 'agent removed before the command started']], 'a run racing the removal waits for nothing');
+    });
+
+    test('upgrade commands: recorded with what they install; nothing else is handed to the agent while one is dispatched or running', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await token(s, 'e2', LATER);
+      await s.enrollAgent('e2', agent('a2'), NOW);
+      const spec = { version: '1.1.0', sha256: 'ab'.repeat(32), size: 42 };
+      const [up, done] = await enqueue(s, [
+        { ...cmd('up1'), command: 'myx-agent upgrade', args: ['1.1.0'], upgrade: spec },
+        { ...cmd('up2'), agent_id: 'a2', status: 'succeeded', stdout: 'already on 1.1.0\n', upgrade: spec },
+      ], NOW);
+      assert.deepEqual([up!.kind, up!.upgrade, up!.status], ['upgrade', spec, 'queued']);
+      assert.deepEqual([done!.kind, done!.status, done!.stdout, done!.finished_at], ['upgrade', 'succeeded', 'already on 1.1.0\n', NOW]);
+      const [plain] = await enqueue(s, [cmd('x1')], NOW);
+      assert.deepEqual([plain!.kind, plain!.upgrade], ['exec', null]);
+
+      assert.notEqual(await s.claimForPush('up1', NOW, LATER), null);
+      assert.equal(await s.claimForPush('x1', NOW, LATER), null, 'not pushed while the upgrade is handed out');
+      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'not handed out either');
+      await enqueue(s, [{ ...cmd('y2'), agent_id: 'a2' }], NOW);
+      assert.deepEqual((await s.claimForAgent('a2', NOW, LATER, 10)).map((c) => c.id), ['y2'], 'other agents are not held back');
+      await s.markStarted('up1', 'a1', NOW);
+      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'nor while it runs');
+      await s.recordResult('up1', 'a1', { ...result, stdout: 'upgraded 1.0.0 -> 1.1.0\n' }, NOW);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['x1'], 'handed out once the upgrade ended');
     });
 
     test('enrollment tokens: listed without secrets, revoked once, at most N outstanding', async (t) => {
@@ -410,19 +438,22 @@ for (const backend of BACKENDS) {
         return [a.push_state, a.push_error, a.push_failures, a.push_failed_at];
       };
       assert.deepEqual(await health(), [null, null, 0, null], 'untried');
-      await s.recordPushHealth('a1', { ok: false, error: 'refused', at: NOW });
-      await s.recordPushHealth('a1', { ok: false, error: 'timed out', at: LATER });
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'timed out', at: LATER });
       assert.deepEqual(await health(), ['failing', 'timed out', 2, LATER]);
       await s.recordHeartbeat('a1', agent('a1'), '127.0.0.1', LATER);
       assert.deepEqual(await health(), ['failing', 'timed out', 2, LATER], 'a heartbeat that changes nothing pushes use keeps it');
-      await s.recordPushHealth('a1', { ok: true });
+      await s.recordPushHealth('a1', { kind: 'ok' });
       assert.deepEqual(await health(), ['ok', null, 0, null]);
-      await s.recordPushHealth('a1', { ok: false, error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
       await s.recordHeartbeat('a1', agent('a1'), '127.0.0.2', LATER);
       assert.deepEqual(await health(), [null, null, 0, null], 'another address: try again at once');
-      await s.recordPushHealth('a1', { ok: false, error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
       await s.recordHeartbeat('a1', { ...agent('a1'), web_port: 9443 }, '127.0.0.2', LATER);
       assert.deepEqual(await health(), [null, null, 0, null], 'another port: try again at once');
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'reset' });
+      assert.deepEqual(await health(), [null, null, 0, null], 'started over (a new agent process after an upgrade)');
     });
 
     test('commands awaiting a push: queued a while, of web-mode agents still enrolled, no failed push, not expired', async (t) => {
@@ -479,6 +510,39 @@ for (const backend of BACKENDS) {
       assert.deepEqual(runs.map((r) => [r.id, r.total, r.counts, r.done]), [['r2', 1, { queued: 1 }, false], ['r1', 2, { succeeded: 1, queued: 1 }, false]]);
       assert.deepEqual((await s.listRuns(1)).map((r) => r.id), ['r2']);
       assert.equal(await s.getRun('nope'), undefined);
+    });
+
+    test('console sessions: live until their absolute end or idle limit, only while their operator token is known; sign-out ends them', async (t) => {
+      const s = await freshStore(backend, t);
+      const at = (min: number) => new Date(Date.parse(NOW) + min * 60_000).toISOString();
+      await s.addOperatorToken('op1', 'initial', NOW);
+      await s.createSession({ idHash: 'sess1', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      await s.createSession({ idHash: 'sess2', operatorTokenHash: 'op-unknown', expiresAt: at(120) }, NOW);
+      await s.createSession({ idHash: 'sess3', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      await assert.rejects(s.createSession({ idHash: 'sess1', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW), 'an id hash is never reused');
+      // used at +30 min with a 60 min idle limit: live, and last seen moves on
+      const used = await s.useSession('sess1', at(30), at(-30));
+      assert.deepEqual(used, { id_hash: 'sess1', operator_token_hash: 'op1', created_at: NOW, last_seen_at: at(30), expires_at: at(120) });
+      assert.equal(await s.useSession('nope', at(30), at(-30)), undefined);
+      assert.equal(await s.useSession('sess2', at(30), at(-30)), undefined, 'its operator token is not known');
+      // a use with an older clock never moves last_seen_at back
+      assert.equal((await s.useSession('sess1', at(20), at(-40)))!.last_seen_at, at(30));
+      // idle: last seen at +30, so at +91 with the idle limit at +31 it is over; at +89 it was not
+      assert.equal((await s.useSession('sess1', at(89), at(29)))!.last_seen_at, at(89));
+      assert.equal(await s.useSession('sess3', at(61), at(1)), undefined, 'idle for an hour');
+      // the absolute end holds whatever the use
+      for (let m = 90; m < 120; m += 20) assert.ok(await s.useSession('sess1', at(m), at(m - 60)));
+      assert.equal(await s.useSession('sess1', at(120), at(60)), undefined, 'past its absolute end');
+      // sign out
+      await s.createSession({ idHash: 'sess4', operatorTokenHash: 'op1', expiresAt: at(120) }, NOW);
+      assert.equal(await s.endSession('sess4'), true);
+      assert.equal(await s.endSession('sess4'), false);
+      assert.equal(await s.useSession('sess4', at(1), at(-59)), undefined);
+      // clean-up deletes exactly the sessions past either end
+      await s.createSession({ idHash: 'sess5', operatorTokenHash: 'op1', expiresAt: at(300) }, at(100));
+      assert.equal(await s.deleteStaleSessions(at(121), at(61)), 3, 'sess1 (absolute end), sess2 and sess3 (idle)');
+      assert.ok(await s.useSession('sess5', at(130), at(70)), 'a live session stays');
+      assert.equal(await s.deleteStaleSessions(at(130), at(70)), 0);
     });
   });
 }

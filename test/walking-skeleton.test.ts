@@ -139,3 +139,23 @@ describe('control plane with two web agents', () => {
     }
   });
 });
+
+test('an agent enrolled but never started shows `enrolled` with no heartbeat, and `online` from its first heartbeat', async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(dir);
+  t.after(() => server.proc.kill());
+  const config = await enrollAgent(server, dir, 'idle-01');
+
+  const listed = JSON.parse((await server.myx(['agents', '--json'])).stdout) as { name: string; status: string; last_heartbeat_at: string | null }[];
+  assert.deepEqual(listed.map((x) => [x.name, x.status, x.last_heartbeat_at]), [['idle-01', 'enrolled', null]]);
+  const table = (await server.myx(['agents'])).stdout;
+  assert.match(table, /^idle-01 +agt_\S+ +enrolled +web .* never /m);
+  assert.match(table, /^idle-01: enrolled, never connected: start its daemon/m);
+
+  const agent = await startAgent(config);
+  t.after(() => agent.proc.kill());
+  const connected = JSON.parse((await server.myx(['agents', '--json'])).stdout) as { status: string; last_heartbeat_at: string | null }[];
+  assert.equal(connected[0]!.status, 'online');
+  assert.ok(connected[0]!.last_heartbeat_at !== null);
+  assert.doesNotMatch((await server.myx(['agents'])).stdout, /never connected/);
+});

@@ -13,8 +13,15 @@ import { startExecution, type ExecResult, type Execution } from './executor.ts';
 import { unlessUnwritable } from './journal-health.ts';
 import type { Journal, JournalEntry } from './journal.ts';
 import type { ResultReporter } from './result-reporter.ts';
+import { upgradeResult } from './upgrade-state.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
+
+/** Who carries out upgrade commands (Upgrader): they replace the agent instead of running a program. */
+export interface UpgradeHandler {
+  start(request: ExecuteRequest, startedAt: string): void;
+  cancel(id: string): boolean;
+}
 
 interface Running {
   execution: Execution;
@@ -37,6 +44,9 @@ export class CommandRunner {
   readonly #opts: RunnerOptions;
   readonly #running = new Map<string, Running>();
   #recovered = false;
+  /** Why new commands are refused just now (an upgrade is under way), or null. */
+  #refusing: string | null = null;
+  #upgrades: UpgradeHandler | null = null;
 
   readonly #sendProgress: SendProgress;
 
@@ -52,13 +62,43 @@ export class CommandRunner {
   handleDelivery(d: Delivery): void {
     for (const c of d.commands) {
       // Not journaled, so not run: the control plane queues it again when its lease runs out.
-      if (!unlessUnwritable(() => this.execute(c))) this.#log.debug({ command_id: c.command_id }, 'command refused: the journal is not writable');
+      try {
+        if (!unlessUnwritable(() => this.execute(c))) this.#log.debug({ command_id: c.command_id }, 'command refused: the journal is not writable');
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'AGENT_UPGRADING')) throw err;
+        this.#log.debug({ command_id: c.command_id }, 'command refused: the agent is upgrading');
+      }
     }
     for (const id of d.cancel) this.cancel(id);
   }
 
+  handleUpgradesWith(handler: UpgradeHandler): void {
+    this.#upgrades = handler;
+  }
+
+  /**
+   * While an upgrade is under way (`reason`), new commands are refused with AGENT_UPGRADING: not
+   * journaled, so the control plane keeps them queued and they run once, on the new version.
+   * A command seen before is still answered from the journal. null: commands are taken again.
+   */
+  refuse(reason: string | null): void {
+    this.#refusing = reason;
+  }
+
+  /** Upgrade commands the journal has as running: they are finished by the upgrade, never reported `lost`. */
+  unfinishedUpgrades(): JournalEntry[] {
+    return unlessUnwritable(() => this.#journal.interrupted().filter((e) => e.request.upgrade !== undefined)) ?? [];
+  }
+
+  /** An upgrade command's result, journaled (or held, on a full disk) and reported like any other. */
+  finishUpgrade(id: string, result: CommandResult): void {
+    if (this.#spool(id, result)) this.#reporter.enqueue(id);
+    else this.#reporter.hold(id, result);
+  }
+
   /** Cancels a running command; unknown or finished ones are left alone (a cancel may arrive twice). */
   cancel(id: string): boolean {
+    if (this.#upgrades?.cancel(id)) return true;
     const run = this.#running.get(id);
     if (!run) return false;
     this.#log.info({ command_id: id }, 'cancelling command');
@@ -76,6 +116,7 @@ export class CommandRunner {
     unlessUnwritable(() => {
       for (const entry of this.#journal.interrupted()) {
         if (this.#running.has(entry.id) || this.#reporter.heldResult(entry.id)) continue; // this run's own
+        if (entry.request.upgrade) continue; // the upgrade itself restarts the agent: UpgradeRecovery finishes it
         const killed = entry.pid !== null && entry.pid_start !== null && killStaleGroup(entry.pid, entry.pid_start);
         this.#log.warn({ command_id: entry.id, killed_leftover_process_group: killed }, 'command was running when the agent stopped: reporting it as lost');
         this.#complete(entry.id, lostResult(entry));
@@ -92,9 +133,19 @@ export class CommandRunner {
 
   /** Starts the command unless this id was accepted before; either way says where it stands. */
   execute(request: ExecuteRequest): { duplicate: boolean; state: AgentCommandState } {
+    if (this.#refusing !== null) {
+      const seen = this.#journal.get(request.command_id);
+      if (seen) return { duplicate: true, state: seen.state };
+      throw new ApiError('AGENT_UPGRADING', `this agent is ${this.#refusing} and takes no new command until it runs its new version; the command stays queued`);
+    }
     const now = new Date().toISOString();
     const { created, entry } = this.#journal.accept(request, now);
     if (!created) return { duplicate: true, state: entry.state };
+    if (request.upgrade) {
+      if (this.#upgrades) this.#upgrades.start(request, now);
+      else this.finishUpgrade(request.command_id, upgradeResult('failed', '', 'this agent cannot upgrade itself', now));
+      return { duplicate: false, state: 'running' };
+    }
     let streamer: OutputStreamer | undefined;
     const execution = startExecution({
       command: request.command,

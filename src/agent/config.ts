@@ -32,6 +32,10 @@ export interface AgentConfigFile {
   heartbeat_interval_seconds?: number;
   /** @default info */
   log_level?: string;
+  /** After an upgrade, how long the new version has to reach the control plane before it is rolled back. @default 60 */
+  upgrade_confirm_seconds?: number;
+  /** Before an upgrade restarts the agent, how long its running commands may take to finish; past that the upgrade fails. @default 300 */
+  upgrade_drain_seconds?: number;
 }
 
 type KeyType = 'string' | 'boolean' | 'port' | 'positive' | 'labels';
@@ -39,7 +43,7 @@ const KEYS: Record<keyof AgentConfigFile, KeyType> = {
   server_url: 'string', agent_token: 'string', server_fingerprint: 'string', agent_id: 'string', name: 'string',
   web_service_enabled: 'boolean', web_service_port: 'port', web_service_bind: 'string', advertise_address: 'string',
   certificate_path: 'string', private_key_path: 'string', labels: 'labels', heartbeat_interval_seconds: 'positive',
-  log_level: 'string',
+  log_level: 'string', upgrade_confirm_seconds: 'positive', upgrade_drain_seconds: 'positive',
 };
 
 export interface AgentFlags {
@@ -62,6 +66,7 @@ export interface AgentOptions {
   heartbeatIntervalSeconds: number;
   logLevel: string;
   journalPath: string;
+  upgrade: { confirmSeconds: number; drainSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -149,6 +154,7 @@ export function compileAgentOptions(file: AgentConfigFile, flags: AgentFlags, co
     heartbeatIntervalSeconds: file.heartbeat_interval_seconds ?? 5,
     logLevel: file.log_level ?? 'info',
     journalPath: join(configDir, 'state', 'journal.db'),
+    upgrade: { confirmSeconds: file.upgrade_confirm_seconds ?? 60, drainSeconds: file.upgrade_drain_seconds ?? 300 },
   };
 }
 

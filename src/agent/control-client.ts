@@ -1,7 +1,8 @@
 // The agent's HTTPS client to the control plane, pinned to the fingerprint from the enrollment
 // token. Every call after enrollment carries the agent token.
 
-import { RequestFailedError, requestJson } from '../common/json-client.ts';
+import type { IncomingMessage } from 'node:http';
+import { openStream, RequestFailedError, requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import type {
   CommandResult, HeartbeatRequest, HeartbeatResponse, OutputChunk, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
@@ -60,6 +61,11 @@ export class ControlClient {
       headers: { 'x-agent-token': this.#token }, timeoutMs: (waitSeconds + 10) * 1000,
     });
     return res.body;
+  }
+
+  /** A download from the control plane's release (`/downloads/...`), over the same pinned connections; the caller reads it. */
+  async openDownload(path: string): Promise<IncomingMessage> {
+    return openStream({ url: this.#url + path, pool: this.#pool, timeoutMs: 60_000 }, 'application/octet-stream');
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // result spool, wired together; one log line says what it is doing.
 
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { checkSecretFile } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
@@ -13,6 +14,11 @@ import { assertWritableDir, compileAgentOptions, readConfigFile, type AgentFlags
 import { ControlClient } from './control-client.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Journal } from './journal.ts';
+import { unlessUnwritable } from './journal-health.ts';
+import type { SendProgress } from './output-streamer.ts';
+import { Upgrader } from './upgrader.ts';
+import { UpgradeRecovery } from './upgrade-recovery.ts';
+import { UpgradeFiles, type ExitRequest } from './upgrade-state.ts';
 import { ResultReporter } from './result-reporter.ts';
 import { defaultAgentName, hostName, osDescription } from './system-info.ts';
 import { buildAgentApp } from './web-app.ts';
@@ -23,6 +29,11 @@ export interface RunningAgent {
   /** The bound web port (null in poll mode). */
   webPort: number | null;
   fingerprint: string | null;
+  /**
+   * Resolves when an upgrade needs this process to end (closed first; with `spawn`, that binary is
+   * started before exiting): the switch to the new version is done, or it was rolled back.
+   */
+  exitRequested: Promise<ExitRequest>;
   close(): Promise<void>;
 }
 
@@ -54,9 +65,33 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   const journal = new Journal(options.journalPath, log); // a full or read-only disk: started anyway, refusing commands
   const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
   const reporter = new ResultReporter(journal, client, log);
-  const runner = new CommandRunner(journal, reporter, (id, startedAt, chunks) => client.progress(id, startedAt, chunks), log, runnerOpts);
+  const sendProgress: SendProgress = (id, startedAt, chunks) => client.progress(id, startedAt, chunks);
+  const runner = new CommandRunner(journal, reporter, sendProgress, log, runnerOpts);
   runner.recoverInterrupted();
   journal.onWritable(() => runner.resume());
+
+  let requestExit: (r: ExitRequest) => void = () => {};
+  const exitRequested = new Promise<ExitRequest>((resolve) => (requestExit = resolve));
+  const upgradeFiles = new UpgradeFiles(dirname(options.journalPath));
+  const upgrader = new Upgrader({
+    log, client, files: upgradeFiles, times: options.upgrade, sendProgress, running: () => runner.running().length,
+    refuse: (reason) => runner.refuse(reason), finish: (id, result) => runner.finishUpgrade(id, result), exit: (r) => requestExit(r),
+  });
+  runner.handleUpgradesWith(upgrader);
+  const upgrade = new UpgradeRecovery({
+    files: upgradeFiles, log, unfinishedUpgrades: () => runner.unfinishedUpgrades(), inProgress: () => upgrader.current,
+    startedAt: (id) => unlessUnwritable(() => journal.get(id)?.started_at) ?? null, finish: (id, result) => runner.finishUpgrade(id, result),
+  });
+  upgrade.onGiveUp = (r) => requestExit(r);
+  const pending = await upgrade.atStart();
+  journal.onWritable(() => upgrade.finishInterrupted());
+  if (pending.kind === 'restart') {
+    // rolled back: the old binary is in place again, and this (new) version must not serve
+    journal.close();
+    await client.close();
+    return { options, mode, webPort: null, fingerprint: null, exitRequested: Promise.resolve(pending.exit), close: async () => {} };
+  }
+  if (pending.kind === 'unconfirmed') runner.refuse(`starting ${MYX_VERSION} after an upgrade (not confirmed yet)`);
 
   let webPort: number | null = null;
   const app = cert
@@ -73,6 +108,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     try {
       await app.listen({ host: options.web.bind, port: options.web.port });
     } catch (err) {
+      upgrade.stop();
       journal.close();
       await client.close();
       const code = (err as NodeJS.ErrnoException).code;
@@ -92,7 +128,13 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   const onDelivery = (d: Delivery) => runner.handleDelivery(d);
   // Removed from the control plane: nobody will take these commands' results, so nothing should run for it.
   const onRemoved = () => void runner.stopAll();
-  const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds, onRemoved);
+  // An upgraded agent's first heartbeat that goes through confirms its new version.
+  const onBeat = () => {
+    const confirmed = upgrade.confirm();
+    if (confirmed === 'confirmed') runner.refuse(null);
+    else if (confirmed === 'rolled_back') requestExit({ reason: 'the upgrade was rolled back' });
+  };
+  const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds, onRemoved, onBeat);
   const poller = mode === 'poll' ? new Poller(client, log, onDelivery) : null;
   heartbeat.start();
   poller?.start();
@@ -108,8 +150,10 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   );
 
   return {
-    options, mode, webPort, fingerprint: cert?.fingerprint ?? null,
+    options, mode, webPort, fingerprint: cert?.fingerprint ?? null, exitRequested,
     async close() {
+      upgrader.stop();
+      upgrade.stop();
       heartbeat.stop();
       poller?.stop();
       if (app) await app.close();

@@ -20,21 +20,27 @@ export class Heartbeat {
   readonly #facts: () => HeartbeatRequest;
   readonly #onDelivery: (d: Delivery) => void;
   readonly #onRemoved: () => void;
+  readonly #onBeat: () => void;
   #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #state: LinkState = 'connecting';
   #stopped = false;
 
-  /** `onRemoved`: called once each time the control plane starts saying this agent was removed. */
+  /**
+   * `onRemoved`: called once each time the control plane starts saying this agent was removed.
+   * `onBeat`: after each heartbeat that went through, before its delivery is handled (an upgraded
+   * agent confirms its new version there).
+   */
   constructor(
     client: ControlClient, log: Logger, facts: () => HeartbeatRequest, onDelivery: (d: Delivery) => void, intervalSeconds: number,
-    onRemoved: () => void = () => {},
+    onRemoved: () => void = () => {}, onBeat: () => void = () => {},
   ) {
     this.#client = client;
     this.#log = log;
     this.#facts = facts;
     this.#onDelivery = onDelivery;
     this.#onRemoved = onRemoved;
+    this.#onBeat = onBeat;
     this.#intervalMs = intervalSeconds * 1000;
   }
 
@@ -57,6 +63,7 @@ export class Heartbeat {
       const res = await this.#client.heartbeat(this.#facts());
       this.#intervalMs = res.heartbeat_interval_seconds * 1000;
       this.#enter('connected');
+      this.#onBeat();
       this.#onDelivery(res);
     } catch (err) {
       if (agentRemoved(err)) this.#enter('removed');

@@ -24,3 +24,15 @@ export function killStaleGroup(pid: number, startTime: string): boolean {
     return false;
   }
 }
+
+/** True while the process started then as `pid` runs (a zombie, or another process that got its pid, is not it). */
+export function processAlive(pid: number, startTime: string | null): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] !== 'Z' && fields[0] !== 'X' && (startTime === null || fields[19] === startTime);
+}

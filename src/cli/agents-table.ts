@@ -2,6 +2,7 @@
 // was reported by agents, so every cell and footer line goes through displayText.
 
 import { displayText } from '../protocol/display-text.ts';
+import { isOlder } from '../protocol/semver.ts';
 import type { AgentView } from '../protocol/wire.ts';
 
 type Column = [string, (a: AgentView) => string];
@@ -29,8 +30,11 @@ const REMOVED_COLUMNS: Column[] = [
   ['HOSTNAME', (a) => a.hostname],
 ];
 
-/** `removed`: the list is of removed agents (`myx agents --removed`). */
-export function agentsTable(agents: AgentView[], removed = false): string {
+/**
+ * `removed`: the list is of removed agents (`myx agents --removed`). `controlPlaneVersion`: agents
+ * older than it are counted in a footer that says how to upgrade them.
+ */
+export function agentsTable(agents: AgentView[], removed = false, controlPlaneVersion?: string): string {
   if (agents.length === 0) {
     return removed ? 'No removed agents.\n' : 'No agents enrolled yet. Create a token with `myx token create` and run the join line it prints on the host.\n';
   }
@@ -38,9 +42,18 @@ export function agentsTable(agents: AgentView[], removed = false): string {
   const rows = agents.map((a) => columns.map(([, f]) => displayText(f(a))));
   const widths = columns.map(([h], i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  const failing = removed ? [] : agents.filter((a) => a.push.state === 'failing')
-    .map((a) => displayText(`${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`));
-  return [line(columns.map(([h]) => h)), ...rows.map(line), ...(failing.length ? ['', ...failing] : [])].join('\n') + '\n';
+  const notes = removed ? [] : [
+    ...agents.filter((a) => a.status === 'enrolled')
+      .map((a) => displayText(`${a.name}: enrolled, never connected: start its daemon on ${a.hostname} (\`systemctl start myx-agent\`, or \`myx-agent\`); commands for it wait until then`)),
+    ...agents.filter((a) => a.push.state === 'failing')
+      .map((a) => displayText(`${a.name}: push failing (${a.push.error}); commands go by heartbeat, next push try ${a.push.retry_at}`)),
+  ];
+  const older = removed || !controlPlaneVersion ? [] : agents.filter((a) => a.status !== 'enrolled' && isOlder(a.version, controlPlaneVersion));
+  if (older.length > 0) {
+    notes.push(displayText(`${older.length} agent${older.length === 1 ? ' runs' : 's run'} an older version than the control plane (${controlPlaneVersion}): `
+      + 'upgrade with `myx agents upgrade --all`'));
+  }
+  return [line(columns.map(([h]) => h)), ...rows.map(line), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
 }
 
 function ago(iso: string): string {

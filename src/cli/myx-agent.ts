@@ -31,6 +31,36 @@ const program = new Command('myx-agent')
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // An upgrade ends this process: systemd (Restart=always) or the upgrade guard starts the new
+    // binary; a rollback started by hand starts the old one here, before exiting.
+    void agent.exitRequested.then(async (req) => {
+      if (stopping) return;
+      stopping = true;
+      await agent.close();
+      if (req.spawn) {
+        const { spawnAgent } = await import('../agent/supervision.ts');
+        spawnAgent(req.spawn.binary, req.spawn.args).unref();
+      }
+      process.exit(EXIT.ok);
+    }).catch((err: unknown) => reportAndExit('myx-agent', err));
+  });
+
+// Started by the agent itself during an upgrade (from the old binary), never by hand.
+program
+  .command('upgrade-guard', { hidden: true })
+  .description('watch an upgrade of this agent and roll it back if the new version does not come back')
+  .requiredOption('--state <file>', 'the upgrade plan (upgrade.json in the agent\'s state folder)')
+  .action(async (o: { state: string }) => {
+    const { runUpgradeGuard } = await import('../agent/upgrade-guard.ts');
+    const { createLogger } = await import('../common/logger.ts');
+    const log = createLogger({ name: 'upgrade-guard', level: env.logLevel ?? 'info', ...(env.logFormat ? { format: env.logFormat } : {}) });
+    try {
+      await runUpgradeGuard(o.state, log);
+    } catch (err) {
+      log.error({ err }, `the upgrade guard failed: ${(err as Error).message}`);
+      process.exit(EXIT.error);
+    }
+    process.exit(EXIT.ok);
   });
 
 program

@@ -11,11 +11,16 @@ import type { ConnectionFlags } from './operator-client.ts';
 import { client, flagsOf, json, withConnection } from './command-setup.ts';
 import { addClusterCommands } from './cluster-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
+import { addUpgradeCommand } from './upgrade-command.ts';
+import { checkLimits, parseLabels, targetsOf, withTargetFlags } from './target-flags.ts';
 
 const program = new Command('myx')
   .description('Run commands on a fleet of servers through myx agents.')
   .version(MYX_VERSION)
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // options go to the command they follow (it has none of its own), so `server install --listen`
+  // can be install's, while `server --listen` stays the server's (see `server install` below)
+  .enablePositionalOptions();
 
 program
   .command('server')
@@ -54,6 +59,25 @@ program
     stopOnSignal(() => server.close());
   });
 
+program.commands.find((c) => c.name() === 'server')!
+  // `server install --listen …`: the options after `install` are install's own
+  .enablePositionalOptions()
+  .command('install')
+  .description('install the control plane as a systemd service: the release in /usr/local/lib/myx, /usr/local/bin/myx, the myx user, myx-server.service (data in /var/lib/myx)')
+  .option('--listen <host:port>', 'address the service listens on', '0.0.0.0:8000')
+  .option('--public-url <url>', 'URL agents on other hosts use (default https://<hostname>:<port>)')
+  .option('--release-dir <dir>', 'the release to install (myx, myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
+  .option('--prefix <dir>', 'put every file under DIR (for images and tests); the user is not created')
+  .option('--no-start', 'write everything, start nothing')
+  .action(async (o: { listen: string; publicUrl?: string; releaseDir?: string; prefix?: string; start: boolean }) => {
+    const { installServer } = await import('./server-install.ts');
+    const { defaultReleaseDir } = await import('./release-location.ts');
+    process.stdout.write(await installServer({
+      listen: o.listen, releaseDir: o.releaseDir ?? defaultReleaseDir(), noStart: !o.start,
+      ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}), ...(o.prefix ? { prefix: o.prefix } : {}),
+    }));
+  });
+
 program
   .command('up')
   .description('start a control plane and one local agent under ./.myx/ (a playground on this host)')
@@ -77,11 +101,12 @@ const agents = withConnection(program.command('agents'))
   .action(async (_o: unknown, cmd: Command) => {
     const o = flagsOf<ConnectionFlags & { json?: boolean; removed?: boolean }>(cmd);
     const c = await client(o);
-    const list = await c.agents(o.removed ?? false);
+    const list = await c.agentList(o.removed ?? false);
     await c.close();
-    if (o.json) json(list);
-    else process.stdout.write((await import('./agents-table.ts')).agentsTable(list, o.removed ?? false));
+    if (o.json) json(list.agents);
+    else process.stdout.write((await import('./agents-table.ts')).agentsTable(list.agents, o.removed ?? false, list.control_plane_version));
   });
+addUpgradeCommand(agents);
 withConnection(agents.command('remove'))
   .description('remove an agent: its token stops working, its unfinished commands end cancelled, its history stays')
   .argument('<name-or-id>')
@@ -95,11 +120,8 @@ withConnection(agents.command('remove'))
       + (r.cancelled === 0 ? 'It had no unfinished commands.' : `${r.cancelled} unfinished command${r.cancelled === 1 ? '' : 's'} cancelled${running}.`)) + '\n');
   });
 
-withConnection(program.command('run'))
+withTargetFlags(withConnection(program.command('run')), 'run on')
   .description('run a command on agents and print each result; exit 0 only if all succeeded')
-  .addOption(new Option('--agent <name-or-id>', 'target agent (repeatable)').argParser(collect))
-  .addOption(new Option('--label <key=value>', 'target agents carrying this label (repeatable: all must match)').argParser(collect))
-  .option('--all', 'target every enrolled agent')
   .option('--timeout <duration>', 'kill the command after this long (default 300s)')
   .option('--ttl <duration>', 'how long a command waits for an offline agent before it expires (default 1h)')
   .option('--max-concurrency <n|n%>', 'run on at most this many agents at once')
@@ -116,15 +138,10 @@ withConnection(program.command('run'))
       agent?: string[]; label?: string[]; all?: boolean; timeout?: string; ttl?: string; maxConcurrency?: string; maxErrors?: string;
       stream?: boolean; group?: boolean; json?: boolean; stripControl?: boolean;
     }>(cmd);
-    const ways = [o.all, o.agent?.length, o.label?.length].filter(Boolean).length;
-    if (ways === 0) throw new CliError('say where to run it: --agent NAME (repeatable), --label KEY=VALUE (repeatable) or --all');
-    if (ways > 1) throw new CliError('choose targets one way: --agent, --label or --all');
-    for (const [flag, v] of [['--max-concurrency', o.maxConcurrency], ['--max-errors', o.maxErrors]] as const) {
-      if (v !== undefined && !/^\d{1,6}%?$/.test(v)) throw new CliError(`${flag} must be a number or a percentage, like 10 or 25%, got "${v}"`);
-    }
+    const targets = targetsOf(o, 'say where to run it');
+    checkLimits([['--max-concurrency', o.maxConcurrency], ['--max-errors', o.maxErrors]]);
     const timeout = o.timeout === undefined ? undefined : parseDuration(o.timeout, '--timeout');
     const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
-    const targets = o.all ? { all: true } : o.agent?.length ? { agents: o.agent } : { labels: parseLabels(o.label ?? []) };
     const { runCommand } = await import('./run-command.ts');
     const c = await client(o);
     const code = await runCommand(c, {
@@ -224,20 +241,6 @@ withConnection(program.command('cancel'))
     await c.close();
     process.exitCode = record.status === 'cancelled' || res.outcome === 'final' ? EXIT.ok : EXIT.commandFailed;
   });
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-function parseLabels(pairs: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const p of pairs) {
-    const i = p.indexOf('=');
-    if (i <= 0) throw new CliError(`labels are key=value, got "${p}"`);
-    labels[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return labels;
-}
 
 function positive(value: string, what: string): number {
   const n = Number(value);

@@ -8,8 +8,9 @@ import { requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
-  AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView, RemoveAgentResponse,
-  ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, WaitResponse,
+  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView,
+  RemoveAgentResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest,
+  UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -74,7 +75,17 @@ export class OperatorClient {
 
   /** Enrolled agents, or (`removed`) the removed ones. */
   async agents(removed = false): Promise<AgentView[]> {
-    return (await this.#call<{ agents: AgentView[] }>('GET', `/api/agents${removed ? '?removed=true' : ''}`)).agents;
+    return (await this.agentList(removed)).agents;
+  }
+
+  /** The agents and the control plane's version (which they are compared with). */
+  async agentList(removed = false): Promise<AgentListResponse> {
+    return this.#call<AgentListResponse>('GET', `/api/agents${removed ? '?removed=true' : ''}`);
+  }
+
+  /** Starts a run that upgrades the targets to the release's agent binary. */
+  async upgradeAgents(req: UpgradeAgentsRequest): Promise<UpgradeAgentsResponse> {
+    return this.#call('POST', '/api/agents/upgrade', req, 60_000);
   }
 
   async removeAgent(nameOrId: string): Promise<RemoveAgentResponse> {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestFailedError } from '../common/json-client.ts';
 import { isFinal } from '../protocol/command-status.ts';
 import { displayJson } from '../protocol/display-text.ts';
-import type { CommandRecord, OutputChunk, Targets } from '../protocol/wire.ts';
+import type { CommandRecord, OutputChunk, RunResponse, Targets } from '../protocol/wire.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
 import { RunPrinter } from './run-printer.ts';
@@ -31,7 +31,7 @@ const PATIENCE_MS = 3000;
 const MAX_RECONNECT_MS = 5000;
 
 export async function runCommand(client: OperatorClient, o: RunOptions, out = process.stdout, err = process.stderr): Promise<number> {
-  const { run, commands: created } = await client.createRun({
+  const created = await client.createRun({
     targets: o.targets,
     command: o.command,
     args: o.args,
@@ -40,14 +40,33 @@ export async function runCommand(client: OperatorClient, o: RunOptions, out = pr
     ...(o.maxConcurrency ? { max_concurrency: o.maxConcurrency } : {}),
     ...(o.maxErrors ? { max_errors: o.maxErrors } : {}),
   });
+  return followRun(client, created, o, out, err);
+}
+
+export interface FollowOptions {
+  json: boolean;
+  stream?: boolean;
+  stripControl?: boolean;
+  /** Lines to say before the run's own, e.g. what an upgrade installs. */
+  notices?: string[];
+}
+
+/**
+ * Follows a run the control plane created (`myx run`, `myx agents upgrade`): output and a status
+ * line per agent as they come, then the summary (or the records, with --json). 0 only if all succeeded.
+ */
+export async function followRun(client: OperatorClient, { run, commands: created }: RunResponse, o: FollowOptions, out = process.stdout, err = process.stderr): Promise<number> {
   const printer = new RunPrinter(created, o.json ? nullStream : out, err, {
     ...(o.stream === undefined ? {} : { stream: o.stream }),
     ...(o.stripControl ? { stripControl: true } : {}),
   });
+  if (!o.json) for (const line of o.notices ?? []) printer.notice(line);
   if (created.length > 1 && !o.json) {
-    const limits = [run.max_concurrency ? `${run.max_concurrency} at a time` : '', run.max_errors ? `stop after ${run.max_errors} errors` : ''].filter(Boolean);
+    const limits = [run.max_concurrency ? `${run.max_concurrency} at a time` : '', run.max_errors ? `stop after ${run.max_errors} error${run.max_errors === 1 ? '' : 's'}` : ''].filter(Boolean);
     printer.notice(`${run.id}: ${created.length} agents (${run.target})${limits.length ? ', ' + limits.join(', ') : ''}`);
   }
+  // commands that ended as the run was created (an upgrade with nothing to do) are shown at once
+  for (const c of created) if (isFinal(c.status)) printer.final(c);
   const records = new Map(created.map((c) => [c.id, c]));
   const pending = () => [...records.values()].filter((c) => !isFinal(c.status)).map((c) => c.id);
   const finish = (c: CommandRecord) => {

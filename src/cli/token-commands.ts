@@ -5,13 +5,14 @@ import { displayText } from '../protocol/display-text.ts';
 import { client, flagsOf, json, withConnection } from './command-setup.ts';
 import { CliError, EXIT, parseDuration } from './fail.ts';
 import type { ConnectionFlags } from './operator-client.ts';
+import type { EnrollmentTokenResponse } from '../protocol/wire.ts';
 
 export function addTokenCommands(program: Command): void {
   const token = withConnection(program.command('token')).description('enrollment tokens: create, list, revoke');
   withConnection(token.command('create'))
     .description('create a one-time enrollment token and print the line that enrolls an agent')
     .option('--ttl <duration>', 'how long the token stays valid (90s, 15m, 1h, 2d; at most 7d)', '1h')
-    .option('--json', 'print {"id", "token", "expires_at", "join"}')
+    .option('--json', 'print {"id", "token", "expires_at", "join", "install"}')
     .action(async (_o: unknown, cmd: Command) => {
       const o = flagsOf<ConnectionFlags & { ttl: string; json?: boolean }>(cmd);
       const ttl = parseDuration(o.ttl, '--ttl');
@@ -19,7 +20,7 @@ export function addTokenCommands(program: Command): void {
       const t = await c.createEnrollmentToken(ttl);
       await c.close();
       if (o.json) json(t);
-      else process.stdout.write(`Enrollment token ${t.id} (single use, expires ${t.expires_at}; \`myx token revoke ${t.id}\` withdraws it):\n  ${t.token}\n\nOn the new host, run:\n  ${t.join}\nthen start the agent there with:  myx-agent\n`);
+      else process.stdout.write(createdText(t));
     });
   withConnection(token.command('list'))
     .description('list enrollment tokens, newest first: id, state (usable, used, expired, revoked), times; never the secret')
@@ -51,4 +52,20 @@ export function addTokenCommands(program: Command): void {
       process.stdout.write(`${displayText(id)} ${said}\n`);
       if (res.outcome === 'already_used') process.exitCode = EXIT.commandFailed;
     });
+}
+
+function createdText(t: EnrollmentTokenResponse): string {
+  return `Enrollment token ${t.id} (single use, expires ${t.expires_at}; \`myx token revoke ${t.id}\` withdraws it):
+  ${t.token}
+
+Install, enroll and start the agent on a new Linux host (it needs curl, sh and systemd; the line trusts
+only this control plane; as root, leave out \`sudo\`):
+  ${t.install}
+Options go after the final \`--\`: --name web-01 (default: the host's name), --label env=prod (repeatable),
+--no-web (poll mode), --web-port N, --no-start (install only); --help lists them all.
+
+Or, on a host that has myx-agent already:
+  ${t.join}
+then start the agent there with:  myx-agent
+`;
 }

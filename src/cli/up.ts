@@ -45,6 +45,7 @@ export async function up(o: UpOptions): Promise<{ close: () => Promise<void>; ba
 myx is up.
   control plane  ${server.url}   data: ${rel}  fingerprint ${server.fingerprint}
   local agent    https://127.0.0.1:${agent.webPort}   config: ${relative(process.cwd(), agentConfig)}  (web mode)
+  web console    ${server.url}/   sign in with the token in ${relative(process.cwd(), server.operatorTokenPath)}
 
 Try from another terminal in this folder:
   npx myx agents --data-dir ${dd}

@@ -31,6 +31,9 @@ export interface HttpAppOptions {
   trustedPeer?: (req: FastifyRequest) => boolean;
 }
 
+/** Origin-form (`/path`) or absolute-form (`https://host/path`) request targets; anything else names no route. */
+const NAMES_A_PATH = /^(?:\/|https?:\/\/)/i;
+
 export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     // Fastify's own per-request and "listening" lines stay quiet: each process logs its own start
@@ -54,8 +57,9 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger, opts.trustedPeer ?? (() => false));
   // A request no route matches is answered before its body is read: Fastify would read and parse
   // it first (up to bodyLimit), for anyone, without credentials.
+  // So is a target that names no path (`*`, `host:port`): the router would take it for `/`.
   app.addHook('onRequest', async (req, reply) => {
-    if (req.is404) return reply.code(404).send(notFound(req));
+    if (req.is404 || !NAMES_A_PATH.test(req.raw.url ?? '')) return reply.code(404).send(notFound(req));
   });
   authenticateByRoute(app, opts.callers, opts.logger);
 

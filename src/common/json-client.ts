@@ -53,9 +53,12 @@ export async function requestJson<T>(req: JsonRequest): Promise<JsonResponse<T>>
   throw httpError(res.statusCode!, parsed, req.url);
 }
 
-/** Opens a streaming GET (Server-Sent Events); the caller reads the body. Non-2xx answers reject. */
-export async function openStream(req: Omit<JsonRequest, 'method' | 'body'>): Promise<IncomingMessage> {
-  const res = await open({ ...req, method: 'GET' }, 'text/event-stream');
+/**
+ * Opens a streaming GET (Server-Sent Events, or a download with `accept`); the caller reads the
+ * body. `timeoutMs` is then a limit on silence, not on the whole answer. Non-2xx answers reject.
+ */
+export async function openStream(req: Omit<JsonRequest, 'method' | 'body'>, accept = 'text/event-stream'): Promise<IncomingMessage> {
+  const res = await open({ ...req, method: 'GET' }, accept);
   if (res.statusCode === 200) return res;
   let text = '';
   for await (const chunk of res) text += String(chunk);

@@ -1,7 +1,7 @@
 // Self-signed certificates for the agent's web service and the control plane's API: generated
 // on first start, reused after, and identified by their SHA-256 fingerprint for pinning.
 
-import { X509Certificate, webcrypto } from 'node:crypto';
+import { createHash, X509Certificate, webcrypto } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
@@ -76,6 +76,12 @@ export async function loadCertificate(files: CertificateFiles): Promise<LoadedCe
 
 export function fingerprintOf(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256;
+}
+
+/** Base64 SHA-256 of the certificate's public key (SubjectPublicKeyInfo, DER): what curl's --pinnedpubkey pins. */
+export function publicKeySha256Of(certPem: string): string {
+  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
 }
 
 /** Makes sure a key file is not readable by others (an operator may have copied it in loosely). */

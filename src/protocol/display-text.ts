@@ -30,6 +30,11 @@ const SEQUENCE = new RegExp(
   'g',
 );
 
+/** A fresh global RegExp matching every terminal control sequence whole (the web console renders SGR colours and drops the rest). */
+export function terminalSequences(): RegExp {
+  return new RegExp(SEQUENCE.source, 'g');
+}
+
 function escape(ch: string): string {
   const code = ch.charCodeAt(0);
   return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;

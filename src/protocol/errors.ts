@@ -17,6 +17,9 @@ export const ERRORS = {
   AGENT_TOKEN_INVALID: { status: 401, message: 'the agent token is not valid' },
   OPERATOR_TOKEN_MISSING: { status: 401, message: 'the Authorization: Bearer header is missing' },
   OPERATOR_TOKEN_INVALID: { status: 401, message: 'the operator token is not valid' },
+  SESSION_INVALID: { status: 401, message: 'the console session expired or was signed out: sign in again' },
+  CSRF_TOKEN_INVALID: { status: 403, message: 'a request made with the console session needs its X-Myx-CSRF header (from GET /api/session)' },
+  CROSS_SITE_REQUEST: { status: 403, message: 'a request from another site may not use the console session' },
   CLIENT_CERT_REQUIRED: { status: 403, message: 'this endpoint needs the control plane\'s client certificate' },
   CLIENT_CERT_MISMATCH: { status: 403, message: 'the client certificate is not the control plane this agent enrolled with' },
   AUTH_RATE_LIMITED: { status: 429, message: 'too many failed authentications from this address; try again later' },
@@ -40,6 +43,11 @@ export const ERRORS = {
   COMMAND_STILL_RUNNING: { status: 409, message: 'the command is still running on this agent' },
   AGENT_STORAGE_FULL: { status: 507, message: 'the agent cannot write its journal (disk full or read-only?): it takes no new command until it can' },
   RELEASE_NOT_FOUND: { status: 404, message: 'this control plane has no release to hand out' },
+  /** The release's myx-agent does not run on the control plane's host (`--version` fails): no agent gets it. */
+  RELEASE_UNUSABLE: { status: 409, message: 'the release\'s myx-agent does not run (`myx-agent --version` fails); rebuild it with `npm run package`' },
+  /** Retryable: the command stays queued and runs once the agent is back on its new version. */
+  AGENT_UPGRADING: { status: 503, message: 'this agent is upgrading and takes no new command until it runs its new version; the command stays queued' },
+  UPGRADE_WOULD_DOWNGRADE: { status: 409, message: 'some targets run a newer version than the release; pass --allow-downgrade to install it on them anyway' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

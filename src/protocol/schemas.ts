@@ -76,11 +76,25 @@ export const heartbeatSchema = {
   },
 } as const;
 
+/** A version as `myx-agent --version` prints it (semver-like; also what the control plane accepts from a release). */
+export const VERSION_PATTERN = '^[0-9A-Za-z.+-]{1,64}$';
+
+const upgradeSpec = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'sha256', 'size'],
+  properties: {
+    version: { type: 'string', pattern: VERSION_PATTERN },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    size: { type: 'integer', minimum: 1, maximum: 2 ** 40 },
+  },
+} as const;
+
 export const executeSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['command_id', 'command'],
-  properties: { command_id: id, ...commandSpec },
+  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpec },
 } as const;
 
 export const resultSchema = {
@@ -106,24 +120,39 @@ export const resultSchema = {
 
 const limit = { type: 'string', pattern: '^[0-9]{1,6}%?$' } as const;
 
+const targetsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    agents: { type: 'array', maxItems: 100000, items: { type: 'string', minLength: 1, maxLength: 128 } },
+    labels: { ...labels, minProperties: 1 },
+    all: { type: 'boolean' },
+  },
+} as const;
+
 export const createRunSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['targets', 'command'],
   properties: {
-    targets: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        agents: { type: 'array', maxItems: 100000, items: { type: 'string', minLength: 1, maxLength: 128 } },
-        labels: { ...labels, minProperties: 1 },
-        all: { type: 'boolean' },
-      },
-    },
+    targets: targetsSchema,
     ...commandSpec,
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
     max_concurrency: limit,
     max_errors: limit,
+  },
+} as const;
+
+export const upgradeAgentsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets'],
+  properties: {
+    targets: createRunSchema.properties.targets,
+    ttl: createRunSchema.properties.ttl,
+    max_concurrency: limit,
+    max_errors: limit,
+    allow_downgrade: { type: 'boolean' },
   },
 } as const;
 
@@ -216,6 +245,47 @@ export const streamQuerySchema = {
   required: ['ids'],
   // one id at least, comma-separated: an empty list would be a stream that never ends
   properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*,?$' } },
+} as const;
+
+export const runPreviewSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['targets'],
+  properties: { targets: targetsSchema },
+} as const;
+
+/** A page of output holds 1 MiB at most; 256 KiB unless asked. */
+export const OUTPUT_PAGE_MAX = 1024 * 1024;
+export const OUTPUT_PAGE_DEFAULT = 256 * 1024;
+
+export const outputQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    stream: { enum: ['stdout', 'stderr', 'all'] },
+    offset: { type: 'string', pattern: '^[0-9]{1,15}$' },
+    limit: { type: 'string', pattern: '^[0-9]{1,7}$' },
+    tail: { type: 'string', pattern: '^[0-9]{1,6}$' },
+  },
+} as const;
+
+export const rawOutputQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { stream: { enum: ['stdout', 'stderr'] } },
+} as const;
+
+export const runQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { output: { enum: ['full', 'head'] } },
+} as const;
+
+export const signInSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['token'],
+  properties: { token: { type: 'string', minLength: 1, maxLength: 512 } },
 } as const;
 
 export const limitQuerySchema = {

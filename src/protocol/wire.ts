@@ -87,6 +87,20 @@ export interface ExecuteRequest {
   timeout?: number;
   env?: Record<string, string>;
   cwd?: string;
+  /** Present on an upgrade command (`myx agents upgrade`): the agent replaces itself instead of running `command`. */
+  upgrade?: UpgradeSpec;
+}
+
+/**
+ * What an agent upgrades to: the agent binary of the control plane's release directory, fetched
+ * from `GET /downloads/myx-agent` over the agent's pinned channel and checked against these.
+ */
+export interface UpgradeSpec {
+  version: string;
+  /** hex SHA-256 of the binary, from the release's SHA256SUMS */
+  sha256: string;
+  /** bytes */
+  size: number;
 }
 export interface ExecuteResponse {
   status: 'accepted';
@@ -123,6 +137,9 @@ export interface ResultAck {
   status: CommandStatus;
 }
 
+/** What a command does: run a program (`exec`), or replace the agent with another version (`upgrade`). */
+export type CommandKind = 'exec' | 'upgrade';
+
 /** A command as the operator API shows it. */
 export interface CommandRecord extends CommandOutput {
   id: string;
@@ -130,6 +147,9 @@ export interface CommandRecord extends CommandOutput {
   run_id: string | null;
   agent_id: string;
   agent_name: string;
+  kind: CommandKind;
+  /** What an upgrade command installs; null for `exec`. */
+  upgrade: UpgradeSpec | null;
   command: string;
   args: string[];
   timeout: number;
@@ -159,7 +179,11 @@ export interface AgentView {
   hostname: string;
   os: string;
   version: string;
-  status: 'online' | 'offline';
+  /**
+   * `enrolled`: its daemon has never heartbeated (enrolled, not started yet); `online`: heartbeats
+   * arrive; `offline`: they stopped (or the agent was removed).
+   */
+  status: 'enrolled' | 'online' | 'offline';
   mode: AgentMode;
   address: string | null;
   web_port: number | null;
@@ -237,6 +261,30 @@ export interface CreateRunRequest {
   max_errors?: string;
 }
 
+/** POST /api/agents/upgrade: a run that upgrades the targets to the release's agent binary. */
+export interface UpgradeAgentsRequest {
+  targets: Targets;
+  /** @default "10%" (at least one agent) */
+  max_concurrency?: string;
+  /** @default "1": the first failure stops the rollout */
+  max_errors?: string;
+  /** Delivery TTL in seconds for agents that are offline, @default 600 */
+  ttl?: number;
+  /** Install the release on agents that run a newer version too. @default false */
+  allow_downgrade?: boolean;
+}
+export interface UpgradeAgentsResponse extends RunResponse {
+  /** What the run installs. */
+  release: UpgradeSpec;
+}
+
+/** GET /api/agents */
+export interface AgentListResponse {
+  agents: AgentView[];
+  /** The control plane's own version: agents older than it are worth upgrading. */
+  control_plane_version: string;
+}
+
 /** A run: the commands of one `myx run`. */
 export interface RunRecord {
   id: string;
@@ -282,7 +330,13 @@ export interface EnrollmentTokenResponse {
   id: string;
   token: string;
   expires_at: string;
+  /** `MYX_ENROLL_TOKEN=… myx-agent enroll --server URL`: for a host that has myx-agent already. */
   join: string;
+  /**
+   * `curl -fsS -k --pinnedpubkey 'sha256//…' URL/install.sh | sudo MYX_ENROLL_TOKEN=… sh -s --`: installs,
+   * enrolls and starts the agent on a host with only curl and sh; installer options go after `--`.
+   */
+  install: string;
 }
 
 /** GET /api/enrollment-tokens: what is known of a token, never its secret. */
@@ -302,6 +356,64 @@ export interface EnrollmentTokenView {
 export interface RevokeEnrollmentTokenResponse {
   token: EnrollmentTokenView;
   outcome: 'revoked' | 'already_used' | 'already_expired' | 'already_revoked';
+}
+
+/** Which output of a command: one stream, or both as they were printed (`all`). */
+export type OutputStream = 'stdout' | 'stderr' | 'all';
+
+/**
+ * GET /api/commands/:id/output: a page of a command's output, by byte offsets into its UTF-8 text
+ * (`offset` and `limit`, never splitting a character), or its last lines (`tail`). Follow a running
+ * command by asking again from `next_offset` until `eof`.
+ */
+export interface OutputPage {
+  command_id: string;
+  stream: OutputStream;
+  /** Where `data` starts. */
+  offset: number;
+  /** Where the next page starts. */
+  next_offset: number;
+  /** Bytes the stream has had so far (the command's whole output, also what was not kept). */
+  total_bytes: number;
+  /** What is kept of a stream that went over the cap: its first and last bytes; null when nothing was dropped. */
+  kept: { head_bytes: number; tail_bytes: number } | null;
+  data: string;
+  /** The command is final and nothing follows `next_offset`. */
+  eof: boolean;
+}
+
+/** POST /api/runs/preview: the agents POST /api/runs would target now. */
+export interface RunPreviewRequest {
+  targets: Targets;
+}
+export interface RunPreviewResponse {
+  /** How they were chosen, as the run would record it. */
+  target: string;
+  agents: AgentView[];
+}
+
+/** POST /api/session: sign in to the web console with an operator token (it sets the session cookie). */
+export interface SignInRequest {
+  token: string;
+}
+
+/** POST and GET /api/session. A caller with the Bearer token has no session: `{ via: 'token' }`. */
+export type SessionView =
+  | {
+    via: 'session';
+    /** Send it in `X-Myx-CSRF` with every request that changes something. */
+    csrf_token: string;
+    created_at: string;
+    /** The absolute end. */
+    expires_at: string;
+    /** When it ends unless used again before. */
+    idle_expires_at: string;
+  }
+  | { via: 'token' };
+
+/** DELETE /api/session */
+export interface SignOutResponse {
+  signed_out: boolean;
 }
 
 /** GET /api/status on the agent. */

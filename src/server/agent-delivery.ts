@@ -4,8 +4,9 @@
 // to the queue at once: otherwise it would wait out a whole lease (a poll the agent gave up on).
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Delivery, ExecuteRequest, CommandRecord } from '../protocol/wire.ts';
+import type { Delivery } from '../protocol/wire.ts';
 import type { ServerContext } from './context.ts';
+import { executeRequestOf } from './execute-request.ts';
 import type { AgentRow } from './store/store.ts';
 
 /** Commands handed out per answer; the rest come with the next one. */
@@ -71,7 +72,7 @@ export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 
     }
     to.ifUndelivered(handBack);
   }
-  return { commands: claimed.map(toExecute), cancel: await ctx.store.pendingCancels(agent.id) };
+  return { commands: claimed.map(executeRequestOf), cancel: await ctx.store.pendingCancels(agent.id) };
 }
 
 export function isEmpty(d: Delivery): boolean {
@@ -87,12 +88,4 @@ async function giveBack(ctx: ServerContext, agent: AgentRow, ids: string[], chan
     // the lease still brings them back
     ctx.log.warn({ err, agent: agent.name }, 'could not queue an undelivered hand-out again; its lease will');
   }
-}
-
-function toExecute(c: CommandRecord): ExecuteRequest {
-  return {
-    command_id: c.id, command: c.command, args: c.args, timeout: c.timeout,
-    ...(c.env ? { env: c.env } : {}),
-    ...(c.cwd ? { cwd: c.cwd } : {}),
-  };
 }

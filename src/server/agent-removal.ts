@@ -11,6 +11,7 @@ export async function removeAgent(ctx: ServerContext, agentId: string): Promise<
   const outcome = await ctx.store.removeAgent(agentId, new Date().toISOString());
   if (outcome.kind === 'not_found') throw new ApiError('AGENT_NOT_FOUND', `no agent with id "${agentId}" (removed already?)`);
   const { agent, ended, handedOut } = outcome;
+  ctx.versions.forget(agent.id);
   // Rate control starts the next commands of their runs.
   for (const c of ended) await ctx.runs.commandEnded(c);
   // A web-mode agent is asked to stop what it runs now, with the token it had; any agent stops its

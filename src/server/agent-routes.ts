@@ -74,6 +74,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, `agent switched to ${facts.mode} mode`);
     // push health starts over, in the store, when the address, port, mode or certificate changed
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
+    ctx.versions.seen(updated);
     const body: HeartbeatResponse = {
       agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, control_plane_urls: ctx.replicas.urls(),
       ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),

@@ -11,9 +11,15 @@ import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
 import { replicaRoutes } from './replica-routes.ts';
+import { installRoutes } from './install-routes.ts';
+import { upgradeRoutes } from './upgrade-routes.ts';
+import { consoleRoutes, securityHeaders } from './console-routes.ts';
+import { outputRoutes } from './output-routes.ts';
+import { sessionRoutes } from './session-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
+  securityHeaders(app);
   app.get('/health', PUBLIC_ROUTE, async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
@@ -21,5 +27,10 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   commandStreamRoute(app, ctx);
   downloadRoutes(app, ctx);
   replicaRoutes(app, ctx);
+  installRoutes(app, ctx);
+  upgradeRoutes(app, ctx);
+  sessionRoutes(app, ctx);
+  outputRoutes(app, ctx);
+  consoleRoutes(app, ctx);
   return app;
 }

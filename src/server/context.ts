@@ -9,6 +9,7 @@ import type { CompiledServerOptions } from './options.ts';
 import type { ReleaseDir } from './release-dir.ts';
 import type { ReplicaPresence } from './replica-presence.ts';
 import type { Store } from './store/store.ts';
+import type { VersionWatch } from './version-watch.ts';
 
 export interface ServerContext {
   store: Store;
@@ -22,8 +23,12 @@ export interface ServerContext {
   replicas: ReplicaPresence;
   /** The binaries this control plane hands out (install, upgrades). */
   release: ReleaseDir;
+  /** Warns once per agent and version about agents older than the control plane. */
+  versions: VersionWatch;
   /** The fingerprint of the control plane's own certificate (goes into enrollment tokens). */
   fingerprint: string;
+  /** curl's `--pinnedpubkey` form (`sha256//BASE64`) of the certificate's public key (goes into install lines). */
+  pinnedPubkey: string;
   /** The URL agents on other hosts use (goes into join lines). */
   publicUrl: () => string;
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.ts';
 import { RequestFailedError } from '../common/json-client.ts';
 import type { CommandRecord, PushHealth } from '../protocol/wire.ts';
 import { AgentClient } from './agent-client.ts';
+import { executeRequestOf } from './execute-request.ts';
 import type { AgentRow, Store } from './store/store.ts';
 
 const MIN_BACKOFF_MS = 1000;
@@ -17,6 +18,9 @@ const MAX_BACKOFF_MS = 60_000;
  * at once they would starve each other of CPU and time out. Past this, pushes wait their turn.
  */
 const MAX_PUSHES_IN_FLIGHT = 256;
+
+/** Why a command waits while its agent upgrades (nothing is handed to it until the upgrade ends). */
+const UPGRADING_NOTE = 'the agent is upgrading; the command goes to it once the upgrade has ended';
 
 /** When a failing agent is tried again: 1 s after the first failure, doubling to 60 s. */
 export function retryAt(agent: AgentRow): number {
@@ -104,26 +108,34 @@ export class Dispatcher {
     }
     const now = Date.now();
     const claim = await this.#store.claimForPush(command.id, new Date(now).toISOString(), new Date(now + this.#leaseMs).toISOString());
-    if (claim === null) return;
+    if (claim === null) {
+      // handed out another way meanwhile, or held back while the agent upgrades: say so to whoever waits
+      const [still] = await this.#store.getCommands([command.id]);
+      if (still?.status === 'queued') await this.#store.recordPushFailure(command.id, UPGRADING_NOTE);
+      return;
+    }
     try {
-      await this.#client.execute(agent, target.url, {
-        command_id: command.id, command: command.command, args: command.args, timeout: command.timeout,
-        ...(command.env ? { env: command.env } : {}),
-        ...(command.cwd ? { cwd: command.cwd } : {}),
-      });
+      await this.#client.execute(agent, target.url, executeRequestOf(command));
     } catch (err) {
       const reason = err instanceof RequestFailedError ? err.message : String(err);
+      if (err instanceof RequestFailedError && err.code === 'AGENT_UPGRADING') {
+        // Not a failing push: the agent is replacing itself. The command waits, queued, and goes
+        // once the upgrade has ended (nothing is handed to an upgrading agent meanwhile).
+        this.#log.info({ command_id: command.id, agent: agent.name }, 'the agent is upgrading: the command waits for its new version');
+        await this.#store.releasePush(command.id, claim, reason);
+        return;
+      }
       const pinned = err instanceof RequestFailedError && err.code === 'CERT_PIN_MISMATCH';
       const backoff = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** agent.push_failures);
       this.#log[pinned ? 'error' : 'warn'](
         { command_id: command.id, agent: agent.name, url: target.url, code: err instanceof RequestFailedError ? err.code : undefined, retry_in_ms: backoff },
         pinned ? `push refused: ${reason}` : `push failed, the command waits for the agent's heartbeat: ${reason}`,
       );
-      await this.#store.recordPushHealth(agent.id, { ok: false, error: reason, at: new Date().toISOString() });
+      await this.#store.recordPushHealth(agent.id, { kind: 'failed', error: reason, at: new Date().toISOString() });
       await this.#store.releasePush(command.id, claim, reason);
       return;
     }
-    if (agent.push_state !== 'ok' || agent.push_failures !== 0) await this.#store.recordPushHealth(agent.id, { ok: true });
+    if (agent.push_state !== 'ok' || agent.push_failures !== 0) await this.#store.recordPushHealth(agent.id, { kind: 'ok' });
   }
 }
 

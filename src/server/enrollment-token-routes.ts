@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { formatEnrollmentToken, MAX_ENROLLMENT_TTL_SECONDS, MAX_OUTSTANDING_ENROLLMENT_TOKENS } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
+import { installLine } from '../protocol/install-line.ts';
 import { createEnrollmentTokenSchema, idParamsSchema, limitQuerySchema } from '../protocol/schemas.ts';
 import type {
   CreateEnrollmentTokenRequest, EnrollmentTokenResponse, EnrollmentTokenView, RevokeEnrollmentTokenResponse,
@@ -36,7 +37,11 @@ export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext):
     }
     ctx.log.info({ token_id: id, expires_at: expiresAt }, 'enrollment token created');
     const token = formatEnrollmentToken(secret, ctx.fingerprint);
-    const body: EnrollmentTokenResponse = { id, token, expires_at: expiresAt, join: `MYX_ENROLL_TOKEN=${token} myx-agent enroll --server ${ctx.publicUrl()}` };
+    const body: EnrollmentTokenResponse = {
+      id, token, expires_at: expiresAt,
+      join: `MYX_ENROLL_TOKEN=${token} myx-agent enroll --server ${ctx.publicUrl()}`,
+      install: installLine({ serverUrl: ctx.publicUrl(), pinnedPubkey: ctx.pinnedPubkey, token }),
+    };
     return reply.code(201).send(body);
   });
 

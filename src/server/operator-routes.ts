@@ -4,28 +4,34 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
 import {
-  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, setLabelsSchema,
-  waitSchema,
+  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, runPreviewSchema,
+  runQuerySchema, setLabelsSchema, waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentView, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunResponse, Targets, WaitRequest, WaitResponse,
+  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunPreviewRequest,
+  RunPreviewResponse, RunResponse, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
+import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
 import { pushHealth } from './dispatcher.ts';
 import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
-import { newId } from './secrets.ts';
+import { launchRun } from './run-launch.ts';
 import type { AgentRow } from './store/store.ts';
-import { resolveLimit } from './run-control.ts';
+import { resolveAgents, selectTargets } from './targets.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 const DEFAULT_TTL_SECONDS = 3600;
+/** `GET /api/runs/:id?output=head`: characters of each stream shown (a run's grid and grouped outputs, on 1,000 agents). */
+const OUTPUT_HEAD_CHARS = 2000;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
   app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...OPERATOR_ROUTE, schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
-    return { agents: (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx)) };
+    const agents = (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx));
+    const body: AgentListResponse = { agents, control_plane_version: MYX_VERSION };
+    return body;
   });
 
   app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
@@ -37,43 +43,34 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
     const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
-    const maxConcurrency = resolveLimit(b.max_concurrency, targets.length);
-    const maxErrors = resolveLimit(b.max_errors, targets.length);
-    if (maxConcurrency !== null && maxConcurrency < 1) throw new ApiError('BAD_REQUEST', '--max-concurrency must be at least 1 (or a percentage above 0)');
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + (b.ttl ?? DEFAULT_TTL_SECONDS) * 1000).toISOString();
-    const created = await store.createRun(
-      {
-        id: newId('run'), command: b.command, args: b.args ?? [], target: description,
-        max_concurrency: maxConcurrency, max_errors: maxErrors === null ? null : Math.max(1, maxErrors),
-      },
-      targets.map((a, i) => ({
-        id: newId('cmd'), status: maxConcurrency === null || i < maxConcurrency ? 'queued' : 'waiting', agent_id: a.id,
-        command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
-        expires_at: expiresAt,
-      })),
-      now.toISOString(),
-    );
-    ctx.log.info({ run_id: created.run.id, command: b.command, target: description, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors }, 'run created');
-    ctx.runs.inBackground('the fan-out', async () => {
-      await ctx.runs.deliver(created.commands);
-      // a target removed while the run was created has its command cancelled already: its slot is free
-      if (created.commands.some((c) => isFinal(c.status))) await ctx.runs.advance(created.run.id);
+    const body: RunResponse = await launchRun(ctx, targets, {
+      command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
+      ttl: b.ttl ?? DEFAULT_TTL_SECONDS, target: description, maxConcurrency: b.max_concurrency, maxErrors: b.max_errors,
     });
-    const body: RunResponse = created;
     return reply.code(201).send(body);
+  });
+
+  // What POST /api/runs would target now, chosen by the same function: the console shows it before launch.
+  app.post<{ Body: RunPreviewRequest }>('/api/runs/preview', { ...OPERATOR_ROUTE, schema: { body: runPreviewSchema } }, async (req) => {
+    const now = Date.now();
+    const { agents, description } = selectTargets(await store.listAgents(), req.body.targets);
+    const body: RunPreviewResponse = { target: description, agents: agents.map((a) => agentView(a, now, ctx)) };
+    return body;
   });
 
   app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
     return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
-    const run = await store.getRun(req.params.id);
-    if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
-    const body: RunResponse = { run, commands: await store.commandsOfRun(run.id) };
-    return body;
-  });
+  app.get<{ Params: { id: string }; Querystring: { output?: 'full' | 'head' } }>(
+    '/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: runQuerySchema } }, async (req) => {
+      const run = await store.getRun(req.params.id);
+      if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
+      const commands = await store.commandsOfRun(run.id);
+      const body: RunResponse = { run, commands: req.query.output === 'head' ? commands.map(outputHead) : commands };
+      return body;
+    },
+  );
 
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
     '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
@@ -148,44 +145,18 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 }
 
-/** The agents a run targets, and a description of how they were chosen. */
-function selectTargets(all: AgentRow[], t: Targets): { agents: AgentRow[]; description: string } {
-  const ways = [t.all === true, (t.agents?.length ?? 0) > 0, t.labels !== undefined].filter(Boolean).length;
-  if (ways !== 1) throw new ApiError('BAD_REQUEST', 'choose targets one way: named agents, labels, or all');
-  if (t.all) {
-    if (all.length === 0) throw new ApiError('NO_TARGETS', 'no agents are enrolled yet; enroll one with `myx token create`');
-    return { agents: all, description: 'all' };
-  }
-  if (t.labels) {
-    const wanted = Object.entries(t.labels);
-    const description = `label ${wanted.map(([k, v]) => `${k}=${v}`).join(',')}`;
-    const agents = all.filter((a) => {
-      const labels = { ...a.labels, ...a.operator_labels };
-      return wanted.every(([k, v]) => labels[k] === v);
-    });
-    if (agents.length === 0) throw new ApiError('NO_TARGETS', `no agent carries ${description.slice(6)} (see \`myx agents\`)`);
-    return { agents, description };
-  }
-  const agents = resolveAgents(all, t.agents!);
-  return { agents, description: `agents ${agents.map((a) => a.name).join(',')}` };
-}
-
-/** Finds agents by id or name; an unknown one is an error naming it. */
-function resolveAgents(all: AgentRow[], wanted: string[]): AgentRow[] {
-  const out = new Map<string, AgentRow>();
-  for (const w of wanted) {
-    const agent = all.find((a) => a.id === w) ?? all.find((a) => a.name === w);
-    if (!agent) throw new ApiError('AGENT_NOT_FOUND', `no agent with name or id "${w}" (see \`myx agents\`)`);
-    out.set(agent.id, agent);
-  }
-  return [...out.values()];
+/** The record with each stream cut to its first OUTPUT_HEAD_CHARS characters (`*_bytes` still say the whole size). */
+function outputHead(c: CommandRecord): CommandRecord {
+  return { ...c, stdout: c.stdout.slice(0, OUTPUT_HEAD_CHARS), stderr: c.stderr.slice(0, OUTPUT_HEAD_CHARS) };
 }
 
 function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
-  const seen = a.last_heartbeat_at ? Date.parse(a.last_heartbeat_at) : 0;
+  const status = a.removed_at !== null ? 'offline'
+    : a.last_heartbeat_at === null ? 'enrolled'
+    : now - Date.parse(a.last_heartbeat_at) <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline';
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status: a.removed_at === null && now - seen <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline', push: pushHealth(a),
+    status, push: pushHealth(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
     removed_at: a.removed_at,

@@ -33,7 +33,18 @@ export class RunControl {
 
   /** A command reached a final state: move its run on. */
   async commandEnded(command: CommandRecord): Promise<void> {
+    if (command.kind === 'upgrade') await this.#upgradeEnded(command.agent_id);
     if (command.run_id) await this.advance(command.run_id);
+  }
+
+  /**
+   * Commands queued for the agent while it upgraded were held back: they go now, to the process
+   * that runs the agent from here on (a new one, whatever the outcome: push health starts afresh,
+   * and the reset wakes the agent's long poll on every replica).
+   */
+  async #upgradeEnded(agentId: string): Promise<void> {
+    await this.#store.recordPushHealth(agentId, { kind: 'reset' });
+    await this.deliver(await this.#store.listCommands({ agentId, status: 'queued', limit: 1000 }));
   }
 
   async advance(runId: string): Promise<void> {

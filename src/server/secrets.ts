@@ -3,8 +3,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 
-export type TokenKind = 'operator' | 'agent' | 'enrollment';
-const PREFIX: Record<TokenKind, string> = { operator: 'myxo_', agent: 'myxa_', enrollment: '' };
+export type TokenKind = 'operator' | 'agent' | 'enrollment' | 'session';
+const PREFIX: Record<TokenKind, string> = { operator: 'myxo_', agent: 'myxa_', enrollment: '', session: 'myxs_' };
 
 export function newToken(kind: TokenKind): string {
   return PREFIX[kind] + randomBytes(32).toString('base64url');

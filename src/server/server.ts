@@ -5,7 +5,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { checkSecretFile, writeFileAtomic, fileExists } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import type { LoadedCertificate } from '../common/tls-cert.ts';
+import { publicKeySha256Of, type LoadedCertificate } from '../common/tls-cert.ts';
+import { curlPinnedPubkey } from '../protocol/install-line.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { AgentClient } from './agent-client.ts';
 import { buildServerApp } from './app.ts';
@@ -20,6 +21,7 @@ import { ReplicaPresence } from './replica-presence.ts';
 import { startSweeper, type Sweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
+import { VersionWatch } from './version-watch.ts';
 import type { Store } from './store/store.ts';
 
 /** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
@@ -67,8 +69,10 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     sweeping: () => sweeper?.active ?? false,
   });
   const ctx: ServerContext = {
-    store, log, options, agentClient, events, dispatcher, runs, replicas, release: new ReleaseDir(options.releaseDir),
-    fingerprint: cert.fingerprint, publicUrl,
+    store, log, options, agentClient, events, dispatcher, runs, replicas, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
+    fingerprint: cert.fingerprint,
+    pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
+    publicUrl,
   };
   const app = buildServerApp(ctx, cert);
   try {

@@ -12,7 +12,8 @@ import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
+  StoreCapabilities,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
 import { PostgresCluster } from './postgres/cluster.ts';
@@ -80,6 +81,10 @@ export class PostgresStore implements Store {
 
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
   operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
+  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
   createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
     return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
@@ -185,8 +190,9 @@ export class PostgresStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.ok) await agents.pushSucceeded(this.#pool, agentId);
-    else await agents.pushFailed(this.#pool, agentId, outcome.error, outcome.at);
+    if (outcome.kind === 'ok') await agents.pushSucceeded(this.#pool, agentId);
+    else if (outcome.kind === 'failed') await agents.pushFailed(this.#pool, agentId, outcome.error, outcome.at);
+    else await agents.pushReset(this.#pool, agentId);
   }
 
   async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {

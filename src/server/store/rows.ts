@@ -2,13 +2,13 @@
 // (SQLite) or booleans (PostgreSQL). Backends hand over text as strings.
 
 import type { CommandStatus, Delivery } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, Labels, RunRecord } from '../../protocol/wire.ts';
+import type { AgentFacts, CommandRecord, Labels, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import { isFinal } from '../../protocol/command-status.ts';
 import type { AgentRow } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
-export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
+export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name, c.upgrade, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
   c.delivery, c.exit_code, c.signal, c.stdout, c.stderr, c.stdout_bytes, c.stderr_bytes, c.stdout_truncated,
   c.stderr_truncated, c.error, c.last_push_error, c.cancel_requested_at, c.created_at, c.expires_at, c.dispatched_at,
   c.started_at, c.finished_at`;
@@ -37,7 +37,9 @@ export function toAgent(r: Row): AgentRow {
 
 export function toCommand(r: Row): CommandRecord {
   return {
-    id: r.id as string, run_id: r.run_id as string | null, agent_id: r.agent_id as string, agent_name: r.agent_name as string, command: r.command as string,
+    id: r.id as string, run_id: r.run_id as string | null, agent_id: r.agent_id as string, agent_name: r.agent_name as string,
+    kind: r.upgrade === null ? 'exec' : 'upgrade', upgrade: r.upgrade === null ? null : (JSON.parse(r.upgrade as string) as UpgradeSpec),
+    command: r.command as string,
     args: JSON.parse(r.args as string) as string[], timeout: r.timeout as number,
     env: r.env === null ? null : (JSON.parse(r.env as string) as Record<string, string>), cwd: r.cwd as string | null,
     status: r.status as CommandStatus, delivery: r.delivery as Delivery | null, exit_code: r.exit_code as number | null,

@@ -6,12 +6,16 @@ import m0001 from './sqlite-migrations/0001-initial.ts';
 import m0002 from './sqlite-migrations/0002-delivery.ts';
 import m0003 from './sqlite-migrations/0003-runs-labels.ts';
 import m0004 from './sqlite-migrations/0004-removal-tokens.ts';
-import m0005 from './sqlite-migrations/0005-replicas.ts';
+import m0005 from './sqlite-migrations/0005-upgrades.ts';
+import m0006 from './sqlite-migrations/0006-console-sessions.ts';
+import m0007 from './sqlite-migrations/0007-replicas.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
   { version: 2, name: '0002-delivery', sql: m0002 },
   { version: 3, name: '0003-runs-labels', sql: m0003 },
   { version: 4, name: '0004-removal-tokens', sql: m0004, rebuildsTables: true },
-  { version: 5, name: '0005-replicas', sql: m0005 },
+  { version: 5, name: '0005-upgrades', sql: m0005 },
+  { version: 6, name: '0006-console-sessions', sql: m0006 },
+  { version: 7, name: '0007-replicas', sql: m0007 },
 ];

@@ -6,6 +6,12 @@ import { COMMAND_COLUMNS } from './rows.ts';
 
 export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, revoked_at';
+/**
+ * Nothing is handed to an agent while one of its upgrades is handed out or running: it would
+ * refuse it (AGENT_UPGRADING) and the command would wait out a lease. It goes after the upgrade.
+ */
+const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = commands.agent_id AND u.upgrade IS NOT NULL
+  AND u.status IN ('dispatched', 'running') AND u.id <> commands.id)`;
 
 /** Push health's columns, and when a heartbeat starts it over: the address, port, mode or certificate pushes use changed. */
 const PUSH_RESET = ['push_state', 'push_error', 'push_failures', 'push_failed_at'];
@@ -17,6 +23,14 @@ export function prepareStatements(db: DatabaseSync) {
   return {
     addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
     operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
+    addSession: p(`INSERT INTO console_sessions (id_hash, operator_token_hash, created_at, last_seen_at, expires_at)
+      VALUES ($id_hash, $operator_token_hash, $now, $now, $expires_at)`),
+    useSession: p(`UPDATE console_sessions SET last_seen_at = MAX(last_seen_at, $now)
+      WHERE id_hash = $id_hash AND expires_at > $now AND last_seen_at > $seen_after
+      AND EXISTS (SELECT 1 FROM operator_tokens o WHERE o.token_hash = console_sessions.operator_token_hash)
+      RETURNING id_hash, operator_token_hash, created_at, last_seen_at, expires_at`),
+    endSession: p('DELETE FROM console_sessions WHERE id_hash = ?'),
+    deleteStaleSessions: p('DELETE FROM console_sessions WHERE expires_at <= ? OR last_seen_at <= ?'),
     addEnrollment: p('INSERT INTO enrollment_tokens (id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)'),
     outstandingEnrollments: p('SELECT COUNT(*) AS n FROM enrollment_tokens WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > ?'),
     enrollment: p('SELECT expires_at, used_at, revoked_at FROM enrollment_tokens WHERE token_hash = ?'),
@@ -29,7 +43,7 @@ export function prepareStatements(db: DatabaseSync) {
     insertAgent: p(`INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
       VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
-      $advertise_address, $remote_address, $labels, $now, $now)`),
+      $advertise_address, $remote_address, $labels, $now, NULL)`),
     agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
     agentById: p('SELECT * FROM agents WHERE id = ?'),
     // Push health starts over when where and how pushes go changed (SET reads the row as it was).
@@ -42,6 +56,7 @@ export function prepareStatements(db: DatabaseSync) {
       WHERE id = ? AND (push_state IS NOT 'ok' OR push_failures <> 0)`),
     pushFailed: p(`UPDATE agents SET push_state = 'failing', push_error = $error, push_failures = push_failures + 1,
       push_failed_at = $at WHERE id = $id`),
+    pushReset: p('UPDATE agents SET push_state = NULL, push_error = NULL, push_failures = 0, push_failed_at = NULL WHERE id = ?'),
     awaitingPush: p(`SELECT c.id FROM commands c JOIN agents a ON a.id = c.agent_id
       WHERE c.status = 'queued' AND c.created_at < $before AND c.last_push_error IS NULL AND (c.expires_at IS NULL OR c.expires_at > $now)
         AND a.mode = 'web' AND a.removed_at IS NULL ORDER BY c.created_at, c.rowid LIMIT $limit`),
@@ -74,20 +89,21 @@ export function prepareStatements(db: DatabaseSync) {
     unfinishedOfAgent: p(`SELECT id, status FROM commands WHERE agent_id = ? AND status IN ('waiting', 'queued', 'dispatched', 'running')`),
     cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
       finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
-    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error)
-      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error)`),
+    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
+      upgrade, stdout)
+      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout)`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
-      push_claim = $claim WHERE id = $id AND status = 'queued'`),
+      push_claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
       last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND push_claim = $claim`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      ORDER BY created_at, rowid LIMIT ?`),
+      AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
-      AND (last_push_error IS NOT NULL OR created_at < ?) ORDER BY created_at, rowid LIMIT ?`),
+      AND (last_push_error IS NOT NULL OR created_at < ?) AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
       WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
     claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease

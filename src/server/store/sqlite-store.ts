@@ -17,7 +17,8 @@ import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-sta
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
+  StoreCapabilities,
 } from './store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
@@ -58,6 +59,10 @@ export class SqliteStore implements Store {
 
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
   operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
+  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
   createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
     return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
@@ -114,7 +119,8 @@ export class SqliteStore implements Store {
         this.#stmt.insertCommand.run({
           id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
           env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
-          finished_at: gone ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
+          finished_at: gone || isFinal(c.status) ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
+          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '',
         });
       }
     });
@@ -181,8 +187,12 @@ export class SqliteStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.ok) this.#stmt.pushOk.run(agentId);
-    else this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+    if (outcome.kind === 'ok') this.#stmt.pushOk.run(agentId);
+    else if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+    else {
+      this.#stmt.pushReset.run(agentId);
+      this.#publish([{ kind: 'agent', agent_id: agentId }]);
+    }
   }
 
   async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {

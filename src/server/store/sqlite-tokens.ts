@@ -1,11 +1,13 @@
-// Operator tokens, enrollment tokens and enrollment itself, for the SQLite store (sqlite-store.ts):
-// each a transaction of its own, so a token is used, revoked or counted against the cap in one step.
+// Operator credentials (tokens, console sessions), enrollment tokens and enrollment itself, for the
+// SQLite store (sqlite-store.ts): a token is used, revoked or counted against the cap in one step.
 
 import type { DatabaseSync } from 'node:sqlite';
 import { transaction } from '../../common/sqlite.ts';
 import { agentParams, toAgent, type Row } from './rows.ts';
 import type { Statements } from './sqlite-statements.ts';
-import type { CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewEnrollmentToken, RevokeTokenOutcome } from './store.ts';
+import type {
+  CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewEnrollmentToken, NewSession, RevokeTokenOutcome, SessionRow,
+} from './store.ts';
 
 export class SqliteTokens {
   readonly #db: DatabaseSync;
@@ -22,6 +24,23 @@ export class SqliteTokens {
 
   async operatorTokenExists(tokenHash: string): Promise<boolean> {
     return this.#stmt.operatorToken.get(tokenHash) !== undefined;
+  }
+
+  async createSession(session: NewSession, now: string): Promise<void> {
+    this.#stmt.addSession.run({ id_hash: session.idHash, operator_token_hash: session.operatorTokenHash, now, expires_at: session.expiresAt });
+  }
+
+  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
+    const row = this.#stmt.useSession.get({ id_hash: idHash, now, seen_after: seenAfter }) as SessionRow | undefined;
+    return row ? { ...row } : undefined;
+  }
+
+  async endSession(idHash: string): Promise<boolean> {
+    return Number(this.#stmt.endSession.run(idHash).changes) > 0;
+  }
+
+  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
+    return Number(this.#stmt.deleteStaleSessions.run(now, seenBefore).changes);
   }
 
   async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {

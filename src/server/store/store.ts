@@ -1,7 +1,7 @@
 // The control plane's storage, as queue operations rather than SQL, with the concurrency contract
 // every backend keeps (SQLite, PostgreSQL); one shared test suite (test/store.test.ts) runs on each.
 
-import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 import type { ClusterStore } from './cluster-store.ts';
 import type { StoreEventListener } from './store-events.ts';
@@ -49,8 +49,8 @@ export interface AgentRow extends AgentFacts {
   push_failed_at: string | null;
 }
 
-/** What a push to an agent did (see recordPushHealth). */
-export type PushOutcome = { ok: true } | { ok: false; error: string; at: string };
+/** What a push to an agent did, or (`reset`) that its health starts over (see recordPushHealth). */
+export type PushOutcome = { kind: 'ok' } | { kind: 'failed'; error: string; at: string } | { kind: 'reset' };
 
 export interface NewAgent extends AgentFacts {
   id: string;
@@ -64,8 +64,14 @@ export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max
 
 export interface NewCommand {
   id: string;
-  /** `waiting` when rate control holds it back. */
-  status: 'queued' | 'waiting';
+  /**
+   * `waiting` when rate control holds it back; `succeeded` for one with nothing to do (an upgrade
+   * to the version the agent already runs), which says why in `stdout`.
+   */
+  status: 'queued' | 'waiting' | 'succeeded';
+  /** An upgrade command: what it installs (the agent replaces itself instead of running `command`). */
+  upgrade?: UpgradeSpec | null;
+  stdout?: string;
   agent_id: string;
   command: string;
   args: string[];
@@ -92,6 +98,24 @@ export interface EnrollmentTokenRow {
 export interface NewEnrollmentToken {
   id: string;
   tokenHash: string;
+  expiresAt: string;
+}
+
+/** A web console session as stored: the hash of its id, never the id (the cookie's value). */
+export interface SessionRow {
+  id_hash: string;
+  /** The operator token it was signed in with, by its hash: the session lives only as long as that token is known. */
+  operator_token_hash: string;
+  created_at: string;
+  /** The last request made with it; with the idle limit, when it ends if unused. */
+  last_seen_at: string;
+  /** The absolute end, whatever its use. */
+  expires_at: string;
+}
+
+export interface NewSession {
+  idHash: string;
+  operatorTokenHash: string;
   expiresAt: string;
 }
 
@@ -182,6 +206,20 @@ export interface Store extends ClusterStore {
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
   operatorTokenExists(tokenHash: string): Promise<boolean>;
 
+  /** Stores a new console session, last seen `now`. Its id hash is random (256 bits): a clash is a bug and throws. */
+  createSession(session: NewSession, now: string): Promise<void>;
+  /**
+   * The session, when it is live at `now`: before its expires_at, last seen after `seenAfter` (the
+   * idle limit), and its operator token still known. Using it moves last_seen_at to `now`, never
+   * back (concurrent uses with different clocks keep the latest). One statement: a use concurrent
+   * with endSession or deleteStaleSessions either finds the session whole or not at all.
+   */
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined>;
+  /** Ends a session (sign out); true when it existed. Of concurrent calls for one session, one gets true. */
+  endSession(idHash: string): Promise<boolean>;
+  /** Deletes sessions past their end at `now`, or last seen at or before `seenBefore`; returns how many. */
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number>;
+
   /**
    * Creates a token unless `maxOutstanding` tokens are outstanding already (unused, unrevoked,
    * expiring after `now`). Atomic: the count and the insert are one step, so two concurrent
@@ -256,7 +294,8 @@ export interface Store extends ClusterStore {
   runsWithWaiting(): Promise<string[]>;
   /**
    * queued -> dispatched (push) under a lease, before the push is sent. Returns the claim, a token
-   * that names this claim (releasePush takes it), or null when the command is no longer queued.
+   * that names this claim (releasePush takes it), or null when the command is no longer queued, or
+   * while another upgrade command of the agent is dispatched or running (it goes after that).
    * Concurrent claims of one command, by push or poll: exactly one succeeds. Publishes `command`.
    */
   claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null>;
@@ -268,7 +307,11 @@ export interface Store extends ClusterStore {
   releasePush(commandId: string, claim: string, error: string): Promise<void>;
   /** Notes why the command could not be pushed at all; it stays queued (its agent's heartbeat takes it). Publishes `agent`. */
   recordPushFailure(commandId: string, error: string): Promise<void>;
-  /** The outcome of a push to the agent: ok clears its failures; a failure counts one more, with the error and when. */
+  /**
+   * The outcome of a push to the agent: `ok` clears its failures; `failed` counts one more, with
+   * the error and when; `reset` starts over (untried: the next push goes at once, e.g. to the new
+   * process after an upgrade) and publishes `agent` (what waited for it may go now).
+   */
   recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void>;
   /**
    * Queued, unexpired commands of web-mode agents (not removed) created before `createdBefore`
@@ -281,8 +324,10 @@ export interface Store extends ClusterStore {
    * Hands out the agent's queued, unexpired commands, oldest first, under a lease (poll and
    * heartbeat delivery). With `fallbackOnly`, only those a push already failed for, or that
    * waited since before that time for a push: the heartbeat of a web-mode agent is the fallback,
-   * not a second channel. Concurrent callers (and claimForPush) never get the same command:
-   * exactly the rows it changed. A caller may get fewer than `limit` while another holds some.
+   * not a second channel. Nothing is handed out while an upgrade command of the agent is
+   * dispatched or running (but that upgrade itself): the agent takes no new command until it runs
+   * its new version. Concurrent callers (and claimForPush) never get the same command: exactly
+   * the rows it changed. A caller may get fewer than `limit` while another holds some.
    * Publishes `command` for each.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;

@@ -1,5 +1,6 @@
 // What `myx store copy` carries from one store to another: every table that holds state an agent
-// or operator relies on (tokens, agents, runs, commands, output, the cluster's certificate), in
+// or operator relies on (tokens, agents, runs, commands, output, the cluster's certificate, console
+// sessions), in
 // an order that keeps references valid. Not copied: the replica registry (it describes processes,
 // not state) and schema_migrations (each side has its own).
 
@@ -27,7 +28,7 @@ export const COPY_TABLES: CopyTable[] = [
   {
     // In the order they were created (SQLite's rowid, PostgreSQL's seq): the tie-break of equal times.
     name: 'commands',
-    columns: ['id', 'run_id', 'agent_id', 'command', 'args', 'timeout', 'env', 'cwd', 'status', 'delivery', 'exit_code', 'signal', 'stdout',
+    columns: ['id', 'run_id', 'agent_id', 'upgrade', 'command', 'args', 'timeout', 'env', 'cwd', 'status', 'delivery', 'exit_code', 'signal', 'stdout',
       'stderr', 'stdout_bytes', 'stderr_bytes', 'stdout_truncated', 'stderr_truncated', 'error', 'last_push_error', 'created_at',
       'expires_at', 'dispatched_at', 'lease_expires_at', 'cancel_requested_at', 'started_at', 'finished_at', 'output_offset', 'push_claim'],
     bytes: ['signal', 'stdout', 'stderr', 'error', 'last_push_error'],
@@ -35,6 +36,8 @@ export const COPY_TABLES: CopyTable[] = [
   },
   { name: 'command_output', columns: ['command_id', 'offset', 'stream', 'data'], bytes: ['data'] },
   { name: 'cluster_identity', columns: ['id', 'fingerprint', 'recorded_at'] },
+  // operators signed in to the web console stay signed in
+  { name: 'console_sessions', columns: ['id_hash', 'operator_token_hash', 'created_at', 'last_seen_at', 'expires_at'] },
 ];
 
 /** A row in between: text as strings, numbers as numbers, flags as booleans, absent as null. */

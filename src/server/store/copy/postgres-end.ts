@@ -11,7 +11,7 @@ const BATCH = 1000;
 /** Keyset order per table: commands in creation order (seq), the others by primary key. */
 const ORDER: Record<string, string[]> = {
   operator_tokens: ['token_hash'], enrollment_tokens: ['token_hash'], agents: ['id'], runs: ['id'], commands: ['seq'],
-  command_output: ['command_id', 'offset'], cluster_identity: ['id'],
+  command_output: ['command_id', 'offset'], cluster_identity: ['id'], console_sessions: ['id_hash'],
 };
 
 export class PostgresEnd implements CopyEnd {

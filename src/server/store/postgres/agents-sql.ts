@@ -12,7 +12,7 @@ export async function insertAgentUnlessNameTaken(db: Db, a: NewAgent, now: strin
   const r = await db.query(
     `INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)
      ON CONFLICT (name) WHERE removed_at IS NULL DO NOTHING RETURNING *`,
     [a.id, a.name, a.tokenHash, a.token, bytes(a.hostname), bytes(a.os), bytes(a.version), a.mode, a.web_port, bytes(a.fingerprint),
       a.advertise_address, a.remote_address, JSON.stringify(a.labels), now],
@@ -61,6 +61,13 @@ export async function pushSucceeded(db: Db, id: string): Promise<void> {
   await db.query(
     `UPDATE agents SET push_state = 'ok', push_error = NULL, push_failures = 0, push_failed_at = NULL
      WHERE id = $1 AND (push_state IS DISTINCT FROM 'ok' OR push_failures <> 0)`, [id]);
+}
+
+/** Untried again; the agent hears of it (what waited for it may go now). */
+export async function pushReset(db: Db, id: string): Promise<void> {
+  await db.query(
+    `UPDATE agents SET push_state = NULL, push_error = NULL, push_failures = 0, push_failed_at = NULL WHERE id = $1 RETURNING ${agentEvent('id')}`,
+    [id]);
 }
 
 export async function pushFailed(db: Db, id: string, error: string, at: string): Promise<void> {

@@ -6,11 +6,18 @@ import { COMMAND_STATUSES, canTransition, type CommandStatus } from '../../../pr
 import type { CommandResult } from '../../../protocol/wire.ts';
 import { COMMAND_COLUMNS, type Row } from '../rows.ts';
 import { REMOVAL_REASONS, type CommandFilter } from '../store.ts';
-import { agentEvent, CANCEL_EVENT, COMMAND_EVENT } from './events-sql.ts';
+import { agentEvent, CANCEL_EVENT, COMMAND_EVENT, commandEvent } from './events-sql.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
 
 const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
+/**
+ * Nothing is handed to an agent while one of its upgrades is handed out or running (as in SQLite):
+ * it would refuse it (AGENT_UPGRADING). Two replicas racing a claim against an upgrade's claim may
+ * both succeed; the agent then refuses the other command and it goes back to the queue, never lost.
+ */
+const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = commands.agent_id AND u.upgrade IS NOT NULL
+  AND u.status IN ('dispatched', 'running') AND u.id <> commands.id)`;
 
 /**
  * An UPDATE of `commands c` that returns the changed commands as SELECT_COMMAND would, oldest
@@ -34,8 +41,8 @@ function oldestFirst(x: Row, y: Row): number {
 
 export async function claimForPush(db: Db, id: string, now: string, leaseUntil: string, claim: string): Promise<boolean> {
   const r = await db.query(
-    `UPDATE commands c SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3, push_claim = $4
-     WHERE id = $1 AND status = 'queued' RETURNING ${COMMAND_EVENT}`, [id, now, leaseUntil, claim]);
+    `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3, push_claim = $4
+     WHERE id = $1 AND status = 'queued' AND ${NOT_UPGRADING} RETURNING ${commandEvent('commands')}`, [id, now, leaseUntil, claim]);
   return r.rowCount! > 0;
 }
 
@@ -67,7 +74,7 @@ export async function claimForAgent(db: Db, agentId: string, now: string, leaseU
     `c.status = 'queued'`,
     [agentId, now, leaseUntil, limit, queuedBefore],
     `SELECT id FROM commands WHERE agent_id = $1 AND status = 'queued' AND (expires_at IS NULL OR expires_at > $2)
-       AND ($5::text IS NULL OR last_push_error IS NOT NULL OR created_at < $5)
+       AND ($5::text IS NULL OR last_push_error IS NOT NULL OR created_at < $5) AND ${NOT_UPGRADING}
      ORDER BY created_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`);
 }
 

@@ -9,8 +9,10 @@ export const EVENTS_CHANNEL = 'myx_events';
 
 const notify = (fields: string) => `pg_notify('${EVENTS_CHANNEL}', json_build_array(${fields})::text) AS notified`;
 
-/** A `command` event for the changed row of commands aliased `c` (its status after the change). */
-export const COMMAND_EVENT = notify(`'c', c.id, c.agent_id, c.status`);
+/** A `command` event for the changed row of commands aliased `alias` (its status after the change). */
+export const commandEvent = (alias: string): string => notify(`'c', ${alias}.id, ${alias}.agent_id, ${alias}.status`);
+/** A `command` event for the changed row of commands aliased `c`. */
+export const COMMAND_EVENT = commandEvent('c');
 /** A `cancel` event for the row of commands aliased `c`. */
 export const CANCEL_EVENT = notify(`'x', c.id, c.agent_id`);
 /** An `agent` event for the agent whose id is `expr`. */

@@ -1,11 +1,14 @@
-// Operator tokens, enrollment tokens and enrollment itself, for the PostgreSQL store
-// (postgres-store.ts): which lock makes concurrent callers on any replicas take turns.
+// Operator credentials (tokens, console sessions), enrollment tokens and enrollment itself, for the
+// PostgreSQL store (postgres-store.ts): which lock makes concurrent callers on any replicas take turns.
 
 import type pg from 'pg';
 import { toAgent } from '../rows.ts';
-import type { CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewEnrollmentToken, RevokeTokenOutcome } from '../store.ts';
+import type {
+  CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewEnrollmentToken, NewSession, RevokeTokenOutcome, SessionRow,
+} from '../store.ts';
 import * as agents from './agents-sql.ts';
 import { inTransaction } from './pool.ts';
+import * as sessions from './sessions-sql.ts';
 import * as tokens from './tokens-sql.ts';
 
 export class PostgresTokens {
@@ -21,6 +24,22 @@ export class PostgresTokens {
 
   async operatorTokenExists(tokenHash: string): Promise<boolean> {
     return tokens.operatorTokenExists(this.#pool, tokenHash);
+  }
+
+  async createSession(session: NewSession, now: string): Promise<void> {
+    await sessions.insertSession(this.#pool, session, now);
+  }
+
+  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
+    return sessions.useSession(this.#pool, idHash, now, seenAfter);
+  }
+
+  async endSession(idHash: string): Promise<boolean> {
+    return sessions.deleteSession(this.#pool, idHash);
+  }
+
+  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
+    return sessions.deleteStaleSessions(this.#pool, now, seenBefore);
   }
 
   async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {

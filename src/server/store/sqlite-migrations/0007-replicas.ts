@@ -1,4 +1,4 @@
-// Migration 0005-replicas. Applied once, in order; never edit one that has shipped.
+// Migration 0007-replicas. Applied once, in order; never edit one that has shipped.
 export default `
 -- Push health lives with the agent (every replica sees it, and it survives a restart): the last
 -- outcome, the failures in a row and when the last one was.

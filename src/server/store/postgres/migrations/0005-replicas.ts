@@ -1,6 +1,6 @@
-// Migration 0003-replicas (PostgreSQL). Applied once, in order; never edit one that has shipped.
+// Migration 0005-replicas (PostgreSQL). Applied once, in order; never edit one that has shipped.
 export default `
--- SQLite's migration 0005, with the same meaning.
+-- SQLite's migration 0007, with the same meaning.
 -- Push health lives with the agent (every replica sees it, and it survives a restart): the last
 -- outcome, the failures in a row and when the last one was.
 ALTER TABLE agents ADD COLUMN push_state text COLLATE "C";
