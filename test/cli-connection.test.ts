@@ -13,8 +13,8 @@ import { MYX_VERSION } from '../src/protocol/version.ts';
 import { closePool, send } from './raw-http.ts';
 import { createToken, enrollAgent, runBin, startAgent, startServer, tempDir, type CliResult, type TestAgent, type TestServer } from './helpers.ts';
 
-/** Commands that do not talk to a control plane (they start one). */
-const NOT_CLIENTS = new Set(['server', 'up', 'help']);
+/** Commands that do not talk to a control plane (they start one, or work on its database). */
+const NOT_CLIENTS = new Set(['server', 'up', 'help', 'store']);
 
 /** The command paths `myx --help` lists, sub-commands of groups included (`agents remove`). */
 async function commandPaths(cwd: string): Promise<string[][]> {
@@ -91,6 +91,7 @@ describe('connection flags on every command', () => {
     'agents upgrade': async () => ({ args: ['--agent', 'conn'], out: /^already on \d/ }),
     run: async () => ({ args: ['--agent', 'conn', '--', 'echo', 'hi'], out: /^hi\n$/ }),
     runs: async () => ({ args: [], out: /^ID +CREATED/ }),
+    replicas: async () => ({ args: [], out: /^URL +ID +SWEEPER.*\n.*\(this one\) +rpl_/ }),
     show: async () => ({ args: [(await client.createCommands({ targets: { agents: ['conn'] }, command: 'true' }))[0]!.id], out: /^id: +cmd_/ }),
     commands: async () => ({ args: [], out: /^ID +AGENT/ }),
     cancel: async () => {

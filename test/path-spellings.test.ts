@@ -153,6 +153,7 @@ describe('every spelling of every protected route is refused without the right c
       op('GET', '/api/commands/:id/output', `/api/commands/${cmdWeb!.id}/output?stream=stdout`, { readOnly: true }),
       op('GET', '/api/commands/:id/output/raw', `/api/commands/${cmdWeb!.id}/output/raw?stream=stdout`, { readOnly: true }),
       op('GET', '/api/runs', '/api/runs', { readOnly: true }),
+      op('GET', '/api/replicas', '/api/replicas', { readOnly: true }),
       op('GET', '/api/runs/:id', `/api/runs/${cmdWeb!.run_id}`, { readOnly: true }),
       op('GET', '/api/commands', '/api/commands', { readOnly: true }),
       op('GET', '/api/commands/:id', `/api/commands/${cmdWeb!.id}`, { readOnly: true }),

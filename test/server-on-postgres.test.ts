@@ -34,14 +34,15 @@ describe('a control plane on PostgreSQL', { skip }, () => {
 
   test('the database password stays out of the log, from MYX_DATABASE_URL or --store', async (t) => {
     const dir = tempDir(t);
-    const db = new URL(await (await postgresServer()).createDatabase());
-    db.password = 'pw-s3cret-do-not-log'; // the test server trusts loopback, so any password connects
-    const fromEnv = startProc(MYX, ['server', '--data-dir', join(dir, 'a'), '--listen', '127.0.0.1:0'], { MYX_DATABASE_URL: db.href });
+    // two control planes, each with a database of its own (one database is one control plane's, whose certificate it records)
+    const [db, db2] = await Promise.all([0, 1].map(async () => new URL(await (await postgresServer()).createDatabase())));
+    for (const u of [db!, db2!]) u.password = 'pw-s3cret-do-not-log'; // the test server trusts loopback, so any password connects
+    const fromEnv = startProc(MYX, ['server', '--data-dir', join(dir, 'a'), '--listen', '127.0.0.1:0'], { MYX_DATABASE_URL: db!.href });
     t.after(() => fromEnv.kill());
     const line = JSON.parse(await fromEnv.waitFor(/control plane listening/)) as { database: string };
     assert.match(line.database, /^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/myx_test_/);
 
-    const fromArg = startProc(MYX, ['server', '--data-dir', join(dir, 'b'), '--listen', '127.0.0.1:0', '--store', db.href]);
+    const fromArg = startProc(MYX, ['server', '--data-dir', join(dir, 'b'), '--listen', '127.0.0.1:0', '--store', db2!.href]);
     t.after(() => fromArg.kill());
     await fromArg.waitFor(/control plane listening/);
     assert.match(fromArg.output(), /the --store URL carries a password/);

@@ -3,9 +3,9 @@
 // and is skipped with a loud reason where it is not installed.
 
 import { join } from 'node:path';
-import { PostgresStore } from '../src/server/store/postgres-store.ts';
-import { SqliteStore } from '../src/server/store/sqlite-store.ts';
-import type { Store } from '../src/server/store/store.ts';
+import { POSTGRES_CAPABILITIES, PostgresStore } from '../src/server/store/postgres-store.ts';
+import { SQLITE_CAPABILITIES, SqliteStore } from '../src/server/store/sqlite-store.ts';
+import type { Store, StoreCapabilities } from '../src/server/store/store.ts';
 import { tempDir } from './helpers.ts';
 import { postgresServer, postgresSkip } from './postgres-server.ts';
 import { sqliteStoreInWorker } from './store-worker.ts';
@@ -14,6 +14,7 @@ type T = { after: (fn: () => void | Promise<void>) => void };
 
 export interface Backend {
   name: string;
+  capabilities: StoreCapabilities;
   /** Why this backend's tests are skipped here, or false. */
   skip: string | false;
   /** A new database of this test's own: migrated, or `empty` (not even migrated). */
@@ -33,6 +34,7 @@ const closing = async (t: T, store: Promise<Store>) => {
 export const BACKENDS: Backend[] = [
   {
     name: 'sqlite',
+    capabilities: SQLITE_CAPABILITIES,
     skip: false,
     fresh: async (t) => join(tempDir(t), 'myx.db'),
     open: (t, db) => closing(t, Promise.resolve().then(() => new SqliteStore(db))),
@@ -40,6 +42,7 @@ export const BACKENDS: Backend[] = [
   },
   {
     name: 'postgres',
+    capabilities: POSTGRES_CAPABILITIES,
     skip: postgresSkip(),
     fresh: async (_t, opts) => (await postgresServer()).createDatabase(opts),
     open: (t, db) => closing(t, PostgresStore.open(db)),

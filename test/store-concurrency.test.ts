@@ -5,12 +5,14 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
 import {
   REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
   type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
 } from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';
+import type { StoreEvent } from '../src/server/store/store-events.ts';
 import { callEach } from './store-worker.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -140,7 +142,7 @@ for (const backend of BACKENDS) {
         const pushOrder = [[...ids].reverse(), [...ids].sort(() => Math.random() - 0.5)];
         const [polls, pushes] = await Promise.all([
           fromBoth<CommandRecord[]>([a, b], 'claimForAgent', () => Array.from({ length: 15 }, () => ['a1', NOW, LEASE, 7])),
-          fromBoth<boolean>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
+          fromBoth<string | null>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
         ]);
         const got = [
           ...polls.flat(2).map((c) => c.id),
@@ -287,7 +289,7 @@ for (const backend of BACKENDS) {
         ...agents.map(async (id, i) => {
           // b works on each agent as a replica would: claims by poll and push, results, a new run
           const polled = await callEach<CommandRecord[]>(b, 'claimForAgent', [[id, NOW, LEASE, 3]]);
-          const pushed = await callEach<boolean>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
+          const pushed = await callEach<string | null>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
           for (const c of polled[0]!) claimed.add(c.id);
           if (pushed[0]) claimed.add(`${id}-r0-c0009`);
           const first = polled[0]![0];
@@ -340,6 +342,40 @@ for (const backend of BACKENDS) {
         const r = revokeOf.get(h)!;
         assert.deepEqual([e.ok ? 'ok' : e.reason, r.kind], e.ok ? ['ok', 'used'] : ['revoked', 'revoked'], h);
       });
+    });
+
+    const oneProcess = backend.capabilities.supportsReplicas ? false : 'one process per SQLite database: its event feed is in process, and it always sweeps';
+
+    test('a write on one replica is heard by the other replica\'s subscribers, after it committed', { skip: oneProcess }, async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const heard: StoreEvent[] = [];
+      let seenQueued: string[] = [];
+      t.after(b.subscribe((e) => {
+        heard.push(e);
+        // what an event names is readable when it arrives
+        if (e.kind === 'command' && e.status === 'queued') void b.getCommands([e.id]).then((l) => (seenQueued = [...seenQueued, ...l.map((c) => c.id)]));
+      }));
+      const ids = await createRun(a, 'r', 20);
+      await a.claimForPush(ids[0]!, NOW, LEASE);
+      for (let i = 0; i < 400 && (heard.length < 21 || seenQueued.length < 20); i++) await sleep(25);
+      assert.deepEqual(heard.filter((e) => e.kind === 'command').map((e) => e.kind === 'command' && `${e.id}:${e.status}`).sort(),
+        [...ids.map((id) => `${id}:queued`), `${ids[0]}:dispatched`].sort());
+      assert.deepEqual(seenQueued.sort(), [...ids].sort());
+    });
+
+    test('one replica sweeps at a time; when it closes (or dies), another takes over', { skip: oneProcess }, async (t) => {
+      const db = await backend.fresh(t);
+      const stores = await Promise.all([0, 1, 2].map(() => backend.openParallel(t, db)));
+      const holds = async () => Promise.all(stores.map((s) => s.holdSweeperLock()));
+      const first = await holds();
+      assert.equal(first.filter(Boolean).length, 1, 'exactly one');
+      assert.deepEqual(await holds(), first, 'and it keeps it');
+      const sweeper = first.indexOf(true);
+      await stores[sweeper]!.close();
+      stores.splice(sweeper, 1);
+      let next: boolean[] = [];
+      for (let i = 0; i < 400 && next.filter(Boolean).length !== 1; i++) next = await holds();
+      assert.equal(next.filter(Boolean).length, 1, 'another one took over');
     });
 
     test('replicas starting together on a new database all start, and migrate it once', async (t) => {

@@ -3,6 +3,7 @@
 // time as the first, as a second process on the same file would.
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { SQLITE_CAPABILITIES } from '../src/server/store/sqlite-store.ts';
 import type { Store } from '../src/server/store/store.ts';
 
 /** One call, or (`batch`) the same method once per argument list, back to back inside the worker. */
@@ -74,7 +75,7 @@ export async function sqliteStoreInWorker(path: string): Promise<Store> {
   }
   return new Proxy({} as Store, {
     get(_, method: string) {
-      if (method === 'capabilities') return { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false };
+      if (method === 'capabilities') return SQLITE_CAPABILITIES;
       if (method === 'then') return undefined; // not a promise
       if (method === 'close') return async () => { await call('close', []); await worker.terminate(); };
       if (method === BATCH) return (name: string, argsList: unknown[][]) => call(name, [], argsList);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SqliteStore } from '../src/server/store/sqlite-store.ts';
+import type { StoreEvent } from '../src/server/store/store-events.ts';
 import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
 import type { CommandResult } from '../src/protocol/wire.ts';
 import { tempDir } from './helpers.ts';
@@ -35,6 +36,27 @@ async function enqueue(s: Store, commands: NewCommand[], now: string, limits: Pa
   return (await s.createRun(run, commands, now)).commands;
 }
 
+/** Collects the store's events (all instances' on PostgreSQL, which arrive a little later). */
+function listen(s: Store, t: { after: (fn: () => void) => void }) {
+  const events: StoreEvent[] = [];
+  t.after(s.subscribe((e) => {
+    if (e.kind !== 'resync') events.push(e);
+  }));
+  return {
+    /** The events heard once a marker (an `agent` event for `agent-<n>`, published by a removal) arrives. */
+    async until(n: number): Promise<StoreEvent[]> {
+      const marker = `mark-${n}`;
+      await token(s, `e-${marker}`, LATER);
+      await s.enrollAgent(`e-${marker}`, agent(marker), NOW);
+      await s.removeAgent(marker, NOW);
+      for (let i = 0; i < 400 && !events.some((e) => e.kind === 'agent' && e.agent_id === marker); i++) await new Promise((r) => setTimeout(r, 25));
+      const at = events.findIndex((e) => e.kind === 'agent' && e.agent_id === marker);
+      assert.ok(at >= 0, 'the marker event arrived');
+      return events.slice(0, at);
+    },
+  };
+}
+
 const result: CommandResult = {
   status: 'succeeded', exit_code: 0, signal: null, stdout: 'hi\n', stderr: '', stdout_bytes: 3, stderr_bytes: 0,
   stdout_truncated: false, stderr_truncated: false, error: null, started_at: NOW, finished_at: NOW,
@@ -63,13 +85,14 @@ for (const backend of BACKENDS) {
       const [c] = await enqueue(s, [cmd('c1')], NOW);
       assert.equal(c!.status, 'queued');
       assert.equal(c!.agent_name, 'a1');
-      assert.equal(await s.claimForPush('c1', NOW, LATER), true);
-      assert.equal(await s.claimForPush('c1', NOW, LATER), false, 'claimed once');
+      const claim = await s.claimForPush('c1', NOW, LATER);
+      assert.equal(typeof claim, 'string');
+      assert.equal(await s.claimForPush('c1', NOW, LATER), null, 'claimed once');
       assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'a claimed command is not handed out again');
-      await s.releasePush('c1', 'connection refused');
+      await s.releasePush('c1', claim!, 'connection refused');
       const q = (await s.getCommands(['c1']))[0]!;
       assert.deepEqual([q.status, q.delivery, q.last_push_error], ['queued', null, 'connection refused']);
-      assert.equal(await s.claimForPush('c1', NOW, LATER), true);
+      assert.notEqual(await s.claimForPush('c1', NOW, LATER), null);
       const d = (await s.getCommands(['c1']))[0]!;
       assert.deepEqual([d.status, d.delivery], ['dispatched', 'push']);
       assert.equal((await s.markStarted('c1', 'a1', NOW)).kind, 'ok');
@@ -102,7 +125,7 @@ for (const backend of BACKENDS) {
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
-      assert.equal(await s.claimForPush('c3', NOW, LATER), true);
+      assert.notEqual(await s.claimForPush('c3', NOW, LATER), null);
       await s.claimForAgent('a1', NOW, LATER, 10);
       await s.markStarted('c2', 'a1', NOW);
       assert.equal(await s.releaseHandOut('other', ['c1']), 0, 'not another agent\'s');
@@ -258,8 +281,8 @@ for (const backend of BACKENDS) {
       const [plain] = await enqueue(s, [cmd('x1')], NOW);
       assert.deepEqual([plain!.kind, plain!.upgrade], ['exec', null]);
 
-      assert.equal(await s.claimForPush('up1', NOW, LATER), true);
-      assert.equal(await s.claimForPush('x1', NOW, LATER), false, 'not pushed while the upgrade is handed out');
+      assert.notEqual(await s.claimForPush('up1', NOW, LATER), null);
+      assert.equal(await s.claimForPush('x1', NOW, LATER), null, 'not pushed while the upgrade is handed out');
       assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'not handed out either');
       await enqueue(s, [{ ...cmd('y2'), agent_id: 'a2' }], NOW);
       assert.deepEqual((await s.claimForAgent('a2', NOW, LATER, 10)).map((c) => c.id), ['y2'], 'other agents are not held back');
@@ -346,6 +369,134 @@ for (const backend of BACKENDS) {
       const got = await s.claimForAgent('a1', T1, LATER, 10, { queuedBefore: '2026-01-01T00:00:05.000Z' });
       assert.deepEqual(got.map((c) => c.id), ['old', 'refused']);
       assert.deepEqual((await s.claimForAgent('a1', T1, LATER, 10)).map((c) => c.id), ['fresh']);
+    });
+
+    test('a failed push gives back only its own claim: not one taken after its lease ran out', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1')], NOW);
+      const first = (await s.claimForPush('c1', NOW, '2026-01-01T00:00:30.000Z'))!;
+      assert.deepEqual((await s.requeueExpiredLeases('2026-01-01T00:01:00.000Z')).map((c) => c.id), ['c1']);
+      const second = (await s.claimForPush('c1', '2026-01-01T00:01:00.000Z', LATER))!;
+      await s.releasePush('c1', first, 'the slow first push failed at last');
+      const held = (await s.getCommands(['c1']))[0]!;
+      assert.deepEqual([held.status, held.delivery, held.last_push_error], ['dispatched', 'push', null], 'the second claim stands');
+      await s.releasePush('c1', second, 'refused');
+      assert.equal((await s.getCommands(['c1']))[0]!.status, 'queued');
+    });
+
+    test('every state change publishes its event, in commit order; a write that changes nothing publishes none', async (t) => {
+      const s = await freshStore(backend, t);
+      const heard = listen(s, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await token(s, 'e2', LATER);
+      await s.enrollAgent('e2', agent('a2'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3', 'waiting')], NOW, { id: 'r1', max_concurrency: 2 });
+      const claim = (await s.claimForPush('c1', NOW, LATER))!;
+      await s.claimForPush('c1', NOW, LATER); // no longer queued: nothing
+      await s.releasePush('c1', claim, 'refused');
+      await s.recordPushFailure('c1', 'refused');
+      await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
+      await s.releaseHandOut('a1', ['c1']);
+      await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
+      await s.markStarted('c1', 'a1', NOW);
+      await s.markStarted('c1', 'a1', NOW); // running already: nothing
+      await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }], 100);
+      await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 100); // a resend: nothing
+      await s.requestCancel('c1', NOW);
+      await s.recordResult('c1', 'a1', { ...result, status: 'cancelled' }, NOW);
+      await s.recordResult('c1', 'a1', result, NOW); // a duplicate: nothing
+      await s.advanceRun('r1', NOW);
+      await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
+      await s.requeueExpiredLeases('2026-01-01T00:01:00.000Z');
+      await s.requestCancel('c3', NOW);
+      await s.expireQueued('2027-06-01T00:00:00.000Z');
+      await enqueue(s, [{ ...cmd('c4'), agent_id: 'a2' }], NOW);
+      await s.requestCancel('c4', NOW);
+      await enqueue(s, [{ ...cmd('c5'), agent_id: 'a2' }], NOW);
+      await s.removeAgent('a2', NOW);
+      const c = (id: string, agent_id: string, status: string) => ({ kind: 'command', id, agent_id, status });
+      assert.deepEqual(await heard.until(9), [
+        c('c1', 'a1', 'queued'), c('c2', 'a1', 'queued'), c('c3', 'a1', 'waiting'),
+        c('c1', 'a1', 'dispatched'), c('c1', 'a1', 'queued'), { kind: 'agent', agent_id: 'a1' },
+        c('c1', 'a1', 'dispatched'), c('c1', 'a1', 'queued'), c('c1', 'a1', 'dispatched'), c('c1', 'a1', 'running'),
+        { kind: 'output', command_id: 'c1', offset: 0, next: 5 }, { kind: 'cancel', command_id: 'c1', agent_id: 'a1' },
+        c('c1', 'a1', 'cancelled'), c('c3', 'a1', 'queued'), c('c2', 'a1', 'dispatched'), c('c2', 'a1', 'queued'),
+        c('c3', 'a1', 'cancelled'), c('c2', 'a1', 'expired'),
+        c('c4', 'a2', 'queued'), c('c4', 'a2', 'cancelled'), c('c5', 'a2', 'queued'), { kind: 'agent', agent_id: 'a2' }, c('c5', 'a2', 'cancelled'),
+      ]);
+    });
+
+    test('push health: failures counted with the last error and time, cleared by a push that works, started over when the agent moves', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      const health = async () => {
+        const a = (await s.listAgents())[0]!;
+        return [a.push_state, a.push_error, a.push_failures, a.push_failed_at];
+      };
+      assert.deepEqual(await health(), [null, null, 0, null], 'untried');
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'timed out', at: LATER });
+      assert.deepEqual(await health(), ['failing', 'timed out', 2, LATER]);
+      await s.recordHeartbeat('a1', agent('a1'), '127.0.0.1', LATER);
+      assert.deepEqual(await health(), ['failing', 'timed out', 2, LATER], 'a heartbeat that changes nothing pushes use keeps it');
+      await s.recordPushHealth('a1', { kind: 'ok' });
+      assert.deepEqual(await health(), ['ok', null, 0, null]);
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordHeartbeat('a1', agent('a1'), '127.0.0.2', LATER);
+      assert.deepEqual(await health(), [null, null, 0, null], 'another address: try again at once');
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordHeartbeat('a1', { ...agent('a1'), web_port: 9443 }, '127.0.0.2', LATER);
+      assert.deepEqual(await health(), [null, null, 0, null], 'another port: try again at once');
+      await s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      await s.recordPushHealth('a1', { kind: 'reset' });
+      assert.deepEqual(await health(), [null, null, 0, null], 'started over (a new agent process after an upgrade)');
+    });
+
+    test('commands awaiting a push: queued a while, of web-mode agents still enrolled, no failed push, not expired', async (t) => {
+      const s = await freshStore(backend, t);
+      for (const [id, mode] of [['web', 'web'], ['poll', 'poll'], ['gone', 'web']] as const) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, { ...agent(id), mode }, NOW);
+      }
+      const T1 = '2026-01-01T00:00:10.000Z';
+      const at = (id: string, agent_id: string, extra: Partial<NewCommand> = {}) => ({ ...cmd(id), agent_id, ...extra });
+      await enqueue(s, [at('old', 'web'), at('old-poll', 'poll'), at('old-gone', 'gone'), at('old-failed', 'web'),
+        at('old-expired', 'web', { expires_at: '2026-01-01T00:00:20.000Z' }), at('old-pushed', 'web')], NOW);
+      await enqueue(s, [at('fresh', 'web')], T1);
+      await s.recordPushFailure('old-failed', 'refused');
+      await s.claimForPush('old-pushed', NOW, LATER);
+      await s.removeAgent('gone', NOW);
+      const awaiting = (now: string) => s.commandsAwaitingPush('2026-01-01T00:00:05.000Z', now, 10).then((l) => l.map((c) => c.id));
+      assert.deepEqual(await awaiting('2026-01-01T00:00:15.000Z'), ['old', 'old-expired']);
+      assert.deepEqual(await awaiting('2026-01-01T00:00:25.000Z'), ['old']);
+    });
+
+    test('the replica registry: rows renewed by id, listed while fresh, removed on leaving or long after', async (t) => {
+      const s = await freshStore(backend, t);
+      const replica = (id: string, seen: string, sweeper = false) => ({
+        id, public_url: `https://${id}.example:8000`, version: '1', started_at: NOW, last_seen_at: seen, sweeper,
+      });
+      await s.recordReplica(replica('r1', NOW));
+      await s.recordReplica(replica('r2', NOW, true));
+      await s.recordReplica(replica('r1', LATER));
+      assert.deepEqual(await s.listReplicas(NOW), [replica('r1', LATER), replica('r2', NOW, true)]);
+      assert.deepEqual((await s.listReplicas(LATER)).map((r) => r.id), ['r1'], 'r2 not seen since');
+      assert.equal(await s.forgetReplicas(LATER), 1);
+      await s.removeReplica('r1');
+      assert.deepEqual(await s.listReplicas(NOW), []);
+    });
+
+    test('the cluster certificate: the first fingerprint recorded stays, unless replaced', async (t) => {
+      const s = await freshStore(backend, t);
+      assert.equal(await s.clusterFingerprint(), null);
+      assert.equal(await s.recordClusterFingerprint('AA:01', NOW), 'AA:01');
+      assert.equal(await s.recordClusterFingerprint('BB:02', NOW), 'AA:01', 'a second certificate does not replace the first');
+      assert.equal(await s.recordClusterFingerprint('BB:02', NOW, true), 'BB:02');
+      assert.equal(await s.clusterFingerprint(), 'BB:02');
     });
 
     test('runs are listed newest first with their counts', async (t) => {

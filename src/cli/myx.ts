@@ -9,6 +9,7 @@ import { env } from './env.ts';
 import { CliError, EXIT, parseDuration, reportAndExit } from './fail.ts';
 import type { ConnectionFlags } from './operator-client.ts';
 import { client, flagsOf, json, withConnection } from './command-setup.ts';
+import { addClusterCommands } from './cluster-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 import { addUpgradeCommand } from './upgrade-command.ts';
 import { checkLimits, parseLabels, targetsOf, withTargetFlags } from './target-flags.ts';
@@ -91,6 +92,7 @@ program
   });
 
 addTokenCommands(program);
+addClusterCommands(program);
 
 const agents = withConnection(program.command('agents'))
   .description('list enrolled agents; `agents remove` and `agents label` change them')

@@ -9,7 +9,8 @@ import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
   AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView,
-  RemoveAgentResponse, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse,
+  RemoveAgentResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest,
+  UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -115,6 +116,10 @@ export class OperatorClient {
 
   async run(id: string): Promise<RunResponse> {
     return this.#call('GET', `/api/runs/${encodeURIComponent(id)}`);
+  }
+
+  async replicas(): Promise<ReplicaView[]> {
+    return (await this.#call<ReplicasResponse>('GET', '/api/replicas')).replicas;
   }
 
   async runs(limit: number): Promise<RunRecord[]> {

@@ -40,6 +40,12 @@ export interface HeartbeatRequest extends AgentFacts {
 export interface HeartbeatResponse extends Delivery {
   agent_id: string;
   heartbeat_interval_seconds: number;
+  /**
+   * The public URLs of the control plane's live replicas (one, without replicas), so an agent
+   * knows where else to turn when the one it talks to is gone. Absent from control planes before
+   * replicas existed.
+   */
+  control_plane_urls?: string[];
 }
 
 /** What the control plane hands an agent in a heartbeat reply or a poll answer. */
@@ -205,6 +211,23 @@ export interface RemoveAgentResponse {
   running: number;
   /** Of those, how many cancels the agent's web service took at once (the others stop when it learns it was removed). */
   cancel_pushed: number;
+}
+
+/** A control-plane replica, as `GET /api/replicas` lists it (`myx replicas`). */
+export interface ReplicaView {
+  id: string;
+  public_url: string;
+  version: string;
+  started_at: string;
+  last_seen_at: string;
+  /** It runs the sweeper (leases, delivery TTLs, rate control catch-up, unpushed commands). */
+  sweeper: boolean;
+  /** It is the replica that answered. */
+  self: boolean;
+}
+
+export interface ReplicasResponse {
+  replicas: ReplicaView[];
 }
 
 export interface PushHealth {

@@ -57,7 +57,7 @@ export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 
   await new Promise<void>((resolve) => setImmediate(resolve));
   if (!to.alive) return { commands: [], cancel: [] };
   const now = Date.now();
-  const fallbackOnly = channel === 'heartbeat' && agent.mode === 'web' && ctx.dispatcher.health(agent).state !== 'failing'
+  const fallbackOnly = channel === 'heartbeat' && agent.mode === 'web' && agent.push_state !== 'failing'
     ? { queuedBefore: new Date(now - PUSH_GRACE_MS).toISOString() }
     : undefined;
   const claimed = await ctx.store.claimForAgent(
@@ -84,7 +84,6 @@ async function giveBack(ctx: ServerContext, agent: AgentRow, ids: string[], chan
     const n = await ctx.store.releaseHandOut(agent.id, ids);
     if (n === 0) return;
     ctx.log.info({ agent: agent.name, commands: n }, `the agent's ${channel} connection closed before its commands were handed out: queued again`);
-    ctx.events.wakeAgent(agent.id);
   } catch (err) {
     // the lease still brings them back
     ctx.log.warn({ err, agent: agent.name }, 'could not queue an undelivered hand-out again; its lease will');

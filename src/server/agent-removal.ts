@@ -1,7 +1,7 @@
 // `myx agents remove`: the agent's token stops working and its unfinished commands end, while
-// every record stays. The store does the removal in one step (see Store.removeAgent); this
-// module tells everyone who cares: waiting clients and runs (the commands ended), the agent's
-// held long poll (answered at once), and the agent itself (a cancel push for what it runs).
+// every record stays. The store does the removal in one step (see Store.removeAgent), and its
+// events tell waiting clients and the agent's held long poll, on every replica; this module moves
+// the runs on and asks the agent itself to stop what it runs (a cancel push).
 
 import { ApiError } from '../protocol/errors.ts';
 import type { RemoveAgentResponse } from '../protocol/wire.ts';
@@ -12,15 +12,12 @@ export async function removeAgent(ctx: ServerContext, agentId: string): Promise<
   if (outcome.kind === 'not_found') throw new ApiError('AGENT_NOT_FOUND', `no agent with id "${agentId}" (removed already?)`);
   const { agent, ended, handedOut } = outcome;
   ctx.versions.forget(agent.id);
-  // First the clients: `myx run`, waits and event streams see the commands end, and rate control
-  // starts the next ones of their runs.
+  // Rate control starts the next commands of their runs.
   for (const c of ended) await ctx.runs.commandEnded(c);
-  ctx.events.wakeAgent(agent.id);
   // A web-mode agent is asked to stop what it runs now, with the token it had; any agent stops its
   // commands itself when it is next told it was removed (heartbeat, every few seconds).
   const pushed = await Promise.all(handedOut.map((id) => ctx.dispatcher.pushCancel(agent, id)));
   ctx.agentClient.forget(agent.id);
-  ctx.dispatcher.resetHealth(agent.id);
   const body: RemoveAgentResponse = {
     removed: agent.id, name: agent.name, cancelled: ended.length, running: handedOut.length, cancel_pushed: pushed.filter(Boolean).length,
   };

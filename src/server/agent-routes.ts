@@ -72,14 +72,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     }
     if (facts.fingerprint !== agent.fingerprint) await warnIfCertificateShared(agent.id, agent.name, facts.fingerprint);
     if (facts.mode !== agent.mode) log.info({ agent: agent.name, mode: facts.mode }, `agent switched to ${facts.mode} mode`);
-    if (facts.fingerprint !== agent.fingerprint || facts.mode !== agent.mode || facts.web_port !== agent.web_port
-      || (facts.advertise_address ?? address) !== (agent.advertise_address ?? agent.remote_address)) {
-      ctx.dispatcher.resetHealth(agent.id);
-    }
+    // push health starts over, in the store, when the address, port, mode or certificate changed
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
     ctx.versions.seen(updated);
     const body: HeartbeatResponse = {
-      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
+      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, control_plane_urls: ctx.replicas.urls(),
+      ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
     };
     return body;
   });
@@ -88,10 +86,11 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const agent = callingAgent(req);
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
     const receiver = new Receiver(req, reply);
-    for (;;) {
+    for (let held = false; ; held = true) {
       const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll', receiver);
       const left = deadline - Date.now();
       if (!isEmpty(delivery) || left <= 0 || !receiver.alive) return delivery;
+      if (!held) req.log.debug({ agent: agent.name }, 'long poll held: nothing for the agent yet');
       await ctx.events.waitForAgent(agent.id, left, receiver.gone);
     }
   });
@@ -133,7 +132,6 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (started.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
       if (started.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
       const out = await store.appendOutput(req.params.id, agent.id, req.body.chunks, LIVE_OUTPUT_LIMIT);
-      if (out.kind === 'ok') ctx.events.output(req.params.id, out.accepted);
       const ack: ProgressAck = { next_offset: out.kind === 'ok' ? out.nextOffset : 0, cancel: started.command.cancel_requested_at !== null };
       return ack;
     },

@@ -10,6 +10,7 @@ import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
+import { replicaRoutes } from './replica-routes.ts';
 import { installRoutes } from './install-routes.ts';
 import { upgradeRoutes } from './upgrade-routes.ts';
 import { consoleRoutes, securityHeaders } from './console-routes.ts';
@@ -25,6 +26,7 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   enrollmentTokenRoutes(app, ctx);
   commandStreamRoute(app, ctx);
   downloadRoutes(app, ctx);
+  replicaRoutes(app, ctx);
   installRoutes(app, ctx);
   upgradeRoutes(app, ctx);
   sessionRoutes(app, ctx);

@@ -1,69 +1,103 @@
-// In-process notices between the control plane's parts: a command finished, a command printed
-// output, an agent has something new waiting (wake its long poll). With several replicas on
-// PostgreSQL these will be fed by LISTEN/NOTIFY as well.
+// What waits inside the control plane (long polls, /api/commands/wait, the SSE stream) waits on
+// the store's event feed: every write publishes its own events (store-events.ts), heard by every
+// replica on the database, so a wait on one replica ends on a write on another. Nothing here is
+// told by callers; this only turns the feed into wake-ups per command and per agent.
 
 import { EventEmitter } from 'node:events';
-import type { OutputChunk } from '../protocol/wire.ts';
+import { isFinal } from '../protocol/command-status.ts';
+import type { StoreEvent } from './store/store-events.ts';
+import type { Store } from './store/store.ts';
+
+/** Emitted when events may have been missed: everyone re-reads what they wait for. */
+const RESYNC = 'resync';
 
 export class CommandEvents {
   readonly #emitter = new EventEmitter();
+  readonly #unsubscribe: () => void;
 
-  constructor() {
+  constructor(store: Store) {
     this.#emitter.setMaxListeners(0);
+    this.#unsubscribe = store.subscribe((e) => this.#heard(e));
   }
 
-  finished(commandId: string): void {
-    this.#emitter.emit(`final:${commandId}`);
+  close(): void {
+    this.#unsubscribe();
   }
 
-  output(commandId: string, chunks: OutputChunk[]): void {
-    if (chunks.length > 0) this.#emitter.emit(`output:${commandId}`, chunks);
-  }
-
-  /** Something new for this agent (a command queued, a cancel asked for, a lease returned). */
-  wakeAgent(agentId: string): void {
-    this.#emitter.emit(`agent:${agentId}`);
+  #heard(e: StoreEvent): void {
+    switch (e.kind) {
+      case 'command':
+        if (isFinal(e.status)) this.#emitter.emit(`final:${e.id}`);
+        else if (e.status === 'queued') this.#emitter.emit(`agent:${e.agent_id}`);
+        return;
+      case 'output':
+        this.#emitter.emit(`output:${e.command_id}`);
+        return;
+      case 'agent':
+        this.#emitter.emit(`agent:${e.agent_id}`);
+        return;
+      case 'cancel':
+        this.#emitter.emit(`agent:${e.agent_id}`);
+        return;
+      case 'resync':
+        this.#emitter.emit(RESYNC);
+        return;
+      default: {
+        const _exhaustive: never = e;
+        throw new Error(`unknown store event ${JSON.stringify(_exhaustive)}`);
+      }
+    }
   }
 
   /**
-   * Resolves when every one of `ids` has finished, or after `ms`, or on `signal`. Subscribe
-   * before reading the store: `stillOpen` is called once subscribed, so nothing falls between.
+   * Resolves when every one of `ids` has finished, or after `ms`, or on `signal`. Subscribes
+   * before reading the store (`stillOpen` says which are not final yet), so nothing falls between,
+   * and reads it again when the feed says events may have been missed.
    */
   async waitAll(ids: string[], ms: number, stillOpen: () => Promise<string[]>, signal?: AbortSignal): Promise<void> {
     const open = new Set(ids);
     let wake: () => void = () => {};
-    const allDone = new Promise<void>((r) => (wake = r));
+    const changed = () => wake();
     const off = this.subscribe(ids, () => {}, (id) => {
       open.delete(id);
       if (open.size === 0) wake();
-    });
+    }, changed);
+    const deadline = Date.now() + ms;
     try {
-      const still = new Set(await stillOpen());
-      for (const id of [...open]) if (!still.has(id)) open.delete(id);
-      if (open.size === 0) return;
-      await Promise.race([allDone, this.#waitFor([], ms, signal)]);
+      for (;;) {
+        const woken = new Promise<void>((r) => (wake = r));
+        const still = new Set(await stillOpen());
+        for (const id of [...open]) if (!still.has(id)) open.delete(id);
+        const left = deadline - Date.now();
+        if (open.size === 0 || left <= 0 || signal?.aborted) return;
+        await Promise.race([woken, this.#waitFor([], left, signal)]);
+        if (open.size === 0 || Date.now() >= deadline || signal?.aborted) return;
+      }
     } finally {
       off();
     }
   }
 
+  /** Resolves when something may wait for this agent now, or after `ms`, or on `signal`. */
   waitForAgent(agentId: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return this.#waitFor([`agent:${agentId}`], ms, signal);
+    return this.#waitFor([`agent:${agentId}`, RESYNC], ms, signal);
   }
 
-  /** Subscribes to output and final notices of `ids`; returns the unsubscribe function. */
-  subscribe(ids: string[], onOutput: (id: string, chunks: OutputChunk[]) => void, onFinal: (id: string) => void): () => void {
+  /**
+   * Subscribes to the output and final notices of `ids`, and to `onResync` (events may have been
+   * missed: read the store again); returns the unsubscribe function.
+   */
+  subscribe(ids: string[], onOutput: (id: string) => void, onFinal: (id: string) => void, onResync: () => void): () => void {
     const offs: (() => void)[] = [];
+    const on = (event: string, fn: () => void) => {
+      this.#emitter.on(event, fn);
+      offs.push(() => this.#emitter.off(event, fn));
+    };
     for (const id of ids) {
-      const out = (chunks: OutputChunk[]) => onOutput(id, chunks);
-      const fin = () => onFinal(id);
-      this.#emitter.on(`output:${id}`, out);
-      this.#emitter.on(`final:${id}`, fin);
-      offs.push(() => {
-        this.#emitter.off(`output:${id}`, out);
-        this.#emitter.off(`final:${id}`, fin);
-      });
+      on(`output:${id}`, () => onOutput(id));
+      on(`final:${id}`, () => onFinal(id));
     }
+    on(RESYNC, onResync);
     return () => offs.forEach((off) => off());
   }
 

@@ -1,12 +1,12 @@
 // GET /api/commands/stream?ids=a,b: Server-Sent Events with the live output of one or more
 // commands (`output`), each command's final record (`final`), then `end`. Stored output is
-// replayed first, so a client that reconnects misses nothing (it dedupes by offset).
+// replayed first, so a client that reconnects misses nothing (it dedupes by offset). New output
+// and ends are heard from the store's event feed (on any replica) and read from the store.
 
 import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
-import type { OutputChunk } from '../protocol/wire.ts';
 import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
@@ -29,51 +29,61 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
     };
     const next = new Map<string, number>();
     const finals = new Set<string>();
-    let replaying = true;
-    const buffered: (() => Promise<void> | void)[] = [];
+    let closed = false;
 
-    const emitChunks = (id: string, chunks: OutputChunk[]) => {
-      for (const c of chunks) {
+    // One step at a time, in the order heard: each reads the store from where the stream is, so
+    // nothing is sent twice or out of order, whatever the events' timing.
+    let steps = Promise.resolve();
+    const step = (fn: () => Promise<void>) => {
+      steps = steps.then(() => (closed ? undefined : fn())).catch((err: unknown) => {
+        req.log.error({ err }, 'command stream failed');
+        close();
+      });
+    };
+    const pullOutput = async (id: string) => {
+      for (const c of await ctx.store.readOutput(id, next.get(id) ?? 0)) {
         if (c.offset < (next.get(id) ?? 0)) continue;
         send('output', { command_id: id, ...c });
         next.set(id, c.offset + c.data.length);
       }
     };
-    const emitFinal = async (id: string) => {
+    const pullFinal = async (id: string) => {
       if (finals.has(id)) return;
-      finals.add(id);
-      emitChunks(id, await ctx.store.readOutput(id, next.get(id) ?? 0));
       const [command] = await ctx.store.getCommands([id]);
+      if (!command || !isFinal(command.status)) return;
+      await pullOutput(id); // what it printed before it ended
+      finals.add(id);
       send('final', command);
       if (finals.size === ids.length) close();
     };
+    const pullAll = async () => {
+      for (const id of ids) {
+        await pullOutput(id);
+        await pullFinal(id);
+      }
+    };
+
     const unsubscribe = ctx.events.subscribe(
       ids,
-      (id, chunks) => (replaying ? buffered.push(() => emitChunks(id, chunks)) : emitChunks(id, chunks)),
-      (id) => (replaying ? buffered.push(() => emitFinal(id)) : void emitFinal(id)),
+      (id) => step(() => pullOutput(id)),
+      (id) => step(() => pullFinal(id)),
+      () => step(pullAll),
     );
     const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
     function close() {
+      if (closed) return;
+      closed = true;
       clearInterval(ping);
       unsubscribe();
       send('end', {});
       res.end();
     }
     req.raw.once('close', () => {
+      closed = true;
       clearInterval(ping);
       unsubscribe();
     });
-
-    try {
-      for (const id of ids) emitChunks(id, await ctx.store.readOutput(id, 0));
-      for (const c of known) if (isFinal(c.status)) await emitFinal(c.id);
-      // a command may have finished while we replayed
-      for (const c of await ctx.store.getCommands(ids)) if (isFinal(c.status)) await emitFinal(c.id);
-      replaying = false;
-      for (const fn of buffered.splice(0)) await fn();
-    } catch (err) {
-      req.log.error({ err }, 'command stream failed');
-      close();
-    }
+    // Subscribed first, then replayed: whatever happens meanwhile is read by a later step.
+    step(pullAll);
   });
 }

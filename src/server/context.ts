@@ -7,6 +7,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
 import type { ReleaseDir } from './release-dir.ts';
+import type { ReplicaPresence } from './replica-presence.ts';
 import type { Store } from './store/store.ts';
 import type { VersionWatch } from './version-watch.ts';
 
@@ -18,6 +19,8 @@ export interface ServerContext {
   dispatcher: Dispatcher;
   events: CommandEvents;
   runs: RunControl;
+  /** This replica in the replica registry, and the live replicas' URLs. */
+  replicas: ReplicaPresence;
   /** The binaries this control plane hands out (install, upgrades). */
   release: ReleaseDir;
   /** Warns once per agent and version about agents older than the control plane. */

@@ -13,6 +13,7 @@ import type {
 } from '../protocol/wire.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
+import { pushHealth } from './dispatcher.ts';
 import { OPERATOR_ROUTE } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { launchRun } from './run-launch.ts';
@@ -111,17 +112,18 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
     if (outcome.kind === 'requested') {
       ctx.log.info({ command_id: c.id, agent: c.agent_name }, 'cancel requested');
-      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id); // none once removed: nothing to push to
-      const pushed = agent ? await ctx.dispatcher.pushCancel(agent, c.id) : false;
-      if (!pushed) ctx.events.wakeAgent(c.agent_id);
+      // none once removed: nothing to push to; otherwise its heartbeat or poll carries the request (the store told them)
+      const agent = (await store.listAgents()).find((a) => a.id === c.agent_id);
+      if (agent) await ctx.dispatcher.pushCancel(agent, c.id);
     }
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req, reply) => {
     const ids = [...new Set(req.body.ids)];
     const gone = new AbortController();
-    req.raw.once('close', () => gone.abort());
+    // the response's close: answered, or the client went away first (the request's own 'close' only says its body was read)
+    reply.raw.once('close', () => gone.abort());
     const known = async () => {
       const commands = await store.getCommands(ids);
       if (commands.length < ids.length) {
@@ -130,7 +132,13 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       return commands;
     };
-    await ctx.events.waitAll(ids, (req.body.timeout ?? 25) * 1000, async () => (await known()).filter((c) => !isFinal(c.status)).map((c) => c.id), gone.signal);
+    let told = false;
+    await ctx.events.waitAll(ids, (req.body.timeout ?? 25) * 1000, async () => {
+      const open = (await known()).filter((c) => !isFinal(c.status)).map((c) => c.id);
+      if (open.length > 0 && !told) req.log.debug({ open: open.length }, 'wait held: commands not final yet');
+      told = true;
+      return open;
+    }, gone.signal);
     const commands = await known();
     const body: WaitResponse = { commands, done: commands.every((c) => isFinal(c.status)) };
     return body;
@@ -148,7 +156,7 @@ function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
     : now - Date.parse(a.last_heartbeat_at) <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline';
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
-    status, push: ctx.dispatcher.health(a),
+    status, push: pushHealth(a),
     mode: a.mode, address: a.advertise_address ?? a.remote_address, web_port: a.web_port, fingerprint: a.fingerprint,
     labels: { ...a.labels, ...a.operator_labels }, operator_labels: a.operator_labels, enrolled_at: a.enrolled_at, last_heartbeat_at: a.last_heartbeat_at,
     removed_at: a.removed_at,

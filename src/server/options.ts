@@ -2,6 +2,7 @@
 // then passed down as one compiled object.
 
 import { hostname } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface ServerOptions {
@@ -106,6 +107,22 @@ function compileStore(value: string | undefined, sqlitePath: string): StoreTarge
     throw new OptionsError('--store (or MYX_DATABASE_URL) must be a PostgreSQL URL like postgres://myx@db.example:5432/myx, or sqlite');
   }
   return { kind: 'postgres', url: value, display: redactUrl(url) };
+}
+
+/**
+ * Where `myx store copy` reads or writes: a PostgreSQL URL, or an SQLite database (a file, or a
+ * data dir holding myx.db).
+ */
+export function copyTarget(value: string, what: string): StoreTarget {
+  if (/^postgres(ql)?:/i.test(value)) {
+    try {
+      return compileStore(value, '');
+    } catch {
+      throw new OptionsError(`${what} must be a PostgreSQL URL like postgres://myx@db.example:5432/myx, or an SQLite file or data dir`);
+    }
+  }
+  const path = resolve(value);
+  return { kind: 'sqlite', path: existsSync(path) && statSync(path).isDirectory() ? join(path, 'myx.db') : path };
 }
 
 /** A database URL fit for logs: the password and any password-like parameter replaced by ***. */

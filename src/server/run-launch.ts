@@ -54,9 +54,11 @@ export async function launchRun(ctx: ServerContext, targets: AgentRow[], spec: R
   ctx.log.info({
     run_id: created.run.id, command: spec.command, target: spec.target, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors,
   }, 'run created');
-  void ctx.runs.deliver(created.commands);
-  // a target removed while the run was created has its command cancelled already, and one with
-  // nothing to do has succeeded: their slots are free
-  if (created.commands.some((c) => isFinal(c.status))) void ctx.runs.advance(created.run.id);
+  ctx.runs.inBackground('the fan-out', async () => {
+    await ctx.runs.deliver(created.commands);
+    // a target removed while the run was created has its command cancelled already, and one with
+    // nothing to do has succeeded: their slots are free
+    if (created.commands.some((c) => isFinal(c.status))) await ctx.runs.advance(created.run.id);
+  });
   return created;
 }

@@ -5,18 +5,20 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { checkSecretFile, writeFileAtomic, fileExists } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { ensureSelfSigned, loadCertificate, publicKeySha256Of, type LoadedCertificate } from '../common/tls-cert.ts';
+import { publicKeySha256Of, type LoadedCertificate } from '../common/tls-cert.ts';
 import { curlPinnedPubkey } from '../protocol/install-line.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { AgentClient } from './agent-client.ts';
 import { buildServerApp } from './app.ts';
+import { clusterCertificate } from './cluster-identity.ts';
 import { CommandEvents } from './command-events.ts';
 import type { ServerContext } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOptions, type ServerOptions } from './options.ts';
 import { hashToken, newToken } from './secrets.ts';
 import { openStore } from './store/open-store.ts';
-import { startSweeper } from './sweeper.ts';
+import { ReplicaPresence } from './replica-presence.ts';
+import { startSweeper, type Sweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
 import { VersionWatch } from './version-watch.ts';
@@ -44,12 +46,11 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const options = compileServerOptions(input);
   const log = logger ?? createLogger({ name: 'server', level: options.logLevel });
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const cert: LoadedCertificate = options.tls.userSupplied
-    ? await loadCertificate(options.tls)
-    : await ensureSelfSigned(options.tls, 'myx control plane');
   const store = await openStore(options.store, log);
   let operatorToken: { created: boolean };
+  let cert: LoadedCertificate;
   try {
+    cert = await clusterCertificate(options, store);
     operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
     await checkSecrets(options, cert, log);
   } catch (err) {
@@ -58,24 +59,33 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   }
   const agentClient = new AgentClient(options.pushTimeoutMs, cert);
   let boundPort = options.port;
-  const events = new CommandEvents();
-  const dispatcher = new Dispatcher(store, agentClient, events, log, options.leaseSeconds);
-  const runs = new RunControl(store, dispatcher, events, log);
+  const events = new CommandEvents(store);
+  const dispatcher = new Dispatcher(store, agentClient, log, options.leaseSeconds);
+  const runs = new RunControl(store, dispatcher, log);
+  const publicUrl = () => publicUrlFor(options, boundPort);
+  let sweeper: Sweeper | undefined;
+  const replicas = new ReplicaPresence(store, log, {
+    publicUrl, intervalMs: options.heartbeatIntervalSeconds * 1000, expireAfterMs: options.offlineAfterSeconds * 1000,
+    sweeping: () => sweeper?.active ?? false,
+  });
   const ctx: ServerContext = {
-    store, log, options, agentClient, events, dispatcher, runs, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
+    store, log, options, agentClient, events, dispatcher, runs, replicas, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
     fingerprint: cert.fingerprint,
     pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
-    publicUrl: () => publicUrlFor(options, boundPort),
+    publicUrl,
   };
   const app = buildServerApp(ctx, cert);
   try {
     await app.listen({ host: options.host, port: options.port });
+    boundPort = (app.server.address() as AddressInfo).port;
+    await replicas.start();
   } catch (err) {
+    events.close();
+    await app.close();
     await store.close();
     throw listenError(err, options.host, options.port);
   }
-  boundPort = (app.server.address() as AddressInfo).port;
-  const stopSweeper = startSweeper(store, events, runs, log);
+  sweeper = startSweeper(store, runs, log);
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);
@@ -92,8 +102,10 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   return {
     url, publicUrl: info.public_url, fingerprint: cert.fingerprint, operatorTokenPath: options.paths.operatorToken, store,
     async close() {
-      stopSweeper();
+      sweeper?.stop();
+      await replicas.stop();
       await app.close();
+      events.close();
       await agentClient.close();
       await store.close();
     },

@@ -1,28 +1,50 @@
-// Time-driven transitions of the command lifecycle, checked every second: leases that ran out
-// before the agent started a command (back to queued), delivery TTLs that passed (expired), and
-// runs that hold commands back for rate control (caught up after a restart or a missed event).
+// Time-driven transitions of the command lifecycle, checked every second by one replica at a
+// time (the store's sweeper lock): leases that ran out before the agent started a command (back
+// to queued), delivery TTLs that passed (expired), runs that hold commands back for rate control
+// (caught up after a restart or a missed step), and queued commands no replica pushed (the one
+// that queued them died, or is far behind). SQLite: the one process always sweeps.
 
 import type { Logger } from '../common/logger.ts';
-import type { CommandEvents } from './command-events.ts';
 import type { RunControl } from './run-control.ts';
 import type { Store } from './store/store.ts';
 
-export function startSweeper(store: Store, events: CommandEvents, runs: RunControl, log: Logger, everyMs = 1000): () => void {
+/** A queued command of a web-mode agent that no push was tried for this long is pushed by the sweeper (the heartbeat takes it after 10 s). */
+export const SWEEPER_PUSH_AFTER_MS = 3000;
+/** Pushes the sweeper starts per sweep, at most. */
+const SWEEPER_PUSH_BATCH = 500;
+
+export interface Sweeper {
+  /** Whether this replica swept last time it tried (it holds the store's sweeper lock). */
+  readonly active: boolean;
+  stop(): void;
+}
+
+export function startSweeper(store: Store, runs: RunControl, log: Logger, everyMs = 1000): Sweeper {
   let running = false;
+  let active = false;
   const sweep = async () => {
     if (running) return;
     running = true;
     try {
-      const now = new Date().toISOString();
-      for (const c of await store.requeueExpiredLeases(now)) {
+      const lead = await store.holdSweeperLock();
+      if (lead !== active) log.info(lead ? 'this replica sweeps now (leases, delivery TTLs, rate control, unpushed commands)' : 'another replica sweeps now');
+      active = lead;
+      if (!lead) return;
+      const now = new Date();
+      for (const c of await store.requeueExpiredLeases(now.toISOString())) {
         log.warn({ command_id: c.id, agent: c.agent_name }, 'lease ran out before the agent started the command: queued again');
-        events.wakeAgent(c.agent_id);
       }
-      for (const c of await store.expireQueued(now)) {
+      for (const c of await store.expireQueued(now.toISOString())) {
         log.info({ command_id: c.id, agent: c.agent_name }, 'command expired: its delivery TTL passed while it was queued');
         await runs.commandEnded(c);
       }
       await runs.advanceAll();
+      const awaiting = await store.commandsAwaitingPush(new Date(now.getTime() - SWEEPER_PUSH_AFTER_MS).toISOString(), now.toISOString(), SWEEPER_PUSH_BATCH);
+      const unpushed = awaiting.filter((c) => !runs.pushing(c.id)); // this replica's own, still waiting their turn
+      if (unpushed.length > 0) {
+        log.info({ commands: unpushed.length }, 'pushing queued commands that no replica pushed');
+        runs.inBackground('the sweeper\'s pushes', () => runs.deliver(unpushed));
+      }
     } catch (err) {
       log.error({ err }, 'sweep failed');
     } finally {
@@ -30,5 +52,10 @@ export function startSweeper(store: Store, events: CommandEvents, runs: RunContr
     }
   };
   const timer = setInterval(() => void sweep(), everyMs);
-  return () => clearInterval(timer);
+  return {
+    get active() {
+      return active;
+    },
+    stop: () => clearInterval(timer),
+  };
 }

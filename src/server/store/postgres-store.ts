@@ -2,114 +2,95 @@
 // postgres/*-sql.ts; this class keeps the Store contract (store.ts): what runs in one statement,
 // what in a transaction, and which row lock makes concurrent callers take turns.
 
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ERROR_STATUSES, isFinal } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { ReplicaRow } from './cluster-store.ts';
 import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
+import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, NewSession, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
+  StoreCapabilities,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
+import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
+import { publishOutput } from './postgres/events-sql.ts';
 import { migratePostgres } from './postgres/migrate.ts';
 import * as output from './postgres/output-sql.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
-import * as sessions from './postgres/sessions-sql.ts';
-import * as tokens from './postgres/tokens-sql.ts';
+import { PostgresSession, type SessionOptions } from './postgres/session.ts';
+import { PostgresTokens } from './postgres/tokens.ts';
+
+export type PostgresStoreOptions = PoolOptions & SessionOptions & {
+  /** Told when an event listener throws (the others still hear the event). */
+  onListenerError?: (err: unknown) => void;
+};
+
+export const POSTGRES_CAPABILITIES: StoreCapabilities = { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true, supportsReplicas: true };
 
 export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { singleWriter: false, supportsSkipLocked: true, supportsListenNotify: true };
+  readonly capabilities = POSTGRES_CAPABILITIES;
   readonly #pool: pg.Pool;
+  readonly #events: EventHub;
+  readonly #session: PostgresSession;
+  readonly #cluster: PostgresCluster;
+  readonly #tokens: PostgresTokens;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
     this.#pool = pool;
+    this.#events = events;
+    this.#session = session;
+    this.#cluster = new PostgresCluster(pool, session);
+    this.#tokens = new PostgresTokens(pool);
   }
 
-  /** Connects and brings the schema up to date (safe when several replicas start at once). */
-  static async open(url: string, opts: PoolOptions = {}): Promise<PostgresStore> {
+  /**
+   * Connects, brings the schema up to date (safe when several replicas start at once) and starts
+   * listening for the events of every replica on the database.
+   */
+  static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = createPool(url, opts);
+    const events = new EventHub(opts.onListenerError);
     try {
       await migratePostgres(pool);
+      return new PostgresStore(pool, events, await PostgresSession.open(url, events, opts));
     } catch (err) {
       await pool.end();
       throw err;
     }
-    return new PostgresStore(pool);
   }
 
-  async close(): Promise<void> {
-    await this.#pool.end();
+  #closing: Promise<void> | undefined;
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#session.close();
+      await this.#pool.end();
+    })();
+    return this.#closing;
   }
 
-  async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
-    await tokens.insertOperatorToken(this.#pool, tokenHash, name, now);
+  subscribe(listener: StoreEventListener): () => void {
+    return this.#events.subscribe(listener);
   }
 
-  async operatorTokenExists(tokenHash: string): Promise<boolean> {
-    return tokens.operatorTokenExists(this.#pool, tokenHash);
+  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
+  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
+  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
-
-  async createSession(session: NewSession, now: string): Promise<void> {
-    await sessions.insertSession(this.#pool, session, now);
-  }
-
-  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
-    return sessions.useSession(this.#pool, idHash, now, seenAfter);
-  }
-
-  async endSession(idHash: string): Promise<boolean> {
-    return sessions.deleteSession(this.#pool, idHash);
-  }
-
-  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
-    return sessions.deleteStaleSessions(this.#pool, now, seenBefore);
-  }
-
-  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    // Creations take turns on an advisory lock: the count and the insert are one step.
-    return inTransaction(this.#pool, async (db): Promise<CreateTokenOutcome> => {
-      await tokens.lockEnrollmentCap(db);
-      if ((await tokens.outstandingEnrollmentTokens(db, now)) >= maxOutstanding) return { ok: false, reason: 'too_many' };
-      await tokens.insertEnrollmentToken(db, token, now);
-      return { ok: true };
-    });
-  }
-
-  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
-    return tokens.listEnrollmentTokens(this.#pool, limit);
-  }
-
-  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
-    // The token's row lock: an enrollment with it either used it before, or finds it revoked.
-    return inTransaction(this.#pool, async (db): Promise<RevokeTokenOutcome> => {
-      const before = await tokens.lockEnrollmentTokenById(db, id);
-      if (!before) return { kind: 'not_found' };
-      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
-      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
-      if (kind === 'revoked' || kind === 'expired') return { kind, token: (await tokens.revokeEnrollmentToken(db, id, now))! };
-      return { kind, token: before };
-    });
-  }
-
-  async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
-    // The token's row lock makes enrollments with one token take turns; the name's unique index
-    // (of agents not removed) decides between enrollments with one name (ON CONFLICT waits for the
-    // other to commit).
-    return inTransaction(this.#pool, async (db): Promise<EnrollOutcome> => {
-      const token = await tokens.lockEnrollmentToken(db, tokenHash);
-      if (!token) return { ok: false, reason: 'unknown' };
-      if (token.used_at !== null) return { ok: false, reason: 'used' };
-      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
-      if (token.expires_at <= now) return { ok: false, reason: 'expired' };
-      const row = await agents.insertAgentUnlessNameTaken(db, agent, now);
-      if (!row) return { ok: false, reason: 'name_taken' };
-      await tokens.useEnrollmentToken(db, tokenHash, agent.id, now);
-      return { ok: true, agent: toAgent(row) };
-    });
-  }
+  listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
+  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);
@@ -195,16 +176,27 @@ export class PostgresStore implements Store {
     return runs.runsWithWaiting(this.#pool);
   }
 
-  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
-    return commands.claimForPush(this.#pool, commandId, now, leaseUntil);
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
+    const claim = randomUUID();
+    return (await commands.claimForPush(this.#pool, commandId, now, leaseUntil, claim)) ? claim : null;
   }
 
-  async releasePush(commandId: string, error: string): Promise<void> {
-    await commands.releasePush(this.#pool, commandId, error);
+  async releasePush(commandId: string, claim: string, error: string): Promise<void> {
+    await commands.releasePush(this.#pool, commandId, claim, error);
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
     await commands.recordPushFailure(this.#pool, commandId, error);
+  }
+
+  async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
+    if (outcome.kind === 'ok') await agents.pushSucceeded(this.#pool, agentId);
+    else if (outcome.kind === 'failed') await agents.pushFailed(this.#pool, agentId, outcome.error, outcome.at);
+    else await agents.pushReset(this.#pool, agentId);
+  }
+
+  async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
+    return (await commands.commandsAwaitingPush(this.#pool, createdBefore, now, limit)).map(toCommand);
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
@@ -234,6 +226,8 @@ export class PostgresStore implements Store {
       const { next, accepted } = planAppend(cur.output_offset, chunks, maxChars);
       await output.insertChunks(db, commandId, accepted);
       if (next !== cur.output_offset) await output.setOutputOffset(db, commandId, next);
+      const last = accepted[accepted.length - 1];
+      if (last) await publishOutput(db, commandId, accepted[0]!.offset, last.offset + last.data.length);
       return { kind: 'ok', nextOffset: next, accepted };
     });
   }
@@ -285,6 +279,14 @@ export class PostgresStore implements Store {
     const byId = new Map((await commands.commandsByIds(this.#pool, ids)).map((r) => [r.id as string, toCommand(r)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }
+
+  recordReplica(r: ReplicaRow): Promise<void> { return this.#cluster.recordReplica(r); }
+  listReplicas(seenSince: string): Promise<ReplicaRow[]> { return this.#cluster.listReplicas(seenSince); }
+  removeReplica(id: string): Promise<void> { return this.#cluster.removeReplica(id); }
+  forgetReplicas(seenBefore: string): Promise<number> { return this.#cluster.forgetReplicas(seenBefore); }
+  clusterFingerprint(): Promise<string | null> { return this.#cluster.clusterFingerprint(); }
+  recordClusterFingerprint(fingerprint: string, now: string, replace?: boolean): Promise<string> { return this.#cluster.recordClusterFingerprint(fingerprint, now, replace); }
+  holdSweeperLock(): Promise<boolean> { return this.#cluster.holdSweeperLock(); }
 
   /** The command as it is now, when it exists and belongs to `agentId`. */
   async #owned(commandId: string, agentId: string): Promise<CommandOutcome> {

@@ -30,6 +30,8 @@ export function toAgent(r: Row): AgentRow {
     operator_labels: JSON.parse(r.operator_labels as string) as Labels,
     enrolled_at: r.enrolled_at as string, last_heartbeat_at: r.last_heartbeat_at as string | null,
     removed_at: r.removed_at as string | null,
+    push_state: r.push_state as AgentRow['push_state'], push_error: r.push_error as string | null,
+    push_failures: r.push_failures as number, push_failed_at: r.push_failed_at as string | null,
   };
 }
 
@@ -69,6 +71,6 @@ export function toRun(r: Row, counts: { status: CommandStatus; n: number; last: 
   };
 }
 
-function flag(v: unknown): boolean {
+export function flag(v: unknown): boolean {
   return v === 1 || v === true;
 }

@@ -13,6 +13,11 @@ const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, 
 const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = commands.agent_id AND u.upgrade IS NOT NULL
   AND u.status IN ('dispatched', 'running') AND u.id <> commands.id)`;
 
+/** Push health's columns, and when a heartbeat starts it over: the address, port, mode or certificate pushes use changed. */
+const PUSH_RESET = ['push_state', 'push_error', 'push_failures', 'push_failed_at'];
+const PUSH_TARGET_CHANGED = `(fingerprint IS NOT $fingerprint OR mode IS NOT $mode OR web_port IS NOT $web_port
+  OR COALESCE(advertise_address, remote_address) IS NOT COALESCE($advertise_address, $remote_address))`;
+
 export function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
   return {
@@ -41,9 +46,32 @@ export function prepareStatements(db: DatabaseSync) {
       $advertise_address, $remote_address, $labels, $now, NULL)`),
     agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
     agentById: p('SELECT * FROM agents WHERE id = ?'),
+    // Push health starts over when where and how pushes go changed (SET reads the row as it was).
     heartbeat: p(`UPDATE agents SET hostname = $hostname, os = $os, version = $version, mode = $mode, web_port = $web_port,
       fingerprint = $fingerprint, advertise_address = $advertise_address, remote_address = $remote_address,
-      labels = $labels, last_heartbeat_at = $now WHERE id = $id`),
+      labels = $labels, last_heartbeat_at = $now,
+      ${PUSH_RESET.map((c) => `${c} = CASE WHEN ${PUSH_TARGET_CHANGED} THEN ${c === 'push_failures' ? '0' : 'NULL'} ELSE ${c} END`).join(', ')}
+      WHERE id = $id`),
+    pushOk: p(`UPDATE agents SET push_state = 'ok', push_error = NULL, push_failures = 0, push_failed_at = NULL
+      WHERE id = ? AND (push_state IS NOT 'ok' OR push_failures <> 0)`),
+    pushFailed: p(`UPDATE agents SET push_state = 'failing', push_error = $error, push_failures = push_failures + 1,
+      push_failed_at = $at WHERE id = $id`),
+    pushReset: p('UPDATE agents SET push_state = NULL, push_error = NULL, push_failures = 0, push_failed_at = NULL WHERE id = ?'),
+    awaitingPush: p(`SELECT c.id FROM commands c JOIN agents a ON a.id = c.agent_id
+      WHERE c.status = 'queued' AND c.created_at < $before AND c.last_push_error IS NULL AND (c.expires_at IS NULL OR c.expires_at > $now)
+        AND a.mode = 'web' AND a.removed_at IS NULL ORDER BY c.created_at, c.rowid LIMIT $limit`),
+    commandAgent: p('SELECT agent_id FROM commands WHERE id = ?'),
+    recordReplica: p(`INSERT INTO replicas (id, public_url, version, started_at, last_seen_at, sweeper)
+      VALUES ($id, $public_url, $version, $started_at, $last_seen_at, $sweeper)
+      ON CONFLICT (id) DO UPDATE SET public_url = excluded.public_url, version = excluded.version,
+        last_seen_at = excluded.last_seen_at, sweeper = excluded.sweeper`),
+    listReplicas: p('SELECT * FROM replicas WHERE last_seen_at >= ? ORDER BY public_url, id'),
+    removeReplica: p('DELETE FROM replicas WHERE id = ?'),
+    forgetReplicas: p('DELETE FROM replicas WHERE last_seen_at < ?'),
+    clusterFingerprint: p('SELECT fingerprint FROM cluster_identity WHERE id = 1'),
+    recordClusterFingerprint: p('INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING'),
+    replaceClusterFingerprint: p(`INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at`),
     listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
     listRemovedAgents: p('SELECT * FROM agents WHERE removed_at IS NOT NULL ORDER BY removed_at DESC, name'),
     setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
@@ -67,10 +95,10 @@ export function prepareStatements(db: DatabaseSync) {
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
-    claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease
-      WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
+    claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
+      push_claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
-      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push'`),
+      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND push_claim = $claim`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),

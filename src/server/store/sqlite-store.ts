@@ -1,97 +1,74 @@
 // The embedded store: SQLite in the data dir. Statements are prepared once; all methods are
 // synchronous underneath and async at the interface so that network backends fit the same shape.
+// One process per database: its event feed is in process, and it is always the sweeper.
 
+import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
 import { planAppend } from './output-plan.ts';
+import type { ReplicaRow } from './cluster-store.ts';
+import { SqliteCluster } from './sqlite-cluster.ts';
+import { SqliteTokens } from './sqlite-tokens.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
+import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
   AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, NewSession, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
+  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
+  StoreCapabilities,
 } from './store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
+/** A `command` event for each of these records, with their status now. */
+const changed = (commands: CommandRecord[]): StoreEvent[] => commands.map((c) => ({ kind: 'command', id: c.id, agent_id: c.agent_id, status: c.status }));
+
+export const SQLITE_CAPABILITIES: StoreCapabilities = { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false, supportsReplicas: false };
 
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { singleWriter: true, supportsSkipLocked: false, supportsListenNotify: false };
+  readonly capabilities = SQLITE_CAPABILITIES;
   readonly #db: DatabaseSync;
   readonly #stmt: Statements;
+  readonly #events: EventHub;
+  readonly #cluster: SqliteCluster;
+  readonly #tokens: SqliteTokens;
 
-  constructor(path: string) {
+  /** `onListenerError`: told when an event listener throws (the others still hear the event). */
+  constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
+    this.#events = new EventHub(opts.onListenerError);
     this.#db = openSqlite(path, SERVER_MIGRATIONS);
     this.#stmt = prepareStatements(this.#db);
+    this.#cluster = new SqliteCluster(this.#stmt);
+    this.#tokens = new SqliteTokens(this.#db, this.#stmt);
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    if (this.#db.isOpen) this.#db.close();
   }
 
-  async addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> {
-    this.#stmt.addOperatorToken.run(tokenHash, name, now);
+  subscribe(listener: StoreEventListener): () => void {
+    return this.#events.subscribe(listener);
   }
 
-  async operatorTokenExists(tokenHash: string): Promise<boolean> {
-    return this.#stmt.operatorToken.get(tokenHash) !== undefined;
+  /** Called once the write committed (transactions here are synchronous: after `transaction` returned). */
+  #publish(events: StoreEvent[]): void {
+    this.#events.publish(events);
   }
 
-  async createSession(session: NewSession, now: string): Promise<void> {
-    this.#stmt.addSession.run({ id_hash: session.idHash, operator_token_hash: session.operatorTokenHash, now, expires_at: session.expiresAt });
+  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
+  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
+  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
+  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
   }
-
-  async useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> {
-    const row = this.#stmt.useSession.get({ id_hash: idHash, now, seen_after: seenAfter }) as SessionRow | undefined;
-    return row ? { ...row } : undefined;
-  }
-
-  async endSession(idHash: string): Promise<boolean> {
-    return Number(this.#stmt.endSession.run(idHash).changes) > 0;
-  }
-
-  async deleteStaleSessions(now: string, seenBefore: string): Promise<number> {
-    return Number(this.#stmt.deleteStaleSessions.run(now, seenBefore).changes);
-  }
-
-  async createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    return transaction(this.#db, (): CreateTokenOutcome => {
-      const { n } = this.#stmt.outstandingEnrollments.get(now) as { n: number };
-      if (n >= maxOutstanding) return { ok: false, reason: 'too_many' };
-      this.#stmt.addEnrollment.run(token.id, token.tokenHash, now, token.expiresAt);
-      return { ok: true };
-    });
-  }
-
-  async listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> {
-    return this.#stmt.listEnrollments.all(limit) as unknown as EnrollmentTokenRow[];
-  }
-
-  async revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> {
-    return transaction(this.#db, (): RevokeTokenOutcome => {
-      const before = this.#stmt.enrollmentById.get(id) as EnrollmentTokenRow | undefined;
-      if (!before) return { kind: 'not_found' };
-      const kind = before.used_at !== null ? 'used' : before.revoked_at !== null ? 'already_revoked' : before.expires_at <= now ? 'expired' : 'revoked';
-      // an expired token is revoked all the same: it says so, and it stays unusable whatever the clock does
-      if (kind === 'revoked' || kind === 'expired') this.#stmt.revokeEnrollment.run(now, id);
-      return { kind, token: this.#stmt.enrollmentById.get(id) as unknown as EnrollmentTokenRow };
-    });
-  }
-
-  async enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> {
-    return transaction(this.#db, (): EnrollOutcome => {
-      const token = this.#stmt.enrollment.get(tokenHash) as { expires_at: string; used_at: string | null; revoked_at: string | null } | undefined;
-      if (!token) return { ok: false, reason: 'unknown' };
-      if (token.used_at !== null) return { ok: false, reason: 'used' };
-      if (token.revoked_at !== null) return { ok: false, reason: 'revoked' };
-      if (token.expires_at <= now) return { ok: false, reason: 'expired' };
-      if (this.#stmt.agentByName.get(agent.name)) return { ok: false, reason: 'name_taken' };
-      this.#stmt.useEnrollment.run(now, agent.id, tokenHash);
-      this.#stmt.insertAgent.run({ ...agentParams(agent), id: agent.id, token_hash: agent.tokenHash, token: agent.token, now });
-      return { ok: true, agent: toAgent(this.#stmt.agentById.get(agent.id) as Row) };
-    });
-  }
+  listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
+  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;
@@ -126,7 +103,9 @@ export class SqliteStore implements Store {
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
     if (!done) return { kind: 'not_found' };
-    return { kind: 'removed', agent: done.agent, ended: await this.getCommands(done.ids), handedOut: done.handedOut };
+    const ended = await this.getCommands(done.ids);
+    this.#publish([{ kind: 'agent', agent_id: agentId }, ...changed(ended)]);
+    return { kind: 'removed', agent: done.agent, ended, handedOut: done.handedOut };
   }
 
   async createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
@@ -145,7 +124,9 @@ export class SqliteStore implements Store {
         });
       }
     });
-    return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+    const created = { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+    this.#publish(changed(await this.getCommands(commands.map((c) => c.id)))); // in the order created, as PostgreSQL's
+    return created;
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -179,23 +160,43 @@ export class SqliteStore implements Store {
       for (const id of ids) this.#stmt.promote.run(id);
       return { queued: ids, skipped: [] };
     });
-    return { queued: await this.getCommands(queued), skipped: await this.getCommands(skipped) };
+    const out = { queued: await this.getCommands(queued), skipped: await this.getCommands(skipped) };
+    this.#publish(changed([...out.queued, ...out.skipped]));
+    return out;
   }
 
   async runsWithWaiting(): Promise<string[]> {
     return (this.#stmt.runsWithWaiting.all() as { run_id: string }[]).map((r) => r.run_id);
   }
 
-  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean> {
-    return Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil }).changes) > 0;
+  async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
+    const claim = randomUUID();
+    if (Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil, claim }).changes) === 0) return null;
+    this.#publish(changed([this.#command(commandId)]));
+    return claim;
   }
 
-  async releasePush(commandId: string, error: string): Promise<void> {
-    this.#stmt.releasePush.run({ id: commandId, error });
+  async releasePush(commandId: string, claim: string, error: string): Promise<void> {
+    if (Number(this.#stmt.releasePush.run({ id: commandId, claim, error }).changes) > 0) this.#publish(changed([this.#command(commandId)]));
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
     this.#stmt.pushFailure.run(error, commandId);
+    const owner = this.#stmt.commandAgent.get(commandId) as { agent_id: string } | undefined;
+    if (owner) this.#publish([{ kind: 'agent', agent_id: owner.agent_id }]);
+  }
+
+  async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
+    if (outcome.kind === 'ok') this.#stmt.pushOk.run(agentId);
+    else if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+    else {
+      this.#stmt.pushReset.run(agentId);
+      this.#publish([{ kind: 'agent', agent_id: agentId }]);
+    }
+  }
+
+  async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
+    return this.getCommands((this.#stmt.awaitingPush.all({ before: createdBefore, now, limit }) as { id: string }[]).map((r) => r.id));
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
@@ -206,11 +207,13 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.claimForPoll.run({ id: r.id, now, lease: leaseUntil });
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
-    return transaction(this.#db, () => commandIds.reduce((n, id) => n + Number(this.#stmt.releaseHandOut.run(id, agentId).changes), 0));
+    const released = transaction(this.#db, () => commandIds.filter((id) => Number(this.#stmt.releaseHandOut.run(id, agentId).changes) > 0));
+    this.#published(await this.getCommands(released));
+    return released.length;
   }
 
   async commandOwner(commandId: string): Promise<string | undefined> {
@@ -218,9 +221,12 @@ export class SqliteStore implements Store {
   }
 
   async markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome> {
-    return this.#owned(commandId, agentId, () => {
-      this.#stmt.started.run({ id: commandId, started_at: startedAt });
+    let moved = false;
+    const outcome = await this.#owned(commandId, agentId, () => {
+      moved = Number(this.#stmt.started.run({ id: commandId, started_at: startedAt }).changes) > 0;
     });
+    if (moved && outcome.kind === 'ok') this.#publish(changed([outcome.command]));
+    return outcome;
   }
 
   async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
@@ -231,7 +237,10 @@ export class SqliteStore implements Store {
       for (const c of accepted) this.#stmt.insertOutput.run(commandId, c.offset, c.stream, c.data);
       this.#stmt.setOffset.run(next, commandId);
     });
-    return outcome.kind === 'ok' ? { kind: 'ok', nextOffset: next, accepted } : outcome;
+    if (outcome.kind !== 'ok') return outcome;
+    const last = accepted[accepted.length - 1];
+    if (last) this.#publish([{ kind: 'output', command_id: commandId, offset: accepted[0]!.offset, next: last.offset + last.data.length }]);
+    return { kind: 'ok', nextOffset: next, accepted };
   }
 
   async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
@@ -239,7 +248,7 @@ export class SqliteStore implements Store {
   }
 
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
-    return transaction(this.#db, (): ResultOutcome => {
+    const outcome = transaction(this.#db, (): ResultOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
@@ -253,10 +262,12 @@ export class SqliteStore implements Store {
       }
       return { kind: fresh ? 'recorded' : 'duplicate', command: this.#command(commandId) };
     });
+    if (outcome.kind === 'recorded') this.#publish(changed([outcome.command]));
+    return outcome;
   }
 
   async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
-    return transaction(this.#db, (): CancelOutcome => {
+    const outcome = transaction(this.#db, (): CancelOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (isFinal(cur.status)) return { kind: 'final', command: this.#command(commandId) };
@@ -264,6 +275,9 @@ export class SqliteStore implements Store {
       this.#stmt.cancelRequest.run({ id: commandId, now });
       return { kind: 'requested', command: this.#command(commandId) };
     });
+    if (outcome.kind === 'cancelled') this.#publish(changed([outcome.command]));
+    if (outcome.kind === 'requested') this.#publish([{ kind: 'cancel', command_id: commandId, agent_id: outcome.command.agent_id }]);
+    return outcome;
   }
 
   async pendingCancels(agentId: string): Promise<string[]> {
@@ -276,7 +290,7 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.requeue.run(r.id);
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async expireQueued(now: string): Promise<CommandRecord[]> {
@@ -285,7 +299,7 @@ export class SqliteStore implements Store {
       for (const r of rows) this.#stmt.expire.run({ id: r.id, now });
       return rows.map((r) => r.id);
     });
-    return this.getCommands(ids);
+    return this.#published(await this.getCommands(ids));
   }
 
   async listCommands(f: CommandFilter): Promise<CommandRecord[]> {
@@ -302,6 +316,20 @@ export class SqliteStore implements Store {
     if (ids.length === 0) return [];
     const byId = new Map((this.#stmt.commandsByIds.all(JSON.stringify(ids)) as Row[]).map((r) => [r.id as string, toCommand(r)]));
     return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  recordReplica(r: ReplicaRow): Promise<void> { return this.#cluster.recordReplica(r); }
+  listReplicas(seenSince: string): Promise<ReplicaRow[]> { return this.#cluster.listReplicas(seenSince); }
+  removeReplica(id: string): Promise<void> { return this.#cluster.removeReplica(id); }
+  forgetReplicas(seenBefore: string): Promise<number> { return this.#cluster.forgetReplicas(seenBefore); }
+  clusterFingerprint(): Promise<string | null> { return this.#cluster.clusterFingerprint(); }
+  recordClusterFingerprint(fingerprint: string, now: string, replace?: boolean): Promise<string> { return this.#cluster.recordClusterFingerprint(fingerprint, now, replace); }
+  holdSweeperLock(): Promise<boolean> { return this.#cluster.holdSweeperLock(); }
+
+  /** Publishes a `command` event for each of these changed commands, and returns them. */
+  #published(commands: CommandRecord[]): CommandRecord[] {
+    this.#publish(changed(commands));
+    return commands;
   }
 
   #command(id: string): CommandRecord {

@@ -3,6 +3,8 @@
 
 import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
+import type { ClusterStore } from './cluster-store.ts';
+import type { StoreEventListener } from './store-events.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
 export interface StoreCapabilities {
@@ -12,6 +14,11 @@ export interface StoreCapabilities {
   supportsSkipLocked: boolean;
   /** Replicas can wake each other (LISTEN/NOTIFY). */
   supportsListenNotify: boolean;
+  /**
+   * Several control-plane replicas may share the database (PostgreSQL), so they must agree on one
+   * certificate (ClusterStore.clusterFingerprint). False: one process owns it (SQLite).
+   */
+  supportsReplicas: boolean;
 }
 
 /**
@@ -31,7 +38,19 @@ export interface AgentRow extends AgentFacts {
   last_heartbeat_at: string | null;
   /** When it was removed; null while enrolled. */
   removed_at: string | null;
+  /**
+   * Push health, shared by every replica: `ok` after a push went through, `failing` after one
+   * failed (then `push_failures` in a row, the last at `push_failed_at`), null while untried or
+   * since the agent's address, port, mode or certificate changed.
+   */
+  push_state: 'ok' | 'failing' | null;
+  push_error: string | null;
+  push_failures: number;
+  push_failed_at: string | null;
 }
+
+/** What a push to an agent did, or (`reset`) that its health starts over (see recordPushHealth). */
+export type PushOutcome = { kind: 'ok' } | { kind: 'failed'; error: string; at: string } | { kind: 'reset' };
 
 export interface NewAgent extends AgentFacts {
   id: string;
@@ -161,14 +180,27 @@ export type ResultOutcome =
  *   loser sees.
  * - Returned records are read after the change committed and may already show later changes.
  *   "Exactly the rows it changed": the records returned are those this call changed, no others.
+ * - Published: a write that changes a command's status, appends output, requests a cancel or
+ *   leaves an agent something new publishes the matching StoreEvent from the write itself, to
+ *   every instance subscribed on the database, once it committed (see subscribe). Each method
+ *   below that does says which events.
  * - Time comes in as ISO-8601 UTC strings written by `Date.toISOString()`; backends store them as
  *   given and compare them byte-wise, which orders such strings in time. Text is byte-wise too
  *   (names sort as in C, `B` before `a`), whatever the database's locale.
  */
-export interface Store {
+export interface Store extends ClusterStore {
   readonly capabilities: StoreCapabilities;
   /** Releases the connection(s); the database and what other instances do are untouched. */
   close(): Promise<void>;
+
+  /**
+   * Hears the events of every write on the database, this instance's and others', in commit
+   * order, after they committed (so what an event names can be read). SQLite: in process, the
+   * writes of this instance (one process per database). PostgreSQL: NOTIFY, heard on a connection
+   * of this instance's own; when it was lost and is back, `resync` says events may be missing.
+   * Returns the unsubscribe function.
+   */
+  subscribe(listener: StoreEventListener): () => void;
 
   /** Idempotent: adding a hash that is already there changes nothing (replicas starting together). */
   addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
@@ -213,7 +245,11 @@ export interface Store {
 
   /** The agent holding this token, removed or not (the caller refuses a removed one with AGENT_REMOVED). */
   agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined>;
-  /** Records a heartbeat (what the agent says about itself now, and where it spoke from); the last writer wins. */
+  /**
+   * Records a heartbeat (what the agent says about itself now, and where it spoke from); the last
+   * writer wins. When the address pushes go to, the web port, the mode or the certificate changed,
+   * push health starts over (untried), in the same write.
+   */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
   /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
   listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
@@ -227,7 +263,8 @@ export interface Store {
    * commands are final) and cannot arrive anyway (its token no longer authenticates). Atomic
    * against claims and results: a command claimed or finished concurrently is either ended by
    * the removal or was final before it. Two concurrent calls: one gets `removed`, the other
-   * `not_found`; an agent already removed is `not_found`.
+   * `not_found`; an agent already removed is `not_found`. Publishes `command` for each command it
+   * ended and `agent`.
    */
   removeAgent(agentId: string, now: string): Promise<RemoveOutcome>;
 
@@ -235,7 +272,7 @@ export interface Store {
    * Creates a run and its commands (queued, or waiting when rate control holds them back), in one
    * transaction: no instance sees the run without all its commands. A command for an agent that
    * is removed by then (a removal that raced the run's creation) is created `cancelled` instead,
-   * with the reason, so nothing waits for an agent that is gone.
+   * with the reason, so nothing waits for an agent that is gone. Publishes `command` for each.
    */
   createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
   /** The run and its counts, counted in one statement. */
@@ -250,21 +287,39 @@ export interface Store {
    * max_concurrency are queued, dispatched or running. Atomic and serialized per run: concurrent
    * callers never together queue more than max_concurrency allows, nothing is queued by a call
    * that starts after max_errors was reached, and each command is returned (queued or skipped)
-   * to exactly one caller: exactly the rows it changed.
+   * to exactly one caller: exactly the rows it changed. Publishes `command` for each.
    */
   advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
   /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
   runsWithWaiting(): Promise<string[]>;
   /**
-   * queued -> dispatched (push) under a lease, before the push is sent; false when no longer
-   * queued, or while another upgrade command of the agent is dispatched or running (it goes after
-   * that). Concurrent claims of one command, by push or poll: exactly one succeeds.
+   * queued -> dispatched (push) under a lease, before the push is sent. Returns the claim, a token
+   * that names this claim (releasePush takes it), or null when the command is no longer queued, or
+   * while another upgrade command of the agent is dispatched or running (it goes after that).
+   * Concurrent claims of one command, by push or poll: exactly one succeeds. Publishes `command`.
    */
-  claimForPush(commandId: string, now: string, leaseUntil: string): Promise<boolean>;
-  /** The push failed: dispatched (by push, not started) -> queued again, with the reason. No-op otherwise. */
-  releasePush(commandId: string, error: string): Promise<void>;
-  /** Notes why the command could not be pushed at all; it stays queued. */
+  claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null>;
+  /**
+   * The push of this claim failed: dispatched (by push, not started) -> queued again, with the
+   * reason. No-op when the command moved on, also when its lease ran out and it was claimed again
+   * (on any replica): a release never returns another claim's command. Publishes `command`.
+   */
+  releasePush(commandId: string, claim: string, error: string): Promise<void>;
+  /** Notes why the command could not be pushed at all; it stays queued (its agent's heartbeat takes it). Publishes `agent`. */
   recordPushFailure(commandId: string, error: string): Promise<void>;
+  /**
+   * The outcome of a push to the agent: `ok` clears its failures; `failed` counts one more, with
+   * the error and when; `reset` starts over (untried: the next push goes at once, e.g. to the new
+   * process after an upgrade) and publishes `agent` (what waited for it may go now).
+   */
+  recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void>;
+  /**
+   * Queued, unexpired commands of web-mode agents (not removed) created before `createdBefore`
+   * that no push failed for (a failed push leaves a command to its agent's heartbeat): the replica
+   * that queued them has not pushed them (it died, or is far behind), or a lease brought them back.
+   * Oldest first, at most `limit`.
+   */
+  commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]>;
   /**
    * Hands out the agent's queued, unexpired commands, oldest first, under a lease (poll and
    * heartbeat delivery). With `fallbackOnly`, only those a push already failed for, or that
@@ -273,22 +328,23 @@ export interface Store {
    * dispatched or running (but that upgrade itself): the agent takes no new command until it runs
    * its new version. Concurrent callers (and claimForPush) never get the same command: exactly
    * the rows it changed. A caller may get fewer than `limit` while another holds some.
+   * Publishes `command` for each.
    */
   claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
   /**
    * A hand-out (claimForAgent) that never reached the agent, because its connection was gone:
    * those of `commandIds` still dispatched to it that way and not started go back to queued at once
-   * instead of waiting for their lease. Returns how many did.
+   * instead of waiting for their lease. Returns how many did. Publishes `command` for each.
    */
   releaseHandOut(agentId: string, commandIds: string[]): Promise<number>;
   /** The agent a command belongs to, or undefined when there is no such command (read before a report's body is). */
   commandOwner(commandId: string): Promise<string | undefined>;
-  /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. */
+  /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. Publishes `command` when it changed. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
   /**
    * Appends live output; chunks at or below the stored offset are ignored (idempotent by offset).
    * Atomic and serialized per command: of concurrent calls with the same chunks, one accepts
-   * each chunk and the others see it as already there.
+   * each chunk and the others see it as already there. Publishes `output` when it kept a chunk.
    */
   appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome>;
   /** Ordered by offset. */
@@ -296,13 +352,14 @@ export interface Store {
   /**
    * Idempotent: a second result for a final command changes nothing and says `duplicate`.
    * Concurrent callers with results for one command: exactly one `recorded`, the others `duplicate`
-   * (with the recorded command).
+   * (with the recorded command). Publishes `command` when recorded.
    */
   recordResult(commandId: string, agentId: string, result: CommandResult, now: string): Promise<ResultOutcome>;
   /**
    * A queued or waiting command ends `cancelled` at once; one on its way or running gets a cancel
    * request. Atomic against claims and results: a command being claimed concurrently is either
-   * cancelled before it is handed out, or handed out and then gets the request.
+   * cancelled before it is handed out, or handed out and then gets the request. Publishes
+   * `command` when it ended it, `cancel` when it asked.
    */
   requestCancel(commandId: string, now: string): Promise<CancelOutcome>;
   /** Commands of this agent with a cancel request that have not ended. */
@@ -310,9 +367,10 @@ export interface Store {
   /**
    * Leases that ran out before the agent started the command: back to queued. Concurrent callers
    * (sweepers on two replicas) each requeue a command at most once: exactly the rows it changed.
+   * Publishes `command` for each.
    */
   requeueExpiredLeases(now: string): Promise<CommandRecord[]>;
-  /** Queued commands whose delivery TTL passed end `expired`; exactly the rows it changed, as above. */
+  /** Queued commands whose delivery TTL passed end `expired`; exactly the rows it changed, as above. Publishes `command` for each. */
   expireQueued(now: string): Promise<CommandRecord[]>;
   /** Newest first (created_at, then id, descending). */
   listCommands(filter: CommandFilter): Promise<CommandRecord[]>;

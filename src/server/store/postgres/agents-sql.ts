@@ -4,6 +4,7 @@ import type { AgentFacts, Labels } from '../../../protocol/wire.ts';
 import type { Row } from '../rows.ts';
 import type { NewAgent } from '../store.ts';
 import type { Db } from './pool.ts';
+import { agentEvent } from './events-sql.ts';
 import { bytes, textRow } from './rows.ts';
 
 /** The new agent's row, or undefined when an agent that is not removed has its name (then nothing was written). */
@@ -24,11 +25,21 @@ export async function agentByTokenHash(db: Db, tokenHash: string): Promise<Row |
   return r.rows[0] ? textRow(r.rows[0]) : undefined;
 }
 
-/** The name is fixed at enrollment; everything else the agent says about itself is replaced. */
+/** Push health's columns, and when a heartbeat starts it over: the address, port, mode or certificate pushes use changed. */
+const PUSH_RESET = ['push_state', 'push_error', 'push_failures', 'push_failed_at'];
+const PUSH_TARGET_CHANGED = `(fingerprint IS DISTINCT FROM $7 OR mode IS DISTINCT FROM $5 OR web_port IS DISTINCT FROM $6
+  OR COALESCE(advertise_address, remote_address) IS DISTINCT FROM COALESCE($8, $9))`;
+
+/**
+ * The name is fixed at enrollment; everything else the agent says about itself is replaced, and
+ * push health starts over when where and how pushes go changed (SET reads the row as it was).
+ */
 export async function updateHeartbeat(db: Db, id: string, f: AgentFacts, remoteAddress: string | null, now: string): Promise<Row | undefined> {
   const r = await db.query(
     `UPDATE agents SET hostname = $2, os = $3, version = $4, mode = $5, web_port = $6, fingerprint = $7,
-      advertise_address = $8, remote_address = $9, labels = $10, last_heartbeat_at = $11 WHERE id = $1 RETURNING *`,
+      advertise_address = $8, remote_address = $9, labels = $10, last_heartbeat_at = $11,
+      ${PUSH_RESET.map((c) => `${c} = CASE WHEN ${PUSH_TARGET_CHANGED} THEN ${c === 'push_failures' ? '0' : 'NULL'} ELSE ${c} END`).join(', ')}
+     WHERE id = $1 RETURNING *`,
     [id, bytes(f.hostname), bytes(f.os), bytes(f.version), f.mode, f.web_port, bytes(f.fingerprint), f.advertise_address,
       remoteAddress, JSON.stringify(f.labels), now],
   );
@@ -46,6 +57,25 @@ export async function setOperatorLabels(db: Db, id: string, labels: Labels): Pro
   await db.query('UPDATE agents SET operator_labels = $2 WHERE id = $1', [id, JSON.stringify(labels)]);
 }
 
+export async function pushSucceeded(db: Db, id: string): Promise<void> {
+  await db.query(
+    `UPDATE agents SET push_state = 'ok', push_error = NULL, push_failures = 0, push_failed_at = NULL
+     WHERE id = $1 AND (push_state IS DISTINCT FROM 'ok' OR push_failures <> 0)`, [id]);
+}
+
+/** Untried again; the agent hears of it (what waited for it may go now). */
+export async function pushReset(db: Db, id: string): Promise<void> {
+  await db.query(
+    `UPDATE agents SET push_state = NULL, push_error = NULL, push_failures = 0, push_failed_at = NULL WHERE id = $1 RETURNING ${agentEvent('id')}`,
+    [id]);
+}
+
+export async function pushFailed(db: Db, id: string, error: string, at: string): Promise<void> {
+  await db.query(
+    `UPDATE agents SET push_state = 'failing', push_error = $2, push_failures = push_failures + 1, push_failed_at = $3 WHERE id = $1`,
+    [id, bytes(error), at]);
+}
+
 /**
  * Marks the agent removed and empties its token; the row as it was before (token included), or
  * undefined when there is no such agent or it was removed already. The row stays locked until
@@ -54,7 +84,7 @@ export async function setOperatorLabels(db: Db, id: string, labels: Labels): Pro
 export async function markRemoved(db: Db, id: string, now: string): Promise<Row | undefined> {
   const r = await db.query(
     `WITH before AS MATERIALIZED (SELECT * FROM agents WHERE id = $1 AND removed_at IS NULL FOR NO KEY UPDATE)
-     UPDATE agents a SET removed_at = $2, token = '' FROM before WHERE a.id = before.id RETURNING before.*`, [id, now]);
+     UPDATE agents a SET removed_at = $2, token = '' FROM before WHERE a.id = before.id RETURNING before.*, ${agentEvent('a.id')}`, [id, now]);
   return r.rows[0] ? textRow(r.rows[0]) : undefined;
 }
 

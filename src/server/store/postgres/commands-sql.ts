@@ -6,6 +6,7 @@ import { COMMAND_STATUSES, canTransition, type CommandStatus } from '../../../pr
 import type { CommandResult } from '../../../protocol/wire.ts';
 import { COMMAND_COLUMNS, type Row } from '../rows.ts';
 import { REMOVAL_REASONS, type CommandFilter } from '../store.ts';
+import { agentEvent, CANCEL_EVENT, COMMAND_EVENT, commandEvent } from './events-sql.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
 
@@ -20,13 +21,15 @@ const NOT_UPGRADING = `NOT EXISTS (SELECT 1 FROM commands u WHERE u.agent_id = c
 
 /**
  * An UPDATE of `commands c` that returns the changed commands as SELECT_COMMAND would, oldest
- * first. `pick` (a SELECT of ids, usually FOR UPDATE [SKIP LOCKED]) runs once, as a materialized
- * CTE, so its LIMIT and locks hold however the planner joins it.
+ * first, and publishes an event for each (`command`, or `cancel`). `pick` (a SELECT of ids,
+ * usually FOR UPDATE [SKIP LOCKED]) runs once, as a materialized CTE, so its LIMIT and locks hold
+ * however the planner joins it.
  */
-export async function updateReturning(db: Db, set: string, where: string, params: unknown[], pick?: string): Promise<Row[]> {
+export async function updateReturning(db: Db, set: string, where: string, params: unknown[], pick?: string, event: 'command' | 'cancel' = 'command'): Promise<Row[]> {
   const r = await db.query(
     `${pick ? `WITH picked AS MATERIALIZED (${pick}) ` : ''}UPDATE commands c SET ${set} FROM agents a${pick ? ', picked p' : ''}
-     WHERE a.id = c.agent_id${pick ? ' AND c.id = p.id' : ''} AND ${where} RETURNING ${COMMAND_COLUMNS}, c.seq`, params);
+     WHERE a.id = c.agent_id${pick ? ' AND c.id = p.id' : ''} AND ${where}
+     RETURNING ${COMMAND_COLUMNS}, c.seq, ${event === 'command' ? COMMAND_EVENT : CANCEL_EVENT}`, params);
   return r.rows.sort(oldestFirst).map(textRow);
 }
 
@@ -36,21 +39,32 @@ function oldestFirst(x: Row, y: Row): number {
   return a < b ? -1 : a > b ? 1 : (x.seq as number) - (y.seq as number);
 }
 
-export async function claimForPush(db: Db, id: string, now: string, leaseUntil: string): Promise<boolean> {
+export async function claimForPush(db: Db, id: string, now: string, leaseUntil: string, claim: string): Promise<boolean> {
   const r = await db.query(
-    `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3
-     WHERE id = $1 AND status = 'queued' AND ${NOT_UPGRADING}`, [id, now, leaseUntil]);
+    `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3, push_claim = $4
+     WHERE id = $1 AND status = 'queued' AND ${NOT_UPGRADING} RETURNING ${commandEvent('commands')}`, [id, now, leaseUntil, claim]);
   return r.rowCount! > 0;
 }
 
-export async function releasePush(db: Db, id: string, error: string): Promise<void> {
+/** Only the claim named `claim`: after a lease ran out and another claim took the command, this changes nothing. */
+export async function releasePush(db: Db, id: string, claim: string, error: string): Promise<void> {
   await db.query(
-    `UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL, last_push_error = $2
-     WHERE id = $1 AND status = 'dispatched' AND delivery = 'push'`, [id, bytes(error)]);
+    `UPDATE commands c SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL, last_push_error = $3
+     WHERE id = $1 AND status = 'dispatched' AND delivery = 'push' AND push_claim = $2 RETURNING ${COMMAND_EVENT}`, [id, claim, bytes(error)]);
 }
 
+/** The agent's heartbeat may take the command now: its agent hears of it. */
 export async function recordPushFailure(db: Db, id: string, error: string): Promise<void> {
-  await db.query('UPDATE commands SET last_push_error = $2 WHERE id = $1', [id, bytes(error)]);
+  await db.query(`UPDATE commands c SET last_push_error = $2 WHERE id = $1 RETURNING ${agentEvent('c.agent_id')}`, [id, bytes(error)]);
+}
+
+/** See Store.commandsAwaitingPush. */
+export async function commandsAwaitingPush(db: Db, createdBefore: string, now: string, limit: number): Promise<Row[]> {
+  const r = await db.query(
+    `${SELECT_COMMAND} WHERE c.status = 'queued' AND c.created_at < $1 AND c.last_push_error IS NULL
+       AND (c.expires_at IS NULL OR c.expires_at > $2) AND a.mode = 'web' AND a.removed_at IS NULL
+     ORDER BY c.created_at, c.seq LIMIT $3`, [createdBefore, now, limit]);
+  return r.rows.map(textRow);
 }
 
 /** Claims the agent's oldest queued, unexpired commands; rows another transaction holds are skipped, not waited for. */
@@ -97,7 +111,7 @@ export async function cancelForRemoval(db: Db, agentId: string, now: string): Pr
      UPDATE commands c SET status = 'cancelled', cancel_requested_at = COALESCE(c.cancel_requested_at, $2), finished_at = $2,
        lease_expires_at = NULL,
        error = convert_to(CASE WHEN open.status IN ('dispatched', 'running') THEN $3 ELSE $4 END, 'UTF8')
-     FROM open WHERE c.id = open.id RETURNING c.id, open.status AS was, c.seq`,
+     FROM open WHERE c.id = open.id RETURNING c.id, open.status AS was, c.seq, ${COMMAND_EVENT}`,
     [agentId, now, REMOVAL_REASONS.handedOut, REMOVAL_REASONS.notStarted]);
   return r.rows.sort((a, b) => a.seq - b.seq).map(({ id, was }) => ({ id, was }));
 }
@@ -105,8 +119,8 @@ export async function cancelForRemoval(db: Db, agentId: string, now: string): Pr
 /** Poll hand-outs of this agent that never reached it: dispatched (by poll, not started) -> queued. */
 export async function releaseHandOut(db: Db, agentId: string, ids: string[]): Promise<number> {
   const r = await db.query(
-    `UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
-     WHERE id = ANY($1::text[]) AND agent_id = $2 AND status = 'dispatched' AND delivery = 'poll'`, [ids, agentId]);
+    `UPDATE commands c SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
+     WHERE id = ANY($1::text[]) AND agent_id = $2 AND status = 'dispatched' AND delivery = 'poll' RETURNING ${COMMAND_EVENT}`, [ids, agentId]);
   return r.rowCount!;
 }
 
@@ -128,7 +142,7 @@ export async function cancelQueued(db: Db, id: string, now: string): Promise<Row
 
 export async function requestCancel(db: Db, id: string, now: string): Promise<Row | undefined> {
   const [row] = await updateReturning(db, `cancel_requested_at = COALESCE(c.cancel_requested_at, $2)`,
-    `c.id = $1 AND c.status IN ('dispatched', 'running')`, [id, now]);
+    `c.id = $1 AND c.status IN ('dispatched', 'running')`, [id, now], undefined, 'cancel');
   return row;
 }
 

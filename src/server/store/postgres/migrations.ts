@@ -6,10 +6,12 @@ import m0001 from './migrations/0001-initial.ts';
 import m0002 from './migrations/0002-removal-tokens.ts';
 import m0003 from './migrations/0003-upgrades.ts';
 import m0004 from './migrations/0004-console-sessions.ts';
+import m0005 from './migrations/0005-replicas.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
   { version: 2, name: '0002-removal-tokens', sql: m0002 },
   { version: 3, name: '0003-upgrades', sql: m0003 },
   { version: 4, name: '0004-console-sessions', sql: m0004 },
+  { version: 5, name: '0005-replicas', sql: m0005 },
 ];

@@ -3,6 +3,7 @@
 import { isFinal, type CommandStatus } from '../../../protocol/command-status.ts';
 import type { Row } from '../rows.ts';
 import { updateReturning } from './commands-sql.ts';
+import { COMMAND_EVENT } from './events-sql.ts';
 import { REMOVAL_REASONS, type NewCommand, type NewRun } from '../store.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
@@ -22,21 +23,23 @@ export async function insertRun(db: Db, run: NewRun, now: string): Promise<void>
 
 /**
  * One statement for any number of commands, inserted in the given order (seq follows it). Those
- * of agents in `removed` are created `cancelled`, finished now, with the removal's reason.
+ * of agents in `removed` are created `cancelled`, finished now, with the removal's reason. Each
+ * publishes its `command` event.
  */
 export async function insertCommands(db: Db, runId: string, commands: NewCommand[], now: string, removed: Set<string>): Promise<void> {
   if (commands.length === 0) return;
   const col = <T>(f: (c: NewCommand) => T) => commands.map(f);
   const gone = (c: NewCommand) => removed.has(c.agent_id);
   await db.query(
-    `INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
+    `INSERT INTO commands AS c (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
        upgrade, stdout)
      SELECT id, $1, agent_id, command, args, timeout, env, cwd, status, $2, expires_at, finished_at, convert_to(error, 'UTF8'),
        upgrade, convert_to(stdout, 'UTF8')
      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
        $13::text[], $14::text[], $15::text[])
        WITH ORDINALITY AS t(id, agent_id, command, args, timeout, env, cwd, status, expires_at, finished_at, error, upgrade, stdout, n)
-     ORDER BY n`,
+     ORDER BY n
+     RETURNING ${COMMAND_EVENT}`,
     [runId, now, col((c) => c.id), col((c) => c.agent_id), col((c) => c.command), col((c) => JSON.stringify(c.args)),
       col((c) => c.timeout), col((c) => (c.env ? JSON.stringify(c.env) : null)), col((c) => c.cwd),
       col((c) => (gone(c) ? 'cancelled' : c.status)), col((c) => c.expires_at), col((c) => (gone(c) || isFinal(c.status) ? now : null)),
