@@ -56,7 +56,7 @@ async function createRun(s: Store, id: string, n: number, opts: { queued?: numbe
     id: `${id}-c${String(i).padStart(4, '0')}`, status: i < (opts.queued ?? n) ? 'queued' : 'waiting', agent_id: opts.agentId ?? 'a1',
     command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES,
   }));
-  await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null }, commands, NOW);
+  await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null, requested_by: 'tester' }, commands, NOW);
   return commands.map((c) => c.id);
 }
 
