@@ -9,7 +9,11 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { createLogger } from '../src/common/logger.ts';
 import { AUDIT_ACTIONS } from '../src/protocol/audit.ts';
+import { auditAuthFailures } from '../src/server/audit.ts';
+import type { ServerContext } from '../src/server/context.ts';
+import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { AuditEntry } from '../src/protocol/wire.ts';
 import { eventually, startServer, tempDir, type TestServer } from './helpers.ts';
 import { postgresServer, postgresSkip } from './postgres-server.ts';
@@ -124,6 +128,21 @@ describe('the audit log', () => {
     const viewer = f.callers.find((c) => c.name === 'view-all')!;
     assert.equal((await f.call(viewer, 'GET', '/api/audit')).body.error.code, 'ROLE_FORBIDDEN');
   });
+});
+
+test('a slow trickle of failed authentications from one address (an agent with a stale token) is one episode, not one entry per refill of its budget', async (t) => {
+  const store = new SqliteStore(join(tempDir(t), 'myx.db'));
+  t.after(() => store.close());
+  const report = auditAuthFailures({ store, log: createLogger({ name: 'test', level: 'error' }) } as unknown as ServerContext);
+  const started = { phase: 'started' as const, code: 'AGENT_TOKEN_INVALID', route: '/api/agents/heartbeat', method: 'POST' };
+  // the limiter starts a new episode each time an address's budget is whole again (every 20 s for one failure per heartbeat)
+  for (let i = 0; i < 5; i++) report({ ...started, address: '::ffff:10.0.0.5' });
+  report({ ...started, address: '10.0.0.6' });
+  report({ ...started, phase: 'blocked', address: '10.0.0.5' });
+  // appends are serialized: once this one is in, every report's entry is in too
+  const marker = await store.appendAudit({ ...(await store.listAudit({ limit: 1 }))[0]!, details: { marker: true } }); // (an entry's seq and hashes are not the draft's)
+  const entries = (await store.listAudit({ limit: 100 })).filter((e) => e.seq < marker.seq);
+  assert.deepEqual(entries.map((e) => [e.source, e.details.episode]).sort(), [['10.0.0.5', 'blocked'], ['10.0.0.5', 'started'], ['10.0.0.6', 'started']]);
 });
 
 /** Runs SQL on a control plane's database behind its back. */

@@ -72,15 +72,34 @@ function generic(req: FastifyRequest, action: AuditAction): AuditDraft {
   };
 }
 
-/** For createHttpApp's onAuthFailures: one entry when an address starts failing to authenticate, one when it is blocked. */
+/** An address that failed to authenticate is one episode until it has been quiet this long. */
+const EPISODE_QUIET_MS = 10 * 60_000;
+/** Addresses remembered at most (the quietest are forgotten first). */
+const EPISODE_ADDRESSES = 10_000;
+
+/**
+ * For createHttpApp's onAuthFailures: one entry when an address starts failing to authenticate,
+ * one when it is blocked. The limiter starts over once an address's budget is whole again (20 s);
+ * a slow trickle of failures (an agent with a stale token, every heartbeat) stays one episode until
+ * the address has been quiet for EPISODE_QUIET_MS, so it is one entry, not one every 20 seconds.
+ */
 export function auditAuthFailures(ctx: ServerContext): (e: AuthFailureEpisode) => void {
+  const lastStart = new Map<string, number>();
   return (e) => {
     const address = plainAddress(e.address) ?? e.address;
+    if (e.phase === 'started') {
+      const now = Date.now();
+      const before = lastStart.get(address);
+      lastStart.delete(address); // re-inserted last: the map's order is least recently seen first
+      lastStart.set(address, now);
+      if (lastStart.size > EPISODE_ADDRESSES) lastStart.delete(lastStart.keys().next().value!);
+      if (before !== undefined && now - before < EPISODE_QUIET_MS) return;
+    }
     const draft: AuditDraft = {
       at: new Date().toISOString(), actor_kind: 'anonymous', actor: address, actor_id: null, action: 'auth.failed',
       targets: e.route ? [e.route] : [],
       details: e.phase === 'started'
-        ? { episode: 'started', request: `${e.method} ${e.route ?? '(no route)'}`, note: 'further failures from this address are not recorded one by one' }
+        ? { episode: 'started', request: `${e.method} ${e.route ?? '(no route)'}`, note: 'further failures from this address are not recorded one by one until it is quiet for 10 minutes' }
         : { episode: 'blocked', request: `${e.method} ${e.route ?? '(no route)'}`, note: 'out of its budget of failed authentications: answered 429 until it slows down' },
       source: address, outcome: e.phase === 'blocked' ? 'AUTH_RATE_LIMITED' : (e.code ?? 'UNAUTHENTICATED'),
     };

@@ -31,7 +31,10 @@ export function withOutcome(draft: AuditDraft, outcome: string): AuditDraft {
 /** The next entry after `head` (null: the first). Details are normalized to what JSON keeps, so the entry reads back as sealed. */
 export function sealAudit(draft: AuditDraft, head: { seq: number; hash: string } | null): AuditEntry {
   sealed.add(draft);
-  const normal: AuditDraft = { ...draft, targets: draft.targets.map(String), details: JSON.parse(canonicalJson(draft.details)) as Record<string, unknown> };
+  const { at, actor_kind, actor, actor_id, action, targets, details, source, outcome } = draft; // the draft's fields, nothing else it may carry
+  const normal: AuditDraft = {
+    at, actor_kind, actor, actor_id, action, targets: targets.map(String), details: JSON.parse(canonicalJson(details)) as Record<string, unknown>, source, outcome,
+  };
   const prev = head?.hash ?? AUDIT_GENESIS;
   return { seq: (head?.seq ?? 0) + 1, ...normal, prev_hash: prev, hash: auditHash(prev, normal) };
 }
