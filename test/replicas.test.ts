@@ -123,7 +123,7 @@ describe('control-plane replicas on one PostgreSQL', { skip }, () => {
     const dead = await PostgresStore.open(db);
     const [target] = await dead.listAgents();
     const now = new Date().toISOString();
-    await dead.createRun({ id: 'run_orphan', command: 'echo', args: [], target: 'agents web-1', max_concurrency: null, max_errors: null }, [{
+    await dead.createRun({ id: 'run_orphan', command: 'echo', args: [], target: 'agents web-1', max_concurrency: null, max_errors: null, requested_by: 'admin' }, [{
       id: 'cmd_orphan', status: 'queued', agent_id: target!.id, command: 'echo', args: ['pushed by the sweeper'], timeout: 30, env: null, cwd: null,
       expires_at: new Date(Date.now() + 3_600_000).toISOString(),
     }], now);

@@ -8,8 +8,9 @@ import { isFinal } from '../protocol/command-status.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { idParamsSchema, OUTPUT_PAGE_DEFAULT, OUTPUT_PAGE_MAX, outputQuerySchema, rawOutputQuerySchema } from '../protocol/schemas.ts';
 import type { CommandRecord, OutputPage, OutputStream } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import { visibleCommand } from './scope.ts';
 import type { Store } from './store/store.ts';
 
 interface OutputQuery {
@@ -21,7 +22,8 @@ interface OutputQuery {
 
 export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Params: { id: string }; Querystring: OutputQuery }>(
-    '/api/commands/:id/output', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req) => {
+    '/api/commands/:id/output', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req) => {
+      await visibleCommand(ctx, req, req.params.id);
       const q = req.query;
       if (q.tail !== undefined && (q.offset !== undefined || q.limit !== undefined)) throw new ApiError('BAD_REQUEST', 'ask for `tail` or for `offset`/`limit`, not both');
       const stream = q.stream ?? 'all';
@@ -54,7 +56,8 @@ export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   app.get<{ Params: { id: string }; Querystring: { stream?: 'stdout' | 'stderr' } }>(
-    '/api/commands/:id/output/raw', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: rawOutputQuerySchema } }, async (req, reply) => {
+    '/api/commands/:id/output/raw', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: rawOutputQuerySchema } }, async (req, reply) => {
+      await visibleCommand(ctx, req, req.params.id);
       const stream = req.query.stream ?? 'stdout';
       const { command, bytes } = await keptOutput(ctx.store, req.params.id, stream);
       return reply
