@@ -41,16 +41,23 @@ export class HtmlHostileAgent {
     const agent = new HtmlHostileAgent(name, r.body.agent_token as string, url);
     const hb = await send(`${url}/api/agents/heartbeat`, { headers: { 'x-agent-token': agent.#token }, json: { ...facts, uptime_seconds: 1, running: 0 } });
     if (hb.status !== 200) throw new Error(`heartbeat refused: ${hb.text}`);
-    agent.#loop = agent.#serve(facts);
+    agent.#loop = Promise.all([agent.#serve(), agent.#beat(facts, (hb.body as { heartbeat_interval_seconds: number }).heartbeat_interval_seconds)]).then(() => {});
     return agent;
   }
 
-  /** Long-polls for commands and answers each with hostile output (live, then as its result). */
-  async #serve(facts: Record<string, unknown>): Promise<void> {
+  /** Heartbeats on the interval the control plane asks for, as a real agent does, so it stays online. */
+  async #beat(facts: Record<string, unknown>, intervalSeconds: number): Promise<void> {
     const headers = { 'x-agent-token': this.#token };
-    let beat = 0;
+    for (let beat = 2; !this.#stopped; beat++) {
+      await new Promise((res) => setTimeout(res, intervalSeconds * 1000));
+      await send(`${this.#url}/api/agents/heartbeat`, { headers, json: { ...facts, uptime_seconds: beat, running: 0 } }).catch(() => {});
+    }
+  }
+
+  /** Long-polls for commands and answers each with hostile output (live, then as its result). */
+  async #serve(): Promise<void> {
+    const headers = { 'x-agent-token': this.#token };
     while (!this.#stopped) {
-      if (++beat % 5 === 0) await send(`${this.#url}/api/agents/heartbeat`, { headers, json: { ...facts, uptime_seconds: beat, running: 0 } }).catch(() => {});
       const r = await send(`${this.#url}/api/agents/poll?wait=1`, { headers }).catch(() => null);
       if (!r || r.status !== 200) {
         await new Promise((res) => setTimeout(res, 200));
