@@ -8,7 +8,7 @@ import { requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
-  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView,
+  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView, OutputPage, OutputStream,
   RemoveAgentResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest,
   UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
@@ -150,9 +150,22 @@ export class OperatorClient {
     return (await this.#call<CommandsResponse>('GET', `/api/commands?${q}`)).commands;
   }
 
-  /** Live output and final records of `ids` (Server-Sent Events), replayed from the start. */
-  events(ids: string[]): AsyncGenerator<SseEvent> {
-    return readEvents(`${this.#conn.url}/api/commands/stream?ids=${ids.join(',')}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
+  /**
+   * Live output and final records of `ids` (Server-Sent Events), replayed from the start or from
+   * `from` (per id, bytes as printed); `output: false` for the final records alone.
+   */
+  events(ids: string[], opts: { from?: number[]; output?: boolean } = {}): AsyncGenerator<SseEvent> {
+    const q = new URLSearchParams({ ids: ids.join(',') });
+    if (opts.from && opts.from.some((n) => n > 0)) q.set('from', opts.from.join(','));
+    if (opts.output === false) q.set('output', 'none');
+    return readEvents(`${this.#conn.url}/api/commands/stream?${q}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
+  }
+
+  /** A page of a command's output (GET /api/commands/:id/output); `wait` holds the answer until there is more. */
+  async output(id: string, q: { stream: OutputStream; offset?: number; limit?: number; tail?: number; wait?: number }): Promise<OutputPage> {
+    const params = new URLSearchParams({ stream: q.stream });
+    for (const k of ['offset', 'limit', 'tail', 'wait'] as const) if (q[k] !== undefined) params.set(k, String(q[k]));
+    return this.#call('GET', `/api/commands/${encodeURIComponent(id)}/output?${params}`, undefined, ((q.wait ?? 0) + 30) * 1000);
   }
 
   async close(): Promise<void> {
