@@ -9,7 +9,7 @@
 
 import type { Logger } from '../common/logger.ts';
 import { OUTPUT_PIECE_MAX, OUTPUT_TAIL_MAX, PROGRESS_BATCH_BYTES, PROGRESS_CHUNKS_MAX } from '../protocol/limits.ts';
-import { completeEnd } from '../protocol/utf8.ts';
+import { charStart, completeEnd } from '../protocol/utf8.ts';
 import type { OutputKeep, OutputPiece, ProgressAck, ProgressRequest, StreamName } from '../protocol/wire.ts';
 import { agentRemoved } from './control-client.ts';
 import { OutputTail, type TailPiece } from './output-tail.ts';
@@ -139,7 +139,8 @@ export class OutputStreamer {
     s.released += data.length;
     this.#at += data.length;
     if (this.#off) return;
-    const room = s.cut ? 0 : Math.max(0, (this.#keep?.head_bytes ?? Infinity) - offset);
+    let room = s.cut ? 0 : Math.max(0, (this.#keep?.head_bytes ?? Infinity) - offset);
+    if (room < data.length) room = charStart(data, room); // the head ends on a whole character
     if (room > 0) this.#enqueue({ stream, offset, at, parts: [], size: 0, tail: false }, data.subarray(0, room));
     if (data.length > room) {
       s.cut = true;
@@ -159,11 +160,14 @@ export class OutputStreamer {
       const last = this.#pending[this.#pending.length - 1];
       const offset = piece.offset + i;
       const at = piece.at + i;
+      // room for a whole character at least, so that pieces end on whole ones
       const fits = last && last.stream === piece.stream && last.tail === piece.tail && last.offset + last.size === offset && last.at + last.size === at
-        && last.size < OUTPUT_PIECE_MAX;
+        && last.size <= OUTPUT_PIECE_MAX - 4;
       const into = fits ? last : { ...piece, offset, at, parts: [], size: 0 };
       if (!fits) this.#pending.push(into);
-      const part = data.subarray(i, i + OUTPUT_PIECE_MAX - into.size);
+      let end = Math.min(data.length, i + OUTPUT_PIECE_MAX - into.size);
+      if (end < data.length) end = Math.max(i + 1, charStart(data, end));
+      const part = data.subarray(i, end);
       into.parts.push(part);
       into.size += part.length;
       this.#pendingBytes += part.length;
