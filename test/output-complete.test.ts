@@ -40,6 +40,9 @@ function expectedSha(...ranges: [number, number][]): string {
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
+/** What /proc/PID/wchan says of a process asleep in a write to a full pipe or socket. */
+const WRITE_BLOCKED = /pipe_write|sock_alloc_send|sk_stream_wait_memory|unix_stream_sendmsg/;
+
 /** The resident memory of a process now, in MiB. */
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -168,6 +171,102 @@ function download(url: string, token: string): Promise<{ sha: string; bytes: num
     }).on('error', reject);
   });
 }
+
+describe('complete output: back-pressure', () => {
+  const dir = tempDir();
+  let server: TestServer;
+  let agent: TestAgent;
+  let token: string;
+  before(async () => {
+    server = await startServer(dir, ['--heartbeat-interval', '0.5']);
+    agent = await startAgent(await enrollAgent(server, dir, 'slow-1'));
+    token = readFileSync(join(server.dataDir, 'operator.token'), 'utf8').trim();
+  });
+  after(async () => {
+    await agent?.proc.kill();
+    server?.proc.child.kill('SIGCONT');
+    await server?.proc.kill();
+    closePool();
+  });
+
+  test('a control plane that takes nothing for a while makes a fast command wait (its write blocks), and then every byte is kept and the result reported', async (t) => {
+    const lines = 3_000_000; // 30 MB: far more than the agent holds unacknowledged
+    const op = (path: string, json?: unknown) => send(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` }, ...(json ? { json } : {}), timeoutMs: 60_000 });
+    const gate = join(dir, 'go');
+    // the command waits for the gate, so that the control plane can be stopped before it prints
+    const created = await op('/api/runs', { targets: { agents: ['slow-1'] }, command: 'sh', args: ['-c', `while [ ! -e ${gate} ]; do sleep 0.05; done; exec seq -f %09.0f 0 ${lines - 1}`], timeout: 300 });
+    const id = (created.body as RunResponse).commands[0]!.id;
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'running', 30_000, 'running');
+    const agentRss = rssMiB(agent.proc.child.pid!);
+    server.proc.child.kill('SIGSTOP');
+    let blocked = '';
+    try {
+      writeFileSync(gate, '');
+      // the command's process, a child of the agent, ends up asleep in a write to its full pipe
+      // (Node's stdio pipes are socket pairs: the kernel waits in sock_alloc_send_pskb)
+      blocked = await eventually(() => {
+        for (const pid of readFileSync(`/proc/${agent.proc.child.pid}/task/${agent.proc.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
+          try {
+            if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'seq' && WRITE_BLOCKED.test(readFileSync(`/proc/${pid}/wchan`, 'utf8'))) return pid;
+          } catch { /* it ended meanwhile */ }
+        }
+        return null;
+      }, 20_000, 'the command blocked in a write to its pipe');
+      t.diagnostic(`seq (pid ${blocked}) blocked in a write while the control plane was stopped; agent RSS ${agentRss.toFixed(0)} -> ${rssMiB(agent.proc.child.pid!).toFixed(0)} MiB`);
+    } finally {
+      server.proc.child.kill('SIGCONT');
+    }
+    const c = await eventually(async () => {
+      const r = (await op(`/api/commands/${id}`)).body as CommandRecord;
+      return r.status === 'succeeded' ? r : null;
+    }, 120_000, 'the result');
+    assert.equal(c.stdout_bytes, lines * 10);
+    const raw = await download(`${server.url}/api/commands/${id}/output/raw?stream=stdout`, token);
+    assert.deepEqual([raw.bytes, raw.sha], [lines * 10, expectedSha([0, lines * 10])], 'every byte kept, in order');
+    const page = (await op(`/api/commands/${id}/output?stream=stdout&tail=1`)).body as OutputPage;
+    assert.deepEqual([page.data, page.kept, page.eof], [`${String(lines - 1).padStart(9, '0')}\n`, null, true]);
+  });
+
+  test('a control plane that takes nothing for 30 s does not hold the command any longer: it runs to its end, its last MiB is kept, and the result comes', async (t) => {
+    const lines = 3_000_000;
+    const op = (path: string, json?: unknown) => send(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` }, ...(json ? { json } : {}), timeoutMs: 60_000 });
+    const gate = join(dir, 'go-stall');
+    const created = await op('/api/runs', { targets: { agents: ['slow-1'] }, command: 'sh', args: ['-c', `while [ ! -e ${gate} ]; do sleep 0.05; done; exec seq -f %09.0f 0 ${lines - 1}`], timeout: 300 });
+    const id = (created.body as RunResponse).commands[0]!.id;
+    await eventually(async () => ((await op(`/api/commands/${id}`)).body as CommandRecord).status === 'running', 30_000, 'running');
+    const seqRunning = () => readFileSync(`/proc/${agent.proc.child.pid}/task/${agent.proc.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+      .some((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'seq';
+        } catch {
+          return false;
+        }
+      });
+    const t0 = Date.now();
+    server.proc.child.kill('SIGSTOP');
+    try {
+      writeFileSync(gate, '');
+      await eventually(() => seqRunning(), 10_000, 'the command printing');
+      await eventually(() => !seqRunning(), 90_000, 'the command ran to its end while the control plane was stopped');
+      t.diagnostic(`the command ended ${Date.now() - t0} ms after the control plane stopped taking output`);
+    } finally {
+      server.proc.child.kill('SIGCONT');
+    }
+    await agent.proc.waitFor(/the control plane took no output for 30 s: the command runs on/, 10_000);
+    const c = await eventually(async () => {
+      const r = (await op(`/api/commands/${id}`)).body as CommandRecord;
+      return r.status === 'succeeded' ? r : null;
+    }, 120_000, 'the result');
+    const total = lines * 10;
+    assert.equal(c.stdout_bytes, total);
+    const first = (await op(`/api/commands/${id}/output?stream=stdout&limit=16`)).body as OutputPage;
+    const { head_bytes: head, tail_bytes: tail } = first.kept!;
+    assert.ok(head > 0 && head <= 5 * MB, `the head kept is what waited to be sent (${head} bytes)`);
+    assert.equal(tail, MB, 'the last MiB');
+    const raw = await download(`${server.url}/api/commands/${id}/output/raw?stream=stdout`, token);
+    assert.equal(raw.sha, expectedSha([0, head], [total - MB, total]), 'the head and the last MiB, exactly');
+  });
+});
 
 describe('myx logs: --follow, --tail, --stream, --strip-control', () => {
   const dir = tempDir();

@@ -8,11 +8,12 @@
 // gets no output as it comes: the result carries its summary as before.
 
 import type { Logger } from '../common/logger.ts';
-import { OUTPUT_PIECE_MAX, OUTPUT_TAIL_MAX, PROGRESS_BATCH_BYTES, PROGRESS_CHUNKS_MAX } from '../protocol/limits.ts';
+import { OUTPUT_TAIL_MAX, PROGRESS_BATCH_BYTES, PROGRESS_CHUNKS_MAX } from '../protocol/limits.ts';
 import { charStart, completeEnd } from '../protocol/utf8.ts';
-import type { OutputKeep, OutputPiece, ProgressAck, ProgressRequest, StreamName } from '../protocol/wire.ts';
+import type { OutputKeep, ProgressAck, ProgressRequest, StreamName } from '../protocol/wire.ts';
 import { agentRemoved } from './control-client.ts';
-import { OutputTail, type TailPiece } from './output-tail.ts';
+import { OutputQueue } from './output-queue.ts';
+import { OutputTail } from './output-tail.ts';
 
 export type SendProgress = (commandId: string, report: ProgressRequest) => Promise<ProgressAck>;
 
@@ -37,15 +38,6 @@ const TOTALS_EVERY_MS = 1000;
 /** Acks in a row that take nothing of what was sent: the control plane will not take it (a gap it cannot fill). */
 const FUTILE_ACKS_MAX = 3;
 
-interface Pending {
-  stream: StreamName;
-  offset: number;
-  at: number;
-  parts: Buffer[];
-  size: number;
-  tail: boolean;
-}
-
 interface StreamState {
   /** Bytes read from the pipe. */
   seen: number;
@@ -67,8 +59,7 @@ export class OutputStreamer {
   readonly #streams: Record<StreamName, StreamState> = { stdout: newStream(), stderr: newStream() };
   #at = 0;
   #keep: OutputKeep | null = null;
-  #pending: Pending[] = [];
-  #pendingBytes = 0;
+  readonly #pending = new OutputQueue();
   #started = false;
   /** Nothing more is sent but the start (an older control plane, a final command, a refusal). */
   #off = false;
@@ -79,9 +70,11 @@ export class OutputStreamer {
   #tailsDue = false;
   #closed = false;
   #lastTaken = Date.now();
+  #pausedAt = 0;
   #totalsSent = 0;
   #futile = 0;
   #timer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
   #timerDue = 0;
   #sending: Promise<void> | undefined;
   #retryMs = 0;
@@ -126,9 +119,10 @@ export class OutputStreamer {
       await this.#flush();
       if (this.#pending.length > 0 || !this.#started) await new Promise((r) => setTimeout(r, this.#retryMs || 0));
     }
-    if (this.#pending.length > 0) this.#log.warn({ command_id: this.#id, unsent_bytes: this.#pendingBytes }, 'the control plane took no output for a while: the result goes without the rest of it');
+    if (this.#pending.length > 0) this.#log.warn({ command_id: this.#id, unsent_bytes: this.#pending.bytes }, 'the control plane took no output for a while: the result goes without the rest of it');
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#stallTimer);
   }
 
   #release(stream: StreamName, data: Buffer): void {
@@ -141,38 +135,19 @@ export class OutputStreamer {
     if (this.#off) return;
     let room = s.cut ? 0 : Math.max(0, (this.#keep?.head_bytes ?? Infinity) - offset);
     if (room < data.length) room = charStart(data, room); // the head ends on a whole character
-    if (room > 0) this.#enqueue({ stream, offset, at, parts: [], size: 0, tail: false }, data.subarray(0, room));
+    if (room > 0) this.#pending.add(stream, offset, at, false, data.subarray(0, room));
     if (data.length > room) {
       s.cut = true;
       s.tail.push({ offset: offset + room, at: at + room, data: data.subarray(room) });
     }
-    if (this.#pendingBytes > HARD_WINDOW_BYTES) this.#endHeads('output kept coming while the command could not be made to wait');
-    else if (this.#pendingBytes > WINDOW_BYTES && !this.#paused && !this.#stalled && !this.#finishing && this.#flow) {
+    if (this.#pending.bytes > HARD_WINDOW_BYTES) this.#endHeads('output kept coming while the command could not be made to wait');
+    else if (this.#pending.bytes > WINDOW_BYTES && !this.#paused && !this.#stalled && !this.#finishing && this.#flow) {
       this.#paused = true;
+      this.#pausedAt = Date.now();
       this.#flow.pauseOutput();
+      this.#watchStall();
     }
-    this.#schedule(this.#pendingBytes >= PROGRESS_BATCH_BYTES ? 0 : room > 0 ? FLUSH_DELAY_MS : TOTALS_EVERY_MS);
-  }
-
-  /** Queues bytes at the end, joined to the last piece when they follow it in both positions. */
-  #enqueue(piece: Pending, data: Buffer): void {
-    for (let i = 0; i < data.length;) {
-      const last = this.#pending[this.#pending.length - 1];
-      const offset = piece.offset + i;
-      const at = piece.at + i;
-      // room for a whole character at least, so that pieces end on whole ones
-      const fits = last && last.stream === piece.stream && last.tail === piece.tail && last.offset + last.size === offset && last.at + last.size === at
-        && last.size <= OUTPUT_PIECE_MAX - 4;
-      const into = fits ? last : { ...piece, offset, at, parts: [], size: 0 };
-      if (!fits) this.#pending.push(into);
-      let end = Math.min(data.length, i + OUTPUT_PIECE_MAX - into.size);
-      if (end < data.length) end = Math.max(i + 1, charStart(data, end));
-      const part = data.subarray(i, end);
-      into.parts.push(part);
-      into.size += part.length;
-      this.#pendingBytes += part.length;
-      i += part.length;
-    }
+    this.#schedule(this.#pending.bytes >= PROGRESS_BATCH_BYTES ? 0 : room > 0 ? FLUSH_DELAY_MS : TOTALS_EVERY_MS);
   }
 
   /** The heads end here: the command is not made to wait any more, and its streams' tails are kept. */
@@ -185,30 +160,31 @@ export class OutputStreamer {
   }
 
   #resume(): void {
+    clearTimeout(this.#stallTimer);
     if (!this.#paused) return;
     this.#paused = false;
     this.#flow?.resumeOutput();
   }
 
+  /** While the command waits, checks that the control plane takes output; after STALL_MS of nothing, lets the command go. */
+  #watchStall(): void {
+    clearTimeout(this.#stallTimer);
+    const since = () => Math.max(this.#lastTaken, this.#pausedAt);
+    this.#stallTimer = setTimeout(() => {
+      if (!this.#paused) return;
+      if (Date.now() - since() >= STALL_MS) this.#endHeads(`the control plane took no output for ${STALL_MS / 1000} s`);
+      else this.#watchStall();
+    }, Math.max(0, STALL_MS - (Date.now() - since())) + 10);
+  }
+
   /** The control plane said what it keeps: what is queued past a head goes to its tail instead. */
   #learn(keep: OutputKeep): void {
     this.#keep = keep;
-    const kept: Pending[] = [];
-    const over: Record<StreamName, TailPiece[]> = { stdout: [], stderr: [] };
-    for (const p of this.#pending) {
-      const room = p.tail ? p.size : Math.max(0, keep.head_bytes - p.offset);
-      if (room >= p.size) {
-        kept.push(p);
-        continue;
-      }
-      const data = Buffer.concat(p.parts);
-      if (room > 0) kept.push({ ...p, parts: [data.subarray(0, room)], size: room });
-      over[p.stream].push({ offset: p.offset + room, at: p.at + room, data: data.subarray(room) });
-      this.#pendingBytes -= p.size - room;
-      this.#streams[p.stream].cut = true;
+    const over = this.#pending.cutHeads(keep.head_bytes);
+    for (const name of ['stdout', 'stderr'] as const) {
+      if (over[name].length > 0) this.#streams[name].cut = true;
+      for (const t of over[name].reverse()) this.#streams[name].tail.push(t, true);
     }
-    this.#pending = kept;
-    for (const name of ['stdout', 'stderr'] as const) for (const t of over[name].reverse()) this.#streams[name].tail.push(t, true);
     if (this.#tailsDue) this.#enqueueTails();
   }
 
@@ -217,7 +193,7 @@ export class OutputStreamer {
     for (const name of ['stdout', 'stderr'] as const) {
       const s = this.#streams[name];
       if (!s.cut) continue;
-      for (const t of s.tail.take(this.#keep!.tail_bytes)) this.#enqueue({ stream: name, offset: t.offset, at: t.at, parts: [], size: 0, tail: true }, t.data);
+      for (const t of s.tail.take(this.#keep!.tail_bytes)) this.#pending.add(name, t.offset, t.at, true, t.data);
     }
   }
 
@@ -241,15 +217,10 @@ export class OutputStreamer {
     if (this.#sending) return this.#sending;
     const seen = this.#streams.stdout.seen + this.#streams.stderr.seen;
     if (this.#started && (this.#off || (this.#pending.length === 0 && seen === this.#totalsSent))) return;
-    const batch: Pending[] = [];
-    for (let bytes = 0; this.#started && batch.length < PROGRESS_CHUNKS_MAX && bytes < PROGRESS_BATCH_BYTES && batch.length < this.#pending.length;) {
-      const p = this.#pending[batch.length]!;
-      batch.push(p);
-      bytes += p.size;
-    }
+    const pieces = this.#started ? this.#pending.batch(PROGRESS_BATCH_BYTES, PROGRESS_CHUNKS_MAX) : [];
     // the first report is the one every control plane takes: what it answers says whether it takes pieces
     const report: ProgressRequest = this.#started
-      ? { started_at: this.#startedAt, chunks: [], pieces: batch.map(toPiece), totals: this.#totals() }
+      ? { started_at: this.#startedAt, chunks: [], pieces, totals: this.#totals() }
       : { started_at: this.#startedAt, chunks: [] };
     this.#sending = this.#send(this.#id, report).then(
       (ack) => this.#acked(ack, report, seen),
@@ -262,11 +233,10 @@ export class OutputStreamer {
           return;
         }
         this.#retryMs = Math.min(MAX_RETRY_MS, Math.max(500, this.#retryMs * 2));
-        if (this.#paused && Date.now() - this.#lastTaken > STALL_MS) this.#endHeads(`the control plane took no output for ${STALL_MS / 1000} s`);
       },
     ).finally(() => {
       this.#sending = undefined;
-      if (this.#pending.length > 0 || !this.#started) this.#schedule(this.#retryMs || (this.#pendingBytes >= PROGRESS_BATCH_BYTES ? 0 : FLUSH_DELAY_MS));
+      if (this.#pending.length > 0 || !this.#started) this.#schedule(this.#retryMs || (this.#pending.bytes >= PROGRESS_BATCH_BYTES ? 0 : FLUSH_DELAY_MS));
       else if (this.#streams.stdout.seen + this.#streams.stderr.seen !== this.#totalsSent) this.#schedule(TOTALS_EVERY_MS);
     });
     return this.#sending;
@@ -279,39 +249,21 @@ export class OutputStreamer {
     if (!ack.keep || ack.final) return this.#stop(); // an older control plane, or the command ended there
     if (!this.#keep) this.#learn(ack.keep);
     if (report.totals) this.#totalsSent = seen;
-    const before = this.#pendingBytes;
-    this.#trim(ack.next ?? { stdout: 0, stderr: 0 });
-    if (this.#pendingBytes < before || !report.pieces?.length) {
+    const before = this.#pending.bytes;
+    this.#pending.trim(ack.next ?? { stdout: 0, stderr: 0 });
+    if (this.#pending.bytes < before || !report.pieces?.length) {
       this.#lastTaken = Date.now();
       this.#futile = 0;
     } else if (++this.#futile >= FUTILE_ACKS_MAX) {
       this.#log.warn({ command_id: this.#id, next: ack.next }, 'the control plane does not take this command\'s output: no more is sent');
       return this.#stop();
     }
-    if (this.#paused && this.#pendingBytes < WINDOW_BYTES / 2) this.#resume();
-  }
-
-  /** Drops what the control plane has; a piece it has in part is cut at where it goes on. */
-  #trim(next: Record<StreamName, number>): void {
-    const kept: Pending[] = [];
-    for (const p of this.#pending) {
-      const cut = next[p.stream] - p.offset;
-      if (cut <= 0) {
-        kept.push(p);
-        continue;
-      }
-      this.#pendingBytes -= Math.min(cut, p.size);
-      if (cut >= p.size) continue;
-      const data = Buffer.concat(p.parts).subarray(cut);
-      kept.push({ ...p, offset: p.offset + cut, at: p.at + cut, parts: [data], size: data.length });
-    }
-    this.#pending = kept;
+    if (this.#paused && this.#pending.bytes < WINDOW_BYTES / 2) this.#resume();
   }
 
   #stop(): void {
     this.#off = true;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#pending.clear();
     this.#tailsDue = false;
     this.#resume();
   }
@@ -319,8 +271,4 @@ export class OutputStreamer {
 
 function newStream(): StreamState {
   return { seen: 0, released: 0, partial: Buffer.alloc(0), cut: false, tail: new OutputTail(OUTPUT_TAIL_MAX) };
-}
-
-function toPiece(p: Pending): OutputPiece {
-  return { stream: p.stream, offset: p.offset, at: p.at, data: Buffer.concat(p.parts).toString('base64'), ...(p.tail ? { tail: true } : {}) };
 }
