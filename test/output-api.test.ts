@@ -86,10 +86,26 @@ describe('the paged output API', () => {
     assert.equal(text, Array.from({ length: 12 }, (_, i) => `n${i + 1}\n`).join(''));
   });
 
+  test('the page before an offset, and a follower\'s page that waits for output', async () => {
+    const id = await run(['printf "one\\ntwo\\nthree\\n"; sleep 1; echo four']);
+    const before = (await eventually(async () => {
+      const p = (await get(`/api/commands/${id}/output?stream=stdout&before=14&limit=8`)).body as OutputPage;
+      return p.data.length > 0 ? p : null;
+    }, 20_000, 'the first lines')) as OutputPage;
+    assert.deepEqual([before.offset, before.next_offset, before.data], [6, 14, 'o\nthree\n']);
+    // a follower at the end waits (up to `wait` seconds) for what comes next instead of asking again and again
+    const next = (await get(`/api/commands/${id}/output?stream=stdout&offset=14&wait=20`)).body as OutputPage;
+    assert.equal(next.data, 'four\n');
+    await finished(id);
+    const end = (await get(`/api/commands/${id}/output?stream=stdout&offset=19&wait=20`)).body as OutputPage;
+    assert.deepEqual([end.data, end.eof, end.source], ['', true, 'full'], 'at the end of a final command: eof at once');
+  });
+
   test('bad input gets a stable error code', async () => {
     const id = await run(['echo hi']);
     await finished(id);
-    for (const [query, code] of [['tail=2&offset=0', 'BAD_REQUEST'], ['stream=both', 'BAD_REQUEST'], ['offset=-1', 'BAD_REQUEST'], ['limit=x', 'BAD_REQUEST'], ['x=1', 'BAD_REQUEST']] as const) {
+    for (const [query, code] of [['tail=2&offset=0', 'BAD_REQUEST'], ['stream=both', 'BAD_REQUEST'], ['offset=-1', 'BAD_REQUEST'], ['limit=x', 'BAD_REQUEST'], ['x=1', 'BAD_REQUEST'],
+      ['before=3&offset=0', 'BAD_REQUEST'], ['tail=1&limit=5', 'BAD_REQUEST'], ['wait=100', 'BAD_REQUEST'], ['wait=-1', 'BAD_REQUEST']] as const) {
       const r = await get(`/api/commands/${id}/output?${query}`);
       assert.deepEqual([r.status, r.body.error.code], [400, code], query);
     }

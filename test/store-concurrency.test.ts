@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
 import {
-  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
+  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type DroppedOutput, type EnrollOutcome, type NewAgent, type NewCommand,
   type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
 } from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';
@@ -269,6 +269,19 @@ for (const backend of BACKENDS) {
         assert.equal(stdout, '00\n11\n22\n3', `${id} stdout`);
         assert.equal(stderr.map(([o, d]) => `${o}:${d}`).join(' '), '0:abcd 4:abcd 8:ab 50:wxyz', `${id} stderr`);
       }
+    });
+
+    test('retention from two replicas at once drops each command\'s output once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids = await createRun(a, 'r', 60);
+      for (const id of ids) {
+        await a.appendOutput(id, 'a1', { chunks: [], pieces: [{ stream: 'stdout', offset: 0, at: 0, data: Buffer.from('0123456789') }] }, { head_bytes: 100, tail_bytes: 10 });
+        await a.recordResult(id, 'a1', result('0123456789'), NOW);
+      }
+      const policy = { finishedBefore: AFTER_EXPIRY, maxTotalBytes: 0 };
+      const dropped = (await fromBoth<DroppedOutput[]>([a, b], 'pruneOutput', () => Array.from({ length: 10 }, () => [policy, AFTER_EXPIRY, 7]))).flat(2);
+      assertEachOnce(dropped.map((d) => d.command_id), ids, 'dropped');
+      for (const id of ids) assert.deepEqual([(await b.outputState(id))!.bytes, (await b.readOutput(id, 'all', 0, 100)).length], [0, 0], id);
     });
 
     test('a cancel racing a claim either ends the command or reaches whoever claimed it', async (t) => {
