@@ -22,19 +22,25 @@ const MB = 1024 * 1024;
 const LINES = 10_000_000;
 const TOTAL = LINES * 10;
 
-/** SHA-256 of these byte ranges of that output, one after the other, made here the same way. */
+/** Bytes [from, to) of that output, made here the same way, a piece at a time. */
+function* expectedPieces(from: number, to: number): Generator<Buffer> {
+  const step = 100_000;
+  for (let line = Math.floor(from / 10); line * 10 < to; line += step) {
+    const last = Math.min(Math.ceil(to / 10), line + step);
+    let text = '';
+    for (let i = line; i < last; i++) text += `${String(i).padStart(9, '0')}\n`;
+    const bytes = Buffer.from(text);
+    yield bytes.subarray(Math.max(0, from - line * 10), Math.min(bytes.length, to - line * 10));
+  }
+}
+
+/** Bytes [from, to) of that output (for a few megabytes). */
+const expectedBytes = (from: number, to: number): Buffer => Buffer.concat([...expectedPieces(from, to)]);
+
+/** SHA-256 of these byte ranges of that output, one after the other. */
 function expectedSha(...ranges: [number, number][]): string {
   const hash = createHash('sha256');
-  const step = 100_000;
-  for (const [from, to] of ranges) {
-    for (let line = Math.floor(from / 10); line * 10 < to; line += step) {
-      const last = Math.min(Math.ceil(to / 10), line + step);
-      let text = '';
-      for (let i = line; i < last; i++) text += `${String(i).padStart(9, '0')}\n`;
-      const bytes = Buffer.from(text);
-      hash.update(bytes.subarray(Math.max(0, from - line * 10), Math.min(bytes.length, to - line * 10)));
-    }
-  }
+  for (const [from, to] of ranges) for (const piece of expectedPieces(from, to)) hash.update(piece);
   return hash.digest('hex');
 }
 
@@ -65,9 +71,9 @@ describe('complete output: 100 MB kept up to the default cap', () => {
     return ['succeeded', 'failed', 'timed_out', 'cancelled', 'lost'].includes(c.status) ? c : null;
   }, ms, `${id} ended`);
 
-  /** Runs `myx logs` with `args`; its stdout hashed as it comes (64 MiB need not sit in this process). */
-  const logs = (args: string[]) => new Promise<{ code: number | null; sha: string; bytes: number; head: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [MYX, 'logs', ...args], { env: { ...process.env, MYX_DATA_DIR: server.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Runs `myx` with `args`; its stdout hashed as it comes (64 MiB need not sit in this process). */
+  const myxHashed = (args: string[]) => new Promise<{ code: number | null; sha: string; bytes: number; head: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [MYX, ...args], { env: { ...process.env, MYX_DATA_DIR: server.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
     const hash = createHash('sha256');
     let bytes = 0;
     let head = '';
@@ -140,11 +146,11 @@ describe('complete output: 100 MB kept up to the default cap', () => {
     assert.deepEqual([raw.sha, raw.bytes, raw.headers['x-myx-total-bytes']], [both, keep.head_bytes + keep.tail_bytes, String(TOTAL)]);
 
     // myx logs: the same bytes on stdout, and a word on stderr about what was not kept
-    const printed = await logs([id, '--stream', 'stdout']);
+    const printed = await myxHashed(['logs', id, '--stream', 'stdout']);
     assert.equal(printed.code, 0, printed.stderr);
     assert.deepEqual([printed.sha, printed.bytes], [both, keep.head_bytes + keep.tail_bytes]);
     assert.match(printed.stderr, new RegExp(`\\[\\.\\.\\. ${TOTAL - keep.head_bytes - keep.tail_bytes} bytes not kept`));
-    const last = await logs([id, '--tail', '3']);
+    const last = await myxHashed(['logs', id, '--tail', '3']);
     assert.deepEqual([last.code, last.head], [0, '009999997\n009999998\n009999999\n']);
 
     for (const [k, r] of Object.entries(rss)) {
@@ -153,6 +159,22 @@ describe('complete output: 100 MB kept up to the default cap', () => {
       assert.ok(r.max - r.before < 250, `${k} grows by less than 250 MiB (${(r.max - r.before).toFixed(0)} MiB)`);
     }
     t.diagnostic(`100 MB: ended ${took} ms after the run was created; ${pages.length} API pages; kept ${keep.head_bytes + keep.tail_bytes} bytes`);
+  });
+
+  test('myx run streams what the control plane keeps as it comes: the head, a note where bytes were not kept, the tail', async (t) => {
+    const keep = outputKeep(OUTPUT_CAP_DEFAULT);
+    const t0 = Date.now();
+    const r = await myxHashed(['run', '--agent', 'big-1', '--timeout', '10m', '--', 'seq', '-f', '%09.0f', '0', String(LINES - 1)]);
+    assert.equal(r.code, 0, r.stderr);
+    const gap = TOTAL - keep.head_bytes - keep.tail_bytes;
+    const note = Buffer.from(`\n[... ${gap} bytes of stdout not kept (over the control plane's --output-cap): what follows is the end ...]\n`);
+    const hash = createHash('sha256');
+    // the head and the tail as expectedSha makes them, with the note between
+    for (const piece of expectedPieces(0, keep.head_bytes)) hash.update(piece);
+    hash.update(note);
+    hash.update(expectedBytes(TOTAL - keep.tail_bytes, TOTAL));
+    assert.deepEqual([r.sha, r.bytes], [hash.digest('hex'), keep.head_bytes + note.length + keep.tail_bytes]);
+    t.diagnostic(`myx run of 100 MB printed ${r.bytes} bytes in ${Date.now() - t0} ms`);
   });
 });
 

@@ -28,7 +28,7 @@ const RAW_READ_BYTES = 1024 * 1024;
 
 export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Params: { id: string }; Querystring: OutputQuery }>(
-    '/api/commands/:id/output', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req) => {
+    '/api/commands/:id/output', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req, reply) => {
       const q = req.query;
       const modes = [q.tail !== undefined, q.offset !== undefined, q.before !== undefined].filter(Boolean).length;
       if (modes > 1 || (q.tail !== undefined && q.limit !== undefined)) throw new ApiError('BAD_REQUEST', 'ask for `tail`, for `offset`/`limit`, or for `before`/`limit`: one of them');
@@ -43,7 +43,7 @@ export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
       };
       const wait = Math.min(Number(q.wait ?? 0), OUTPUT_WAIT_MAX_SECONDS);
       if (wait === 0 || query.kind !== 'from') return read();
-      return waitForPage(ctx, req.params.id, read, wait * 1000, req.raw);
+      return waitForPage(ctx, req.params.id, read, wait * 1000, reply.raw);
     },
   );
 
@@ -75,10 +75,11 @@ async function outputOf(ctx: ServerContext, id: string): Promise<{ command: Comm
  * says the command printed more or ended (on any replica), at the latest after `ms`. Subscribed
  * before the first read, so nothing written in between is missed.
  */
-async function waitForPage(ctx: ServerContext, id: string, read: () => Promise<OutputPage>, ms: number, raw: NodeJS.EventEmitter): Promise<OutputPage> {
+async function waitForPage(ctx: ServerContext, id: string, read: () => Promise<OutputPage>, ms: number, res: NodeJS.EventEmitter): Promise<OutputPage> {
   let wake = () => {};
   const off = ctx.events.subscribe([id], () => wake(), () => wake(), () => wake());
-  const gone = new Promise<void>((r) => raw.once('close', () => r()));
+  // 'close' of the response before it was sent: the client gave up
+  const gone = new Promise<void>((r) => res.once('close', () => r()));
   const deadline = Date.now() + ms;
   try {
     for (;;) {
