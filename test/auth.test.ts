@@ -10,6 +10,9 @@ import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { createHttpApp } from '../src/common/http-app.ts';
+import { routeFor } from '../src/common/route-auth.ts';
+import { operatorRoute, serverCallers } from '../src/server/auth.ts';
+import type { Store } from '../src/server/store/store.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import { createToken, enrollAgent, runBin, startAgent, startServer, tempDir, type TestAgent, type TestServer } from './helpers.ts';
@@ -241,6 +244,18 @@ describe('deny by default', () => {
     assert.throws(() => app.get('/api/forgotten', async () => ({ secret: true })), /must declare who may call it/);
     assert.throws(() => app.get('/api/typo', { config: { caller: 'operater' } }, async () => ({})), /must declare who may call it/);
     app.get('/api/declared', { config: { caller: 'operator' } }, async () => ({}));
+  });
+
+  test('on the control plane an operator route must also declare the role it needs, and one that changes something its audit action', () => {
+    const callers = serverCallers({} as Store);
+    const app = createHttpApp({ logger: createLogger({ name: 'test', level: 'error' }), callers });
+    assert.throws(() => app.get('/api/no-role', routeFor('operator'), async () => ({})), /must declare the role it needs \(config\.role: viewer \| operator \| admin\)/);
+    assert.throws(() => app.get('/api/bad-role', routeFor('operator', { role: 'root' as never }), async () => ({})), /must declare the role it needs/);
+    assert.throws(() => app.post('/api/unaudited', operatorRoute('admin'), async () => ({})), /changes something, so it must declare its audit action/);
+    assert.throws(() => app.delete('/api/unaudited', operatorRoute('operator'), async () => ({})), /must declare its audit action/);
+    app.get('/api/read', operatorRoute('viewer'), async () => ({}));
+    app.post('/api/wait-like', operatorRoute('viewer', false), async () => ({}));
+    app.post('/api/change', operatorRoute('operator', 'run.create'), async () => ({}));
   });
 });
 

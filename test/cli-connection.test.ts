@@ -98,6 +98,12 @@ describe('connection flags on every command', () => {
       const [c] = await client.createCommands({ targets: { agents: [await dummyAgent()] }, command: 'true' });
       return { args: [c!.id], out: /cancelled before it was delivered/ };
     },
+    'operators add': async () => ({ args: [`person-${++dummies}`, '--role', 'viewer'], out: /^Operator person-\d+ added \(viewer/ }),
+    'operators list': async () => ({ args: [], out: /^NAME +ROLE +SCOPE/ }),
+    'operators remove': async () => ({ args: [(await client.addOperator({ name: `person-${++dummies}`, role: 'viewer' })).operator.name], out: /^removed operator person-/ }),
+    'operators rotate': async () => ({ args: [(await client.addOperator({ name: `person-${++dummies}`, role: 'viewer' })).operator.name], out: /has a new token/ }),
+    audit: async () => ({ args: ['--since', '1h'], out: /^SEQ +TIME +ACTOR/ }),
+    'audit verify': async () => ({ args: [], out: /^audit log intact: \d+ entries/ }),
   };
 
   test('the list of commands is the one myx --help shows', async () => {

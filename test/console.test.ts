@@ -332,6 +332,40 @@ describe('the web console', () => {
     await shot('run-1000');
   });
 
+  test('the header says who is signed in; a viewer is shown no New run, Cancel or label editing; removing it ends its session in the page', async () => {
+    await page.goto(`${server.url}/#/fleet`);
+    await page.locator('header .who', { hasText: 'admin' }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'New run' }).count(), 1);
+    const added = await op('/api/operators', { name: 'watcher', role: 'viewer', scope: { env: 'prod' } });
+    assert.equal(added.status, 201, added.text);
+    const running = await runOn('web-1', 'sleep', ['30']);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Operator token').fill(added.body.token as string);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+    assert.equal(await page.locator('header .who').innerText(), 'watcher (viewer, scope env=prod)');
+    assert.equal(await page.getByRole('link', { name: 'New run' }).count(), 0, 'no New run in the navigation');
+    await eventually(async () => (await page.locator('.agents .row .name').allInnerTexts()).join() === 'web-1,web-2', 10_000, 'only the agents in its scope');
+    await page.goto(`${server.url}/#/runs/${running.run.id}`);
+    await page.getByText('sleep').first().waitFor();
+    await page.locator('.tile', { hasText: 'web-1' }).click();
+    await page.getByText('Open the command').waitFor();
+    assert.equal(await page.getByRole('button', { name: /Cancel/ }).count(), 0, 'no cancel for a viewer');
+    await page.goto(`${server.url}/#/agents/${running.commands[0]!.agent_id}`);
+    await page.getByRole('heading', { name: /Agent/ }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Operator labels' }).count(), 0, 'no label editing');
+    await page.goto(`${server.url}/#/new`);
+    await page.getByText('Starting runs needs the operator role').waitFor();
+    // removed: its session ends, and the page says so at its next request
+    assert.equal((await op('/api/operators/watcher', undefined, 'DELETE')).status, 200);
+    await page.goto(`${server.url}/#/fleet`);
+    await page.getByText('Your session ended').waitFor();
+    await page.getByLabel('Operator token').fill(operatorToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+    await op(`/api/commands/${running.commands[0]!.id}/cancel`, {});
+  });
+
   test('sign out: the page asks to sign in again and the old session cookie opens nothing', async () => {
     const cookie = `__Host-myx-session=${(await sessionCookie())!.value}`;
     assert.equal((await send(`${server.url}/api/agents`, { headers: { cookie } })).status, 200);

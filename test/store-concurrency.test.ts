@@ -14,6 +14,9 @@ import {
 import { BACKENDS, type Backend } from './store-backends.ts';
 import type { StoreEvent } from '../src/server/store/store-events.ts';
 import { callEach } from './store-worker.ts';
+import type { AuditDraft } from '../src/protocol/audit.ts';
+import type { AuditEntry } from '../src/protocol/wire.ts';
+import { checkChain } from '../src/server/audit-verify.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const LEASE = '2026-01-01T00:00:30.000Z';
@@ -56,7 +59,7 @@ async function createRun(s: Store, id: string, n: number, opts: { queued?: numbe
     id: `${id}-c${String(i).padStart(4, '0')}`, status: i < (opts.queued ?? n) ? 'queued' : 'waiting', agent_id: opts.agentId ?? 'a1',
     command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES,
   }));
-  await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null }, commands, NOW);
+  await s.createRun({ id, command: 'echo', args: [], target: 'test', max_concurrency: opts.maxConcurrency ?? null, max_errors: opts.maxErrors ?? null, requested_by: 'tester' }, commands, NOW);
   return commands.map((c) => c.id);
 }
 
@@ -365,6 +368,42 @@ for (const backend of BACKENDS) {
         const r = revokeOf.get(h)!;
         assert.deepEqual([e.ok ? 'ok' : e.reason, r.kind], e.ok ? ['ok', 'used'] : ['revoked', 'revoked'], h);
       });
+    });
+
+    test('audit entries appended from two replicas at once, alone and with runs, form one unbroken chain', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const draft = (who: number, i: number): AuditDraft => ({
+        at: NOW, actor_kind: 'operator', actor: `op${who}`, actor_id: null, action: 'command.cancel', targets: [`${who}-${i}`], details: { i }, source: null, outcome: 'ok',
+      });
+      const runOf = (who: number, i: number) => [
+        { id: `run-${who}-${i}`, command: 'echo', args: [], target: 'test', max_concurrency: null, max_errors: null, requested_by: `op${who}` },
+        [{ id: `cmd-${who}-${i}`, status: 'queued', agent_id: 'a1', command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES }],
+        NOW, { ...draft(who, i), action: 'run.create' },
+      ];
+      await Promise.all([
+        fromBoth<AuditEntry>([a, b], 'appendAudit', (who) => Array.from({ length: 40 }, (_, i) => [draft(who, i)]), 4),
+        fromBoth<unknown>([a, b], 'createRun', (who) => Array.from({ length: 10 }, (_, i) => runOf(who, i)), 2),
+      ]);
+      const entries = await b.listAudit({ limit: 1000 });
+      assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: 100 }, (_, i) => i + 1), 'seq 1..100, no gap, no duplicate');
+      assert.deepEqual(checkChain(entries, await a.auditHead()), [], 'every entry links to the one before it');
+      assert.equal(entries.filter((e) => e.action === 'run.create').length, 20, 'each run with its entry');
+      assert.equal((await a.listRuns(100)).length, 20);
+    });
+
+    test('the last two admins removed from two replicas at once: one of them stays', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      let survivor: string | undefined;
+      for (let round = 0; round < 15; round++) {
+        const [x, y] = [`x${round}`, `y${round}`];
+        for (const n of [x, y]) assert.equal((await a.addOperator({ id: `op_${n}`, name: n, role: 'admin', scope: {} }, `h-${n}`, NOW)).ok, true);
+        if (survivor) assert.equal((await b.removeOperator(survivor)).kind, 'removed', 'x and y are the last two admins now');
+        const [ra, rb] = await Promise.all([a.removeOperator(x), b.removeOperator(y)]);
+        assert.deepEqual([ra.kind, rb.kind].sort(), ['last_admin', 'removed'], `round ${round}`);
+        const admins = (await a.listOperators()).filter((o) => o.role === 'admin').map((o) => o.name);
+        assert.equal(admins.length, 1, `round ${round}: one admin left`);
+        survivor = admins[0];
+      }
     });
 
     const oneProcess = backend.capabilities.supportsReplicas ? false : 'one process per SQLite database: its event feed is in process, and it always sweeps';

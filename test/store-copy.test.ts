@@ -9,6 +9,7 @@ import type { CommandRecord } from '../src/protocol/wire.ts';
 import { copyStore } from '../src/server/store/copy/store-copy.ts';
 import { PostgresStore } from '../src/server/store/postgres-store.ts';
 import { SqliteStore } from '../src/server/store/sqlite-store.ts';
+import type { AuditDraft } from '../src/protocol/audit.ts';
 import type { Store } from '../src/server/store/store.ts';
 import { enrollAgent, freePort, runBin, startAgent, startServer, tempDir, type TestServer } from './helpers.ts';
 import { postgresServer, postgresSkip } from './postgres-server.ts';
@@ -22,12 +23,14 @@ async function everything(s: Store) {
   const commands = await s.listCommands({ limit: 1000 });
   return plain({
     agents: await s.listAgents(), removed: await s.listAgents('removed'), tokens: await s.listEnrollmentTokens(100),
-    operator: await s.operatorTokenExists('op-hash'), session: await s.useSession('session-hash', NOW, NOW), runs: await s.listRuns(100), commands,
+    operator: await s.operatorByTokenHash('op-hash', NOW), operators: await s.listOperators(), // (a use first: it moves last_used_at) session: await s.useSession('session-hash', NOW, NOW),
+    runs: await s.listRuns(100), commands,
     output: await Promise.all(commands.map(async (c) => ({
       state: await s.outputState(c.id),
       chunks: (await s.readOutput(c.id, 'all', 0, 1 << 30)).map((k) => ({ ...k, data: Buffer.from(k.data).toString('base64') })),
     }))),
     identity: await s.clusterFingerprint(),
+    audit: await s.listAudit({ limit: 100 }), auditHead: await s.auditHead(),
   });
 }
 
@@ -38,8 +41,11 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
   test('SQLite to PostgreSQL and back: every record reads the same (text with NUL, flags, order, removed agents, the certificate)', async (t) => {
     const dir = tempDir(t);
     const sqlite = new SqliteStore(join(dir, 'a.db'));
-    await sqlite.addOperatorToken('op-hash', 'initial', NOW);
-    await sqlite.createSession({ idHash: 'session-hash', operatorTokenHash: 'op-hash', expiresAt: LATER }, NOW);
+    const by = (action: AuditDraft['action']): AuditDraft => ({
+      at: NOW, actor_kind: 'operator', actor: 'alice', actor_id: 'op_alice', action, targets: [odd], details: { note: odd }, source: '127.0.0.1', outcome: 'ok',
+    });
+    await sqlite.addOperator({ id: 'op_alice', name: 'alice', role: 'operator', scope: { env: odd } }, 'op-hash', NOW, by('operator.add'));
+    await sqlite.createSession({ idHash: 'session-hash', operatorTokenHash: 'op-hash', expiresAt: LATER }, NOW, by('session.sign_in'));
     await sqlite.recordClusterFingerprint('AB:CD', NOW);
     for (const id of ['a1', 'a2']) {
       await sqlite.createEnrollmentToken({ id: `enr_${id}`, tokenHash: `e-${id}`, expiresAt: LATER }, NOW, 100);
@@ -51,7 +57,8 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     await sqlite.createEnrollmentToken({ id: 'enr_unused', tokenHash: 'e-unused', expiresAt: LATER }, NOW, 100);
     await sqlite.recordPushHealth('a1', { kind: 'failed', error: odd, at: NOW });
     const cmd = (id: string, agent_id = 'a1') => ({ id, status: 'queued' as const, agent_id, command: 'echo', args: [odd], timeout: 5, env: { K: 'v' }, cwd: null, expires_at: LATER });
-    await sqlite.createRun({ id: 'r1', command: 'echo', args: [odd], target: odd, max_concurrency: 2, max_errors: null }, [cmd('c3'), cmd('c1'), cmd('c2'), cmd('c9', 'a2')], NOW);
+    await sqlite.createRun({ id: 'r1', command: 'echo', args: [odd], target: odd, max_concurrency: 2, max_errors: null, requested_by: 'alice' },
+      [cmd('c3'), cmd('c1'), cmd('c2'), cmd('c9', 'a2')], NOW, by('run.create'));
     await sqlite.claimForPush('c3', NOW, LATER);
     await sqlite.markStarted('c3', 'a1', NOW);
     await sqlite.appendOutput('c3', 'a1', { chunks: [{ offset: 0, stream: 'stdout', data: odd }], pieces: [], totals: { stdout: 20, stderr: 0 } }, { head_bytes: 1000, tail_bytes: 10 });
@@ -69,7 +76,8 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     const url = await (await postgresServer()).createDatabase({ empty: true });
     const counts = await copyStore({ kind: 'sqlite', path: join(dir, 'a.db') }, { kind: 'postgres', url, display: 'pg' });
     assert.deepEqual(counts, {
-      operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, output_chunks: 3, cluster_identity: 1, console_sessions: 1,
+      operators: 1, operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, output_chunks: 3, cluster_identity: 1, console_sessions: 1,
+      audit_log: 3, audit_head: 1,
     });
     await copyStore({ kind: 'postgres', url, display: 'pg' }, { kind: 'sqlite', path: join(dir, 'b.db') });
 
@@ -80,6 +88,9 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     assert.deepEqual(await everything(pgStore), before);
     assert.deepEqual(await everything(back), before);
     for (const s of [pgStore, back]) {
+      // the audit chain goes on from where it was: the next entry links to the copied head
+      const next = await s.appendAudit(by('command.cancel'));
+      assert.deepEqual([next.seq, next.prev_hash], [4, before.auditHead!.hash]);
       // creation order survives the copy: of commands created at the same time, the first created is handed out first
       assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1', 'c2']);
     }

@@ -23,7 +23,7 @@ async function setUp(s: Store, ids: string[]): Promise<void> {
     id: 'a1', name: 'a1', token: 't', tokenHash: 'h', hostname: 'h', os: 'linux', version: '0', mode: 'web', web_port: 1,
     fingerprint: null, advertise_address: null, labels: {}, remote_address: null,
   }, NOW);
-  await s.createRun({ id: 'r1', command: 'x', args: [], target: 't', max_concurrency: null, max_errors: null },
+  await s.createRun({ id: 'r1', command: 'x', args: [], target: 't', max_concurrency: null, max_errors: null, requested_by: null },
     ids.map((id) => ({ id, status: 'queued', agent_id: 'a1', command: 'x', args: [], timeout: 5, env: null, cwd: null, expires_at: LATER })), NOW);
 }
 

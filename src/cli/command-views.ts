@@ -16,28 +16,31 @@ function table(head: string[], rows: string[][]): string {
 
 export function commandsTable(list: CommandRecord[]): string {
   if (list.length === 0) return 'No commands yet.\n';
-  const rows = list.map((c) => [c.id, c.agent_name, c.status, c.delivery ?? '-', when(c.created_at), [c.command, ...c.args].join(' ').slice(0, 60)].map(displayText));
-  return table(['ID', 'AGENT', 'STATUS', 'DELIVERY', 'CREATED', 'COMMAND'], rows);
+  const rows = list.map((c) => [
+    c.id, c.agent_name, c.status, c.delivery ?? '-', when(c.created_at), c.requested_by ?? '-', [c.command, ...c.args].join(' ').slice(0, 60),
+  ].map(displayText));
+  return table(['ID', 'AGENT', 'STATUS', 'DELIVERY', 'CREATED', 'BY', 'COMMAND'], rows);
 }
 
 export function runsTable(list: RunRecord[]): string {
   if (list.length === 0) return 'No runs yet.\n';
   const rows = list.map((r) => [
-    r.id, when(r.created_at), r.done ? (r.stopped ? 'stopped' : 'done') : 'running', String(r.total),
+    r.id, when(r.created_at), r.requested_by ?? '-', r.done ? (r.stopped ? 'stopped' : 'done') : 'running', String(r.total),
     `${r.counts.succeeded ?? 0}/${r.total}`, r.target.slice(0, 40), [r.command, ...r.args].join(' ').slice(0, 50),
   ].map(displayText));
-  return table(['ID', 'CREATED', 'STATE', 'AGENTS', 'SUCCEEDED', 'TARGET', 'COMMAND'], rows);
+  return table(['ID', 'CREATED', 'BY', 'STATE', 'AGENTS', 'SUCCEEDED', 'TARGET', 'COMMAND'], rows);
 }
 
 export function runDetails(r: RunRecord, commands: CommandRecord[], output: OutputFilter = escapedOutput): string {
   const head = [
-    `id:          ${displayText(r.id)}`,
-    `command:     ${displayText(JSON.stringify([r.command, ...r.args]))}`,
-    `target:      ${displayText(r.target)} (${r.total} agents)`,
-    `limits:      ${r.max_concurrency ? `${r.max_concurrency} at a time` : 'no concurrency limit'}, ${r.max_errors ? `stop after ${r.max_errors} errors` : 'no error limit'}`,
-    `state:       ${r.done ? (r.stopped ? 'stopped by --max-errors' : 'done') : 'running'}`,
-    `created:     ${r.created_at}${r.finished_at ? `, finished ${r.finished_at}` : ''}`,
-    `summary:     ${summaryLine(commands)}`,
+    `id:           ${displayText(r.id)}`,
+    `command:      ${displayText(JSON.stringify([r.command, ...r.args]))}`,
+    `target:       ${displayText(r.target)} (${r.total} agents)`,
+    `limits:       ${r.max_concurrency ? `${r.max_concurrency} at a time` : 'no concurrency limit'}, ${r.max_errors ? `stop after ${r.max_errors} errors` : 'no error limit'}`,
+    `state:        ${r.done ? (r.stopped ? 'stopped by --max-errors' : 'done') : 'running'}`,
+    `created:      ${r.created_at}${r.finished_at ? `, finished ${r.finished_at}` : ''}`,
+    `requested by: ${displayText(r.requested_by ?? 'unknown (before operators had names)')}`,
+    `summary:      ${summaryLine(commands)}`,
   ].join('\n');
   const lines = commands.map((c) => `  ${displayText(c.agent_name)}: ${describe(c)}  (${c.id})`).join('\n');
   return `${head}\n\n${lines}\n\n${groupOutputs(commands.filter((c) => c.finished_at), output)}`;
@@ -46,11 +49,11 @@ export function runDetails(r: RunRecord, commands: CommandRecord[], output: Outp
 export function commandDetails(c: CommandRecord, output: OutputFilter = escapedOutput): string {
   const fields: [string, string | null][] = [
     ['id', c.id], ['agent', `${c.agent_name} (${c.agent_id})`], ['command', JSON.stringify([c.command, ...c.args])],
-    ['status', describe(c)], ['delivery', c.delivery], ['created', c.created_at], ['expires', c.expires_at],
+    ['status', describe(c)], ['delivery', c.delivery], ['created', c.created_at], ['requested by', c.requested_by ?? 'unknown'], ['expires', c.expires_at],
     ['dispatched', c.dispatched_at], ['started', c.started_at], ['finished', c.finished_at],
     ['push error', c.last_push_error], ['cancel asked', c.cancel_requested_at],
   ];
-  const head = fields.filter(([, v]) => v !== null).map(([k, v]) => `${(k + ':').padEnd(13)}${displayText(v!)}`).join('\n');
+  const head = fields.filter(([, v]) => v !== null).map(([k, v]) => `${(k + ':').padEnd(14)}${displayText(v!)}`).join('\n');
   const section = (name: string, text: string, bytes: number, truncated: boolean) => {
     const shown = output(text);
     return text.length === 0 ? '' : `\n--- ${name} (${bytes} bytes${truncated ? ', truncated' : ''}) ---\n${shown}${shown.endsWith('\n') ? '' : '\n'}`;

@@ -11,6 +11,8 @@ import type { ConnectionFlags } from './operator-client.ts';
 import { client, flagsOf, json, withConnection } from './command-setup.ts';
 import { addClusterCommands } from './cluster-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
+import { addAuditCommands } from './audit-commands.ts';
+import { addOperatorCommands } from './operator-commands.ts';
 import { addUpgradeCommand } from './upgrade-command.ts';
 import { checkLimits, parseLabels, targetsOf, withTargetFlags } from './target-flags.ts';
 
@@ -98,6 +100,8 @@ program
 
 addTokenCommands(program);
 addClusterCommands(program);
+addOperatorCommands(program);
+addAuditCommands(program);
 
 const agents = withConnection(program.command('agents'))
   .description('list enrolled agents; `agents remove` and `agents label` change them')

@@ -8,9 +8,10 @@ import { requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
-  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView, OutputPage, OutputStream,
-  RemoveAgentResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest,
-  UpgradeAgentsResponse, WaitResponse,
+  AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
+  EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
+  RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, SessionView,
+  UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
 import { readEvents, type SseEvent } from './event-stream.ts';
@@ -148,6 +149,38 @@ export class OperatorClient {
     if (filter.status) q.set('status', filter.status);
     if (filter.limit) q.set('limit', String(filter.limit));
     return (await this.#call<CommandsResponse>('GET', `/api/commands?${q}`)).commands;
+  }
+
+  /** Who this client is (`via: 'token'`, with its operator's name, role and scope). */
+  async session(): Promise<SessionView> {
+    return this.#call('GET', '/api/session');
+  }
+
+  async operators(): Promise<OperatorView[]> {
+    return (await this.#call<OperatorsResponse>('GET', '/api/operators')).operators;
+  }
+
+  async addOperator(req: AddOperatorRequest): Promise<OperatorTokenResponse> {
+    return this.#call('POST', '/api/operators', req);
+  }
+
+  async removeOperator(name: string): Promise<RemoveOperatorResponse> {
+    return this.#call('DELETE', `/api/operators/${encodeURIComponent(name)}`);
+  }
+
+  async rotateOperator(name: string): Promise<OperatorTokenResponse> {
+    return this.#call('POST', `/api/operators/${encodeURIComponent(name)}/rotate`);
+  }
+
+  /** A page of the audit log (`after`: the seq to go on from). */
+  async audit(filter: { since?: string; operator?: string; action?: string; after?: number; limit?: number }): Promise<AuditResponse> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    return this.#call('GET', `/api/audit?${q}`);
+  }
+
+  async auditVerify(): Promise<AuditVerifyResponse> {
+    return this.#call('GET', '/api/audit/verify', undefined, 300_000);
   }
 
   /**

@@ -37,20 +37,25 @@ export class AuthLimiter {
     return Math.max(1, Math.ceil((1 - b.tokens) / this.#refill));
   }
 
-  /** Counts one failure; true when this failure used up the address's budget (report it once). */
-  fail(address: string, now = Date.now()): boolean {
-    const b = this.#current(address, now) ?? { tokens: this.#burst, at: now, reported: false };
+  /**
+   * Counts one failure. Says when it is worth reporting, once per episode (from an address's first
+   * failure until its budget is whole again): `started` for the first failure of an episode,
+   * `blocked` for the one that used up the budget; null otherwise.
+   */
+  fail(address: string, now = Date.now()): 'started' | 'blocked' | null {
+    const current = this.#current(address, now);
+    const b = current ?? { tokens: this.#burst, at: now, reported: false };
     b.tokens = Math.max(0, b.tokens - 1);
     this.#buckets.delete(address); // re-insert: the map's order is least recently failed first
     this.#buckets.set(address, b);
     if (this.#buckets.size > this.#max) this.#buckets.delete(this.#buckets.keys().next().value!);
     if (b.tokens >= 1) {
       b.reported = false;
-      return false;
+      return current ? null : 'started';
     }
-    if (b.reported) return false;
+    if (b.reported) return null;
     b.reported = true;
-    return true;
+    return 'blocked';
   }
 
   #current(address: string, now: number): Bucket | undefined {

@@ -29,6 +29,28 @@ export interface HttpAppOptions {
    * because of what others sent from its address, or because it presented a wrong token.
    */
   trustedPeer?: (req: FastifyRequest) => boolean;
+  /**
+   * Told once per episode of failed authentications from an address (see AuthLimiter.fail): when it
+   * starts, with the error code of its first failure, and when the address runs out of budget.
+   */
+  onAuthFailures?: (episode: AuthFailureEpisode) => void;
+}
+
+export interface AuthFailureEpisode {
+  address: string;
+  phase: 'started' | 'blocked';
+  /** The error code the failed request got. */
+  code: string | null;
+  /** The route it was made to (as registered), when one matched. */
+  route: string | null;
+  method: string;
+}
+
+const errorCodes = new WeakMap<FastifyRequest, string>();
+
+/** The error code this request was answered with, once answered (undefined for a success). */
+export function errorCodeOf(req: FastifyRequest): string | undefined {
+  return errorCodes.get(req);
 }
 
 /** Origin-form (`/path`) or absolute-form (`https://host/path`) request targets; anything else names no route. */
@@ -54,7 +76,7 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
   if (opts.tls) refuseRenegotiation(app.server as HttpsServer);
   hardenHttpApp(app, opts.tls !== undefined);
-  limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger, opts.trustedPeer ?? (() => false));
+  limitAuthFailures(app, new AuthLimiter(opts.authLimits), opts.logger, opts.trustedPeer ?? (() => false), opts.onAuthFailures);
   // A request no route matches is answered before its body is read: Fastify would read and parse
   // it first (up to bodyLimit), for anyone, without credentials.
   // So is a target that names no path (`*`, `host:port`): the router would take it for `/`.
@@ -68,9 +90,11 @@ export function createHttpApp(opts: HttpAppOptions): FastifyInstance {
     // An ApiError is a condition its thrower knows and reports (a full disk, say); anything else is a bug.
     if (status >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
     else req.log.debug({ code, url: req.url }, 'request rejected');
+    errorCodes.set(req, code);
     void reply.code(status).send({ error: { code, message } });
   });
   app.setNotFoundHandler((req, reply) => {
+    errorCodes.set(req, 'NOT_FOUND');
     void reply.code(404).send(notFound(req));
   });
   return app;
@@ -85,16 +109,20 @@ function notFound(req: FastifyRequest) {
  * Every refused authentication (and every 401, such as an unknown enrollment token) counts against
  * the caller's address; an address over budget gets 429, but on /health and for a trusted peer.
  */
-function limitAuthFailures(app: FastifyInstance, limiter: AuthLimiter, log: Logger, trustedPeer: (req: FastifyRequest) => boolean): void {
+function limitAuthFailures(
+  app: FastifyInstance, limiter: AuthLimiter, log: Logger, trustedPeer: (req: FastifyRequest) => boolean, report?: (e: AuthFailureEpisode) => void,
+): void {
   app.addHook('onRequest', async (req, reply) => {
     const wait = limiter.retryAfter(req.ip);
     if (wait === 0 || (!req.is404 && req.routeOptions.url === '/health') || trustedPeer(req)) return;
     return reply.code(429).header('retry-after', String(wait)).send(new ApiError('AUTH_RATE_LIMITED').toBody());
   });
   app.addHook('onResponse', async (req, reply) => {
-    if ((reply.statusCode === 401 || authenticationFailed(req)) && !trustedPeer(req) && limiter.fail(req.ip)) {
-      log.warn({ address: req.ip }, `too many failed authentications from ${req.ip}: answering 429 until it slows down`);
-    }
+    if ((reply.statusCode !== 401 && !authenticationFailed(req)) || trustedPeer(req)) return;
+    const phase = limiter.fail(req.ip);
+    if (phase === null) return;
+    if (phase === 'blocked') log.warn({ address: req.ip }, `too many failed authentications from ${req.ip}: answering 429 until it slows down`);
+    report?.({ address: req.ip, phase, code: errorCodes.get(req) ?? null, route: req.is404 ? null : (req.routeOptions.url ?? null), method: req.method });
   });
 }
 

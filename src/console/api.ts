@@ -3,7 +3,8 @@
 // place that notices the session ended (any 401) and sends the page back to sign-in.
 
 import type { ErrorBody } from '../protocol/errors.ts';
-import type { SessionView } from '../protocol/wire.ts';
+import { roleAllows, type OperatorRole } from '../protocol/roles.ts';
+import type { OperatorIdentity, SessionView } from '../protocol/wire.ts';
 
 export class ApiFailure extends Error {
   readonly status: number;
@@ -16,6 +17,7 @@ export class ApiFailure extends Error {
 }
 
 let csrfToken = '';
+let signedIn: OperatorIdentity | null = null;
 let onSignedOut: () => void = () => {};
 
 /** Called by the app: what to do when a request finds the session gone. */
@@ -25,6 +27,15 @@ export function whenSignedOut(fn: () => void): void {
 
 export function useSession(view: SessionView | null): void {
   csrfToken = view && view.via === 'session' ? view.csrf_token : '';
+  signedIn = view?.operator ?? null;
+}
+
+/**
+ * Whether the signed-in operator's role allows what needs `role`: the page hides what it may not do
+ * (the control plane refuses it anyway, ROLE_FORBIDDEN).
+ */
+export function may(role: OperatorRole): boolean {
+  return signedIn !== null && roleAllows(signedIn.role, role);
 }
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -3,7 +3,9 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import type { SessionView } from '../protocol/wire.ts';
-import { api, ApiFailure, useSession, whenSignedOut } from './api.ts';
+import { scopeText } from '../protocol/roles.ts';
+import type { OperatorIdentity } from '../protocol/wire.ts';
+import { api, ApiFailure, may, useSession, whenSignedOut } from './api.ts';
 import { href, useRoute } from './router.ts';
 import { AgentPage } from './pages/agent.tsx';
 import { CommandPage } from './pages/command.tsx';
@@ -12,6 +14,7 @@ import { NewRunPage } from './pages/new-run.tsx';
 import { RunPage } from './pages/run.tsx';
 import { RunsPage } from './pages/runs.tsx';
 import { SignIn } from './pages/sign-in.tsx';
+import { shown } from './text.ts';
 
 type State = { kind: 'checking' } | { kind: 'signed-out'; note?: string } | { kind: 'signed-in'; session: SessionView };
 
@@ -41,10 +44,11 @@ export function App() {
       setState({ kind: 'signed-out', note: 'Signed out.' });
     }
   };
-  return <Shell onSignOut={signOut} />;
+  return <Shell operator={state.session.operator} onSignOut={signOut} />;
 }
 
-function Shell(props: { onSignOut: () => void }) {
+function Shell(props: { operator: OperatorIdentity; onSignOut: () => void }) {
+  const op = props.operator;
   const route = useRoute();
   const [section = 'fleet', id] = route;
   return (
@@ -54,8 +58,11 @@ function Shell(props: { onSignOut: () => void }) {
         <nav aria-label="main">
           <a href={href('fleet')} aria-current={section === 'fleet' || section === 'agents' ? 'page' : undefined}>Fleet</a>
           <a href={href('runs')} aria-current={section === 'runs' || section === 'commands' ? 'page' : undefined}>Runs</a>
-          <a href={href('new')} aria-current={section === 'new' ? 'page' : undefined}>New run</a>
+          {may('operator') ? <a href={href('new')} aria-current={section === 'new' ? 'page' : undefined}>New run</a> : null}
         </nav>
+        <span class="who" title="signed in as">
+          {shown(op.name)} <span class="muted-light">({op.role}{Object.keys(op.scope).length > 0 ? `, scope ${shown(scopeText(op.scope))}` : ''})</span>
+        </span>
         <button type="button" class="link" onClick={props.onSignOut}>Sign out</button>
       </header>
       <main>{page(section, id)}</main>
@@ -74,7 +81,7 @@ function page(section: string, id: string | undefined) {
     case 'commands':
       return id ? <CommandPage id={id} /> : <RunsPage />;
     case 'new':
-      return <NewRunPage />;
+      return may('operator') ? <NewRunPage /> : <p class="pad">Starting runs needs the operator role; you are a viewer.</p>;
     default:
       return <p class="pad">No such page. <a href={href('fleet')}>Go to the fleet</a>.</p>;
   }

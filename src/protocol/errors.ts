@@ -20,6 +20,10 @@ export const ERRORS = {
   SESSION_INVALID: { status: 401, message: 'the console session expired or was signed out: sign in again' },
   CSRF_TOKEN_INVALID: { status: 403, message: 'a request made with the console session needs its X-Myx-CSRF header (from GET /api/session)' },
   CROSS_SITE_REQUEST: { status: 403, message: 'a request from another site may not use the console session' },
+  /** The caller is who it says, but its role does not allow this route; the message names the role needed. */
+  ROLE_FORBIDDEN: { status: 403, message: 'your role does not allow this' },
+  /** A target that can never be within the caller's scope (a label selector that contradicts it). */
+  TARGET_OUT_OF_SCOPE: { status: 403, message: 'the target is outside your scope' },
   CLIENT_CERT_REQUIRED: { status: 403, message: 'this endpoint needs the control plane\'s client certificate' },
   CLIENT_CERT_MISMATCH: { status: 403, message: 'the client certificate is not the control plane this agent enrolled with' },
   AUTH_RATE_LIMITED: { status: 429, message: 'too many failed authentications from this address; try again later' },
@@ -36,6 +40,9 @@ export const ERRORS = {
   AGENT_NOT_FOUND: { status: 404, message: 'no such agent' },
   /** Not 401: the token was genuine, and a removed agent checking back must not count as an attack on its address. */
   AGENT_REMOVED: { status: 410, message: 'this agent was removed from the control plane (`myx agents remove`); enroll it again with a new token to bring it back' },
+  OPERATOR_NOT_FOUND: { status: 404, message: 'no such operator (see `myx operators list`)' },
+  OPERATOR_NAME_TAKEN: { status: 409, message: 'an operator with this name exists already' },
+  LAST_ADMIN: { status: 409, message: 'this is the last admin: add another admin first' },
   NO_TARGETS: { status: 400, message: 'the target set is empty' },
   COMMAND_NOT_FOUND: { status: 404, message: 'no such command' },
   RUN_NOT_FOUND: { status: 404, message: 'no such run' },

@@ -1,9 +1,11 @@
 // JSON schemas for every request body, so both HTTP services reject bad input the same way
 // (extra fields included) before any handler runs.
 
+import { AUDIT_ACTIONS } from './audit.ts';
 import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
 import { ApiError } from './errors.ts';
 import { base64Length, ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, OUTPUT_PIECE_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
+import { OPERATOR_NAME_PATTERN, OPERATOR_ROLES } from './roles.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
@@ -327,4 +329,31 @@ export const limitQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: { limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+} as const;
+
+const operatorName = { type: 'string', pattern: OPERATOR_NAME_PATTERN } as const;
+
+export const addOperatorSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'role'],
+  properties: { name: operatorName, role: { enum: OPERATOR_ROLES }, scope: { ...labels, maxProperties: 16 } },
+} as const;
+
+export const operatorParamsSchema = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: operatorName },
+} as const;
+
+export const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: timestamp,
+    operator: operatorName,
+    action: { enum: AUDIT_ACTIONS },
+    after: { type: 'string', pattern: '^[0-9]{1,15}$' },
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
 } as const;

@@ -2,6 +2,9 @@
 // Keys are snake_case on the wire, like the agent's config file.
 
 import type { CommandStatus, Delivery as DeliveryMode, ResultStatus } from './command-status.ts';
+import type { OperatorIdentity } from './team-wire.ts';
+
+export type * from './team-wire.ts';
 
 export type AgentMode = 'web' | 'poll';
 export type Labels = Record<string, string>;
@@ -187,6 +190,8 @@ export interface CommandRecord extends CommandOutput {
   run_id: string | null;
   agent_id: string;
   agent_name: string;
+  /** The operator who asked for it (its run's); null for commands from before operators had names. */
+  requested_by: string | null;
   kind: CommandKind;
   /** What an upgrade command installs; null for `exec`. */
   upgrade: UpgradeSpec | null;
@@ -335,6 +340,13 @@ export interface RunRecord {
   max_concurrency: number | null;
   max_errors: number | null;
   created_at: string;
+  /** The operator who started it; null for runs from before operators had names. */
+  requested_by: string | null;
+  /**
+   * Commands of the run, by status, and their total. For a scoped operator, only the commands on
+   * agents in its scope (the rest of the run is not shown), and `done`, `stopped` and `finished_at`
+   * say the same of those.
+   */
   total: number;
   counts: Partial<Record<CommandStatus, number>>;
   /** Every command has ended. */
@@ -465,10 +477,14 @@ export interface SignInRequest {
   token: string;
 }
 
-/** POST and GET /api/session. A caller with the Bearer token has no session: `{ via: 'token' }`. */
+/**
+ * POST and GET /api/session: the session and whose it is. A caller with the Bearer token has no
+ * session: `{ via: 'token', operator }`.
+ */
 export type SessionView =
   | {
     via: 'session';
+    operator: OperatorIdentity;
     /** Send it in `X-Myx-CSRF` with every request that changes something. */
     csrf_token: string;
     created_at: string;
@@ -477,7 +493,7 @@ export type SessionView =
     /** When it ends unless used again before. */
     idle_expires_at: string;
   }
-  | { via: 'token' };
+  | { via: 'token'; operator: OperatorIdentity };
 
 /** DELETE /api/session */
 export interface SignOutResponse {

@@ -3,12 +3,14 @@
 // events tell waiting clients and the agent's held long poll, on every replica; this module moves
 // the runs on and asks the agent itself to stop what it runs (a cancel push).
 
+import type { AuditDraft } from '../protocol/audit.ts';
 import { ApiError } from '../protocol/errors.ts';
 import type { RemoveAgentResponse } from '../protocol/wire.ts';
 import type { ServerContext } from './context.ts';
 
-export async function removeAgent(ctx: ServerContext, agentId: string): Promise<RemoveAgentResponse> {
-  const outcome = await ctx.store.removeAgent(agentId, new Date().toISOString());
+/** `audit`: the request's entry, appended in the removal's own transaction. */
+export async function removeAgent(ctx: ServerContext, agentId: string, audit?: AuditDraft): Promise<RemoveAgentResponse> {
+  const outcome = await ctx.store.removeAgent(agentId, new Date().toISOString(), audit);
   if (outcome.kind === 'not_found') throw new ApiError('AGENT_NOT_FOUND', `no agent with id "${agentId}" (removed already?)`);
   const { agent, ended, handedOut } = outcome;
   ctx.versions.forget(agent.id);

@@ -14,7 +14,8 @@ import type {
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
 import { deliveryFor, isEmpty, Receiver } from './agent-delivery.ts';
-import { AGENT_ROUTE, callingAgent, PUBLIC_ROUTE } from './auth.ts';
+import { auditEntry } from './audit.ts';
+import { AGENT_ROUTE, callingAgent, publicRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 
@@ -34,16 +35,23 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const enrollBeforeBody = async (req: FastifyRequest, reply: FastifyReply) => enrollmentsInFlight.admit(req.ip, req, reply);
 
   app.post<{ Body: RegisterRequest }>('/api/agents/register', {
-    ...PUBLIC_ROUTE, schema: { body: registerSchema }, bodyLimit: AGENT_FACTS_BODY_LIMIT, preParsing: enrollBeforeBody,
+    ...publicRoute('agent.enroll'), schema: { body: registerSchema }, bodyLimit: AGENT_FACTS_BODY_LIMIT, preParsing: enrollBeforeBody,
   }, async (req, reply) => {
     const parsed = parseEnrollmentToken(req.body.enrollment_token);
     if (!parsed) throw new ApiError('ENROLLMENT_TOKEN_MALFORMED');
     const token = newToken('agent');
     const facts = factsOf(req.body);
+    const id = newId('agt');
+    // recorded when it enrolls (a refused enrollment is a failed authentication: counted per episode)
+    const audit = auditEntry(req, {
+      actor: { actor_kind: 'agent', actor: facts.name, actor_id: id }, targets: [facts.name, id],
+      details: { hostname: facts.hostname, mode: facts.mode, labels: facts.labels, fingerprint: facts.fingerprint },
+    });
     const outcome = await store.enrollAgent(
       hashToken(parsed.secret),
-      { ...facts, id: newId('agt'), token, tokenHash: hashToken(token), remote_address: plainAddress(req.socket.remoteAddress) },
+      { ...facts, id, token, tokenHash: hashToken(token), remote_address: plainAddress(req.socket.remoteAddress) },
       new Date().toISOString(),
+      audit,
     );
     if (!outcome.ok) {
       if (outcome.reason === 'name_taken') {

@@ -4,10 +4,13 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../common/http-app.ts';
 import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { agentRoutes } from './agent-routes.ts';
+import { auditAuthFailures, auditRequests } from './audit.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { PUBLIC_ROUTE, serverCallers } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { enrollmentTokenRoutes } from './enrollment-token-routes.ts';
 import { operatorRoutes } from './operator-routes.ts';
+import { operatorsRoutes } from './operators-routes.ts';
 import { commandStreamRoute } from './command-stream.ts';
 import { downloadRoutes } from './download-routes.ts';
 import { replicaRoutes } from './replica-routes.ts';
@@ -18,8 +21,9 @@ import { outputRoutes } from './output-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
-  const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), ...(tls ? { tls } : {}) });
+  const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), onAuthFailures: auditAuthFailures(ctx), ...(tls ? { tls } : {}) });
   securityHeaders(app);
+  auditRequests(app, ctx);
   app.get('/health', PUBLIC_ROUTE, async () => ({ status: 'ok' }));
   agentRoutes(app, ctx);
   operatorRoutes(app, ctx);
@@ -31,6 +35,8 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   upgradeRoutes(app, ctx);
   sessionRoutes(app, ctx);
   outputRoutes(app, ctx);
+  operatorsRoutes(app, ctx);
+  auditRoutes(app, ctx);
   consoleRoutes(app, ctx);
   return app;
 }

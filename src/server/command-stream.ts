@@ -7,12 +7,12 @@
 
 import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
-import { ApiError } from '../protocol/errors.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
 import { charStart } from '../protocol/utf8.ts';
 import type { OutputEvent } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
+import { visibleCommands } from './scope.ts';
 
 const PING_MS = 15_000;
 /** Output is read from the store this much at a time. */
@@ -20,16 +20,12 @@ const READ_BYTES = 1024 * 1024;
 const decoder = new TextDecoder('utf-8');
 
 export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: { ids: string; from?: string; output?: 'all' | 'none' } }>('/api/commands/stream', { ...OPERATOR_ROUTE, schema: { querystring: streamQuerySchema } }, async (req, reply) => {
+  app.get<{ Querystring: { ids: string; from?: string; output?: 'all' | 'none' } }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
     const listed = req.query.ids.split(',').filter((s) => s.length > 0);
     const ids = [...new Set(listed)];
     const from = req.query.from?.split(',').map(Number) ?? [];
     const withOutput = req.query.output !== 'none';
-    const known = await ctx.store.getCommands(ids);
-    if (known.length < ids.length) {
-      const have = new Set(known.map((c) => c.id));
-      throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${ids.find((id) => !have.has(id))}`);
-    }
+    await visibleCommands(ctx, req, ids); // every one of them the caller's to see, or none
 
     reply.hijack();
     const res = reply.raw;

@@ -10,7 +10,8 @@ import { createEnrollmentTokenSchema, idParamsSchema, limitQuerySchema } from '.
 import type {
   CreateEnrollmentTokenRequest, EnrollmentTokenResponse, EnrollmentTokenView, RevokeEnrollmentTokenResponse,
 } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { auditEntry } from './audit.ts';
+import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import type { EnrollmentTokenRow } from './store/store.ts';
@@ -22,8 +23,9 @@ const REVOKE_OUTCOMES = { revoked: 'revoked', used: 'already_used', expired: 'al
 export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
 
-  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { ...OPERATOR_ROUTE, schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateEnrollmentTokenRequest }>('/api/enrollment-tokens', { ...operatorRoute('admin', 'enrollment_token.create'), schema: { body: createEnrollmentTokenSchema } }, async (req, reply) => {
     const ttl = req.body?.ttl_seconds ?? DEFAULT_ENROLLMENT_TTL_SECONDS;
+    const audit = auditEntry(req, { targets: [], details: { ttl_seconds: ttl } });
     if (ttl > MAX_ENROLLMENT_TTL_SECONDS) {
       throw new ApiError('ENROLLMENT_TOKEN_TTL_TOO_LONG', `an enrollment token may stay valid 7 days at most (asked for ${ttl} s); enroll within a week, or create a token when the host is ready`);
     }
@@ -31,7 +33,9 @@ export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext):
     const now = new Date();
     const id = newId('enr');
     const expiresAt = new Date(now.getTime() + ttl * 1000).toISOString();
-    const created = await store.createEnrollmentToken({ id, tokenHash: hashToken(secret), expiresAt }, now.toISOString(), MAX_OUTSTANDING_ENROLLMENT_TOKENS);
+    audit.targets = [id];
+    audit.details = { ...audit.details, expires_at: expiresAt };
+    const created = await store.createEnrollmentToken({ id, tokenHash: hashToken(secret), expiresAt }, now.toISOString(), MAX_OUTSTANDING_ENROLLMENT_TOKENS, audit);
     if (!created.ok) {
       throw new ApiError('ENROLLMENT_TOKENS_TOO_MANY', `${MAX_OUTSTANDING_ENROLLMENT_TOKENS} enrollment tokens are outstanding (unused and unexpired): revoke some (\`myx token list\`, \`myx token revoke ID\`) or let them expire`);
     }
@@ -45,15 +49,15 @@ export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext):
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/enrollment-tokens', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { limit?: string } }>('/api/enrollment-tokens', { ...operatorRoute('admin'), schema: { querystring: limitQuerySchema } }, async (req) => {
     const now = new Date().toISOString();
     const rows = await store.listEnrollmentTokens(Math.min(Number(req.query.limit ?? 100), 1000));
     return { tokens: rows.map((r) => tokenView(r, now)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/enrollment-tokens/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
+  app.delete<{ Params: { id: string } }>('/api/enrollment-tokens/:id', { ...operatorRoute('admin', 'enrollment_token.revoke'), schema: { params: idParamsSchema } }, async (req) => {
     const now = new Date().toISOString();
-    const outcome = await store.revokeEnrollmentToken(req.params.id, now);
+    const outcome = await store.revokeEnrollmentToken(req.params.id, now, auditEntry(req, { targets: [req.params.id] }));
     if (outcome.kind === 'not_found') throw new ApiError('ENROLLMENT_TOKEN_NOT_FOUND', `no enrollment token with id ${req.params.id} (see \`myx token list\`)`);
     if (outcome.kind === 'revoked') ctx.log.info({ token_id: req.params.id }, 'enrollment token revoked');
     const body: RevokeEnrollmentTokenResponse = { token: tokenView(outcome.token, now), outcome: REVOKE_OUTCOMES[outcome.kind] };

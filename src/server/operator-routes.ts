@@ -1,4 +1,6 @@
-// The operator API: agents, commands and waiting for them. Bearer token auth.
+// The operator API: agents, runs, commands and waiting for them. Each route declares the role it
+// needs (auth.ts) and shows or targets only what the caller's scope takes in (scope.ts); each that
+// changes something hands its audit entry (audit.ts) to the store write that makes the change.
 
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
@@ -13,10 +15,12 @@ import type {
 } from '../protocol/wire.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
+import { auditEntry } from './audit.ts';
 import { pushHealth } from './dispatcher.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { callingOperator, operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { launchRun } from './run-launch.ts';
+import { inYourScope, scopedRun, scopeOf, visibleAgentIds, visibleAgents, visibleCommand, visibleCommands, visibleNames } from './scope.ts';
 import type { AgentRow } from './store/store.ts';
 import { resolveAgents, selectTargets } from './targets.ts';
 
@@ -27,76 +31,89 @@ const OUTPUT_HEAD_CHARS = 2000;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...OPERATOR_ROUTE, schema: { querystring: listAgentsQuerySchema } }, async (req) => {
+  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...operatorRoute('viewer'), schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
-    const agents = (await store.listAgents(req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx));
+    const agents = (await visibleAgents(ctx, req, req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx));
     const body: AgentListResponse = { agents, control_plane_version: MYX_VERSION };
     return body;
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema } }, async (req) => {
-    const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
-    const body: RemoveAgentResponse = await removeAgent(ctx, agent!.id);
+  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...operatorRoute('admin', 'agent.remove'), schema: { params: agentParamsSchema } }, async (req) => {
+    const audit = auditEntry(req, { targets: [req.params.id] });
+    const [agent] = resolveAgents(await visibleAgents(ctx, req), [req.params.id], inYourScope(req));
+    audit.targets = [agent!.name, agent!.id];
+    const body: RemoveAgentResponse = await removeAgent(ctx, agent!.id, audit);
     return body;
   });
 
-  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...OPERATOR_ROUTE, schema: { body: createRunSchema } }, async (req, reply) => {
+  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...operatorRoute('operator', 'run.create'), schema: { body: createRunSchema } }, async (req, reply) => {
     const b = req.body;
-    const { agents: targets, description } = selectTargets(await store.listAgents(), b.targets);
+    const audit = auditEntry(req, { targets: [], details: { command: b.command, args: b.args ?? [], targets: b.targets } });
+    const { agents: targets, description } = selectTargets(await visibleAgents(ctx, req), b.targets, scopeOf(req));
     const body: RunResponse = await launchRun(ctx, targets, {
       command: b.command, args: b.args ?? [], timeout: b.timeout ?? DEFAULT_TIMEOUT_SECONDS, env: b.env ?? null, cwd: b.cwd ?? null,
       ttl: b.ttl ?? DEFAULT_TTL_SECONDS, target: description, maxConcurrency: b.max_concurrency, maxErrors: b.max_errors,
-    });
+      requestedBy: callingOperator(req).name,
+    }, undefined, audit);
     return reply.code(201).send(body);
   });
 
   // What POST /api/runs would target now, chosen by the same function: the console shows it before launch.
-  app.post<{ Body: RunPreviewRequest }>('/api/runs/preview', { ...OPERATOR_ROUTE, schema: { body: runPreviewSchema } }, async (req) => {
+  app.post<{ Body: RunPreviewRequest }>('/api/runs/preview', { ...operatorRoute('viewer', false), schema: { body: runPreviewSchema } }, async (req) => {
     const now = Date.now();
-    const { agents, description } = selectTargets(await store.listAgents(), req.body.targets);
+    const { agents, description } = selectTargets(await visibleAgents(ctx, req), req.body.targets, scopeOf(req));
     const body: RunPreviewResponse = { target: description, agents: agents.map((a) => agentView(a, now, ctx)) };
     return body;
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...OPERATOR_ROUTE, schema: { querystring: limitQuerySchema } }, async (req) => {
-    return { runs: await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000)) };
+  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...operatorRoute('viewer'), schema: { querystring: limitQuerySchema } }, async (req) => {
+    const runs = await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000), await visibleAgentIds(ctx, req));
+    const names = await visibleNames(ctx, req);
+    return { runs: names ? runs.map((r) => scopedRun(r, names)) : runs };
   });
 
   app.get<{ Params: { id: string }; Querystring: { output?: 'full' | 'head' } }>(
-    '/api/runs/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: runQuerySchema } }, async (req) => {
-      const run = await store.getRun(req.params.id);
-      if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}`);
-      const commands = await store.commandsOfRun(run.id);
-      const body: RunResponse = { run, commands: req.query.output === 'head' ? commands.map(outputHead) : commands };
+    '/api/runs/:id', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: runQuerySchema } }, async (req) => {
+      const seen = await visibleAgentIds(ctx, req);
+      const run = await store.getRun(req.params.id, seen);
+      if (!run) throw new ApiError('RUN_NOT_FOUND', `no run with id ${req.params.id}${inYourScope(req)}`);
+      const ok = seen && new Set(seen);
+      const commands = (await store.commandsOfRun(run.id)).filter((c) => !ok || ok.has(c.agent_id));
+      const names = await visibleNames(ctx, req);
+      const body: RunResponse = { run: names ? scopedRun(run, names) : run, commands: req.query.output === 'head' ? commands.map(outputHead) : commands };
       return body;
     },
   );
 
+  // Operator labels are an admin's: a scope is a label selector, so whoever sets labels decides what scopes take in.
   app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
-    '/api/agents/:id/labels', { ...OPERATOR_ROUTE, schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
-      const [agent] = resolveAgents(await store.listAgents(), [req.params.id]);
+    '/api/agents/:id/labels', { ...operatorRoute('admin', 'agent.labels'), schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
+      const audit = auditEntry(req, { targets: [req.params.id], details: { set: req.body.set ?? {}, remove: req.body.remove ?? [] } });
+      const [agent] = resolveAgents(await visibleAgents(ctx, req), [req.params.id], inYourScope(req));
       const labels = { ...agent!.operator_labels, ...req.body.set };
       for (const k of req.body.remove ?? []) delete labels[k];
-      await store.setOperatorLabels(agent!.id, labels);
-      ctx.log.info({ agent: agent!.name, labels }, 'operator labels set');
+      audit.targets = [agent!.name, agent!.id];
+      audit.details = { ...audit.details, before: agent!.operator_labels, operator_labels: labels };
+      await store.setOperatorLabels(agent!.id, labels, audit);
+      ctx.log.info({ agent: agent!.name, labels, by: callingOperator(req).name }, 'operator labels set');
       return { agent_id: agent!.id, operator_labels: labels, labels: { ...agent!.labels, ...labels } };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
-    const [command] = await store.getCommands([req.params.id]);
-    if (!command) throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
-    return command;
+  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...operatorRoute('viewer'), schema: { params: idParamsSchema } }, async (req) => {
+    return visibleCommand(ctx, req, req.params.id);
   });
 
   app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
-    '/api/commands', { ...OPERATOR_ROUTE, schema: { querystring: listCommandsQuerySchema } }, async (req) => {
+    '/api/commands', { ...operatorRoute('viewer'), schema: { querystring: listCommandsQuerySchema } }, async (req) => {
       // a removed agent's commands stay listed: by id, or by name when no enrolled agent has it now
       const agent = req.query.agent
-        ? resolveAgents([...await store.listAgents(), ...await store.listAgents('removed')], [req.query.agent])[0]
+        ? resolveAgents([...await visibleAgents(ctx, req), ...await visibleAgents(ctx, req, 'removed')], [req.query.agent], inYourScope(req))[0]
         : undefined;
+      const seen = agent ? undefined : await visibleAgentIds(ctx, req);
       const commands = await store.listCommands({
         ...(agent ? { agentId: agent.id } : {}),
+        ...(seen ? { agentIds: seen } : {}),
         ...(req.query.status ? { status: req.query.status } : {}),
         limit: Math.min(Number(req.query.limit ?? 50), 1000),
       });
@@ -105,8 +122,12 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema } }, async (req) => {
-    const outcome = await store.requestCancel(req.params.id, new Date().toISOString());
+  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...operatorRoute('operator', 'command.cancel'), schema: { params: idParamsSchema } }, async (req) => {
+    const audit = auditEntry(req, { targets: [req.params.id] });
+    const seen = await visibleCommand(ctx, req, req.params.id);
+    audit.targets = [seen.id, seen.agent_name];
+    audit.details = { run_id: seen.run_id, command: seen.command, args: seen.args };
+    const outcome = await store.requestCancel(req.params.id, new Date().toISOString(), audit);
     if (outcome.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND', `no command with id ${req.params.id}`);
     const c = outcome.command;
     if (outcome.kind === 'cancelled') await ctx.runs.commandEnded(c);
@@ -119,8 +140,9 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { command: c, outcome: outcome.kind };
   });
 
-  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...OPERATOR_ROUTE, schema: { body: waitSchema } }, async (req, reply) => {
+  app.post<{ Body: WaitRequest }>('/api/commands/wait', { ...operatorRoute('viewer', false), schema: { body: waitSchema } }, async (req, reply) => {
     const ids = [...new Set(req.body.ids)];
+    await visibleCommands(ctx, req, ids); // all of them the caller's to see, or none
     const gone = new AbortController();
     // the response's close: answered, or the client went away first (the request's own 'close' only says its body was read)
     reply.raw.once('close', () => gone.abort());

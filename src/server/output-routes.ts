@@ -9,9 +9,10 @@ import { isFinal } from '../protocol/command-status.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { idParamsSchema, OUTPUT_PAGE_DEFAULT, OUTPUT_PAGE_MAX, OUTPUT_WAIT_MAX_SECONDS, outputQuerySchema, rawOutputQuerySchema } from '../protocol/schemas.ts';
 import type { CommandRecord, OutputPage, OutputStream, StreamName } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { outputPage, type PageQuery } from './output-pages.ts';
+import { visibleCommand } from './scope.ts';
 import type { OutputState } from './store/store.ts';
 
 interface OutputQuery {
@@ -28,7 +29,8 @@ const RAW_READ_BYTES = 1024 * 1024;
 
 export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Params: { id: string }; Querystring: OutputQuery }>(
-    '/api/commands/:id/output', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req, reply) => {
+    '/api/commands/:id/output', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req, reply) => {
+      await visibleCommand(ctx, req, req.params.id);
       const q = req.query;
       const modes = [q.tail !== undefined, q.offset !== undefined, q.before !== undefined].filter(Boolean).length;
       if (modes > 1 || (q.tail !== undefined && q.limit !== undefined)) throw new ApiError('BAD_REQUEST', 'ask for `tail`, for `offset`/`limit`, or for `before`/`limit`: one of them');
@@ -48,7 +50,8 @@ export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   app.get<{ Params: { id: string }; Querystring: { stream?: StreamName } }>(
-    '/api/commands/:id/output/raw', { ...OPERATOR_ROUTE, schema: { params: idParamsSchema, querystring: rawOutputQuerySchema } }, async (req, reply) => {
+    '/api/commands/:id/output/raw', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: rawOutputQuerySchema } }, async (req, reply) => {
+      await visibleCommand(ctx, req, req.params.id);
       const stream = req.query.stream ?? 'stdout';
       const { command, state } = await outputOf(ctx, req.params.id);
       const summary = state.dropped_at !== null || (isFinal(command.status) && state.bytes === 0);

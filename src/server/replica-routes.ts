@@ -3,11 +3,11 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { ReplicasResponse } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
 export function replicaRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/api/replicas', OPERATOR_ROUTE, async () => {
+  app.get('/api/replicas', operatorRoute('admin'), async () => {
     const body: ReplicasResponse = {
       replicas: (await ctx.replicas.list()).map((r) => ({ ...r, self: r.id === ctx.replicas.id })),
     };

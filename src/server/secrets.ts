@@ -14,7 +14,7 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-export function newId(prefix: 'agt' | 'cmd' | 'run' | 'enr' | 'rpl'): string {
+export function newId(prefix: 'agt' | 'cmd' | 'run' | 'enr' | 'rpl' | 'op'): string {
   // time-ordered prefix keeps ids roughly sortable; 80 random bits keep them unguessable
   return `${prefix}_${Date.now().toString(36)}${randomBytes(10).toString('hex')}`;
 }

@@ -15,7 +15,8 @@ import { CommandEvents } from './command-events.ts';
 import type { ServerContext } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOptions, type ServerOptions } from './options.ts';
-import { hashToken, newToken } from './secrets.ts';
+import { hashToken, newId, newToken } from './secrets.ts';
+import { FIRST_ADMIN } from './store/operator-store.ts';
 import { openStore } from './store/open-store.ts';
 import { ReplicaPresence } from './replica-presence.ts';
 import { startSweeper, type Sweeper } from './sweeper.ts';
@@ -51,7 +52,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   let cert: LoadedCertificate;
   try {
     cert = await clusterCertificate(options, store);
-    operatorToken = await ensureOperatorToken(store, options.paths.operatorToken);
+    operatorToken = await ensureOperatorToken(store, options.paths.operatorToken, log);
     await checkSecrets(options, cert, log);
   } catch (err) {
     await store.close();
@@ -115,20 +116,34 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
 /** Token, key and an SQLite database (which holds agent tokens) must not be open to other users. */
 async function checkSecrets(options: CompiledServerOptions, cert: LoadedCertificate, log: Logger): Promise<void> {
   const warn = (msg: string) => log.warn(msg);
-  await checkSecretFile(options.paths.operatorToken, 'own', warn);
+  if (await fileExists(options.paths.operatorToken)) await checkSecretFile(options.paths.operatorToken, 'own', warn);
   if (options.store.kind === 'sqlite') await checkSecretFile(options.store.path, 'own', warn);
   await checkSecretFile(cert.keyPath, options.tls.userSupplied ? 'supplied' : 'own', warn);
 }
 
-/** The first start creates an operator token file (0600); later starts make sure the store knows it. */
-async function ensureOperatorToken(store: Store, path: string): Promise<{ created: boolean }> {
+/**
+ * The operator token file of the data dir (0600), the first admin's (FIRST_ADMIN). The first start
+ * creates it, and the admin with it. A data dir that has none on a store with operators (a new
+ * replica) gets a token of that admin, when it is still there. A file whose token the store does not
+ * know is left alone when the store has operators: its operator was removed or its token rotated,
+ * and a restart must not bring it back.
+ */
+async function ensureOperatorToken(store: Store, path: string, log: Logger): Promise<{ created: boolean }> {
+  const now = new Date().toISOString();
   if (await fileExists(path)) {
     const token = (await readFile(path, 'utf8')).trim();
-    if (!(await store.operatorTokenExists(hashToken(token)))) await store.addOperatorToken(hashToken(token), 'initial', new Date().toISOString());
+    if ((await store.bootstrapAdmin(newId('op'), hashToken(token), now, false)) === 'refused') {
+      log.warn({ operator_token_file: path }, `the operator token in ${path} is no longer valid (its operator was removed or its token rotated): `
+        + 'the CLI on this host needs another one (`myx operators rotate NAME` prints a new one)');
+    }
     return { created: false };
   }
   const token = newToken('operator');
-  await store.addOperatorToken(hashToken(token), 'initial', new Date().toISOString());
+  if ((await store.bootstrapAdmin(newId('op'), hashToken(token), now, true)) === 'refused') {
+    log.warn({ operator_token_file: path }, `no operator token written to ${path}: the store has operators, but no admin named ${FIRST_ADMIN} to give one to; `
+      + 'an admin can add an operator for this host (`myx operators add NAME --role admin`)');
+    return { created: false };
+  }
   await writeFileAtomic(path, token + '\n', 0o600);
   return { created: true };
 }

@@ -9,7 +9,8 @@ import { upgradeAgentsSchema } from '../protocol/schemas.ts';
 import { compareVersions } from '../protocol/semver.ts';
 import { UPGRADE_COMMAND, UPGRADE_DEFAULTS } from '../protocol/upgrade.ts';
 import type { UpgradeAgentsRequest, UpgradeAgentsResponse, UpgradeSpec } from '../protocol/wire.ts';
-import { OPERATOR_ROUTE } from './auth.ts';
+import { auditEntry } from './audit.ts';
+import { callingOperator, operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { launchRun } from './run-launch.ts';
 import { selectTargets } from './targets.ts';
@@ -18,14 +19,16 @@ import { selectTargets } from './targets.ts';
 const UPGRADE_TIMEOUT_SECONDS = 3600;
 
 export function upgradeRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post<{ Body: UpgradeAgentsRequest }>('/api/agents/upgrade', { ...OPERATOR_ROUTE, schema: { body: upgradeAgentsSchema } }, async (req, reply) => {
+  app.post<{ Body: UpgradeAgentsRequest }>('/api/agents/upgrade', { ...operatorRoute('admin', 'agents.upgrade'), schema: { body: upgradeAgentsSchema } }, async (req, reply) => {
     const b = req.body;
+    const audit = auditEntry(req, { targets: [], details: { targets: b.targets, allow_downgrade: b.allow_downgrade ?? false } });
     const release = await ctx.release.agent();
     if (release.version === null) {
       throw new ApiError('RELEASE_UNUSABLE', `${release.path} does not run on the control plane's host (\`myx-agent --version\` failed or printed no version), so no agent gets it: rebuild the release with \`npm run package\``);
     }
     const version = release.version;
-    const { agents, description } = selectTargets(await ctx.store.listAgents(), b.targets);
+    audit.details = { ...audit.details, version };
+    const { agents, description } = selectTargets(await ctx.store.listAgents(), b.targets); // admins see every agent
     if (!b.allow_downgrade) {
       const newer = agents.filter((a) => compareVersions(a.version, version) === 1);
       if (newer.length > 0) {
@@ -40,7 +43,8 @@ export function upgradeRoutes(app: FastifyInstance, ctx: ServerContext): void {
       command: UPGRADE_COMMAND, args: [version], timeout: UPGRADE_TIMEOUT_SECONDS, env: null, cwd: null,
       ttl: b.ttl ?? UPGRADE_DEFAULTS.ttlSeconds, target: description,
       maxConcurrency: b.max_concurrency ?? UPGRADE_DEFAULTS.maxConcurrency, maxErrors: b.max_errors ?? UPGRADE_DEFAULTS.maxErrors,
-    }, (a) => (a.version === version ? { status: 'succeeded', stdout: `already on ${version}\n` } : { upgrade: spec }));
+      requestedBy: callingOperator(req).name,
+    }, (a) => (a.version === version ? { status: 'succeeded', stdout: `already on ${version}\n` } : { upgrade: spec }), audit);
     ctx.log.info({ run_id: run.run.id, version, sha256: spec.sha256, targets: agents.length }, `upgrade to ${version} started`);
     const body: UpgradeAgentsResponse = { ...run, release: spec };
     return reply.code(201).send(body);

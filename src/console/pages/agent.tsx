@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import type { AgentView, CommandsResponse } from '../../protocol/wire.ts';
-import { api, ApiFailure, path } from '../api.ts';
+import { api, ApiFailure, may, path } from '../api.ts';
 import { ErrorNote, Field, Labels, Status } from '../components/bits.tsx';
 import { usePoll } from '../poll.ts';
 import { href } from '../router.ts';
@@ -33,7 +33,7 @@ export function AgentPage(props: { id: string }) {
           <Field label="Last heartbeat">{ago(agent.last_heartbeat_at)}</Field>
           <Field label="Labels"><Labels labels={agent.labels} /></Field>
         </dl>
-        <LabelEditor agent={agent} onChanged={agents.refresh} />
+        {may('admin') ? <LabelEditor agent={agent} onChanged={agents.refresh} /> : null}
       </div>
       <h2>Recent commands</h2>
       <ErrorNote error={commands.error} />

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isFinal } from '../../protocol/command-status.ts';
 import type { CommandRecord, OutputPage, OutputStream } from '../../protocol/wire.ts';
-import { api, ApiFailure, path } from '../api.ts';
+import { api, ApiFailure, may, path } from '../api.ts';
 import { ErrorNote, Field, Status } from '../components/bits.tsx';
 import { OutputText } from '../components/output-text.tsx';
 import { usePoll } from '../poll.ts';
@@ -35,12 +35,13 @@ export function CommandPage(props: { id: string }) {
             <Field label="Agent"><a href={href('agents', c.agent_id)}>{shown(c.agent_name)}</a></Field>
             <Field label="Argv"><code class="argv">{JSON.stringify([c.command, ...c.args])}</code></Field>
             {c.run_id ? <Field label="Run"><a class="mono small" href={href('runs', c.run_id)}>{c.run_id}</a></Field> : null}
+            <Field label="Requested by">{shown(c.requested_by ?? 'unknown')}</Field>
             <Field label="Exit">{c.exit_code ?? '–'}{c.signal ? ` (${shown(c.signal)})` : ''}</Field>
             <Field label="Started">{time(c.started_at)}</Field>
             <Field label="Finished">{time(c.finished_at)}</Field>
             {c.error ? <Field label="Error">{shown(c.error)}</Field> : null}
           </dl>
-          {!isFinal(c.status) ? <p><button type="button" class="danger" onClick={() => void cancel()}>Cancel command</button></p> : null}
+          {!isFinal(c.status) && may('operator') ? <p><button type="button" class="danger" onClick={() => void cancel()}>Cancel command</button></p> : null}
         </>
       ) : null}
       <OutputView id={props.id} running={c !== undefined && !isFinal(c.status)} />

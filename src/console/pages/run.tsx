@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { isFinal } from '../../protocol/command-status.ts';
 import type { CommandRecord, RunResponse } from '../../protocol/wire.ts';
-import { api, ApiFailure, path } from '../api.ts';
+import { api, ApiFailure, may, path } from '../api.ts';
 import { ErrorNote, Progress, Status } from '../components/bits.tsx';
 import { LiveOutput } from '../components/live-output.tsx';
 import { OutputText } from '../components/output-text.tsx';
@@ -46,10 +46,11 @@ export function RunPage(props: { id: string }) {
         <dt>Targets</dt><dd>{shown(r.target)} ({r.total})</dd>
         <dt>Rate</dt><dd>{r.max_concurrency === null ? 'all at once' : `${r.max_concurrency} at a time`}{r.max_errors === null ? '' : `, stop after ${r.max_errors} errors`}</dd>
         <dt>Created</dt><dd>{time(r.created_at)}</dd>
+        <dt>Requested by</dt><dd>{shown(r.requested_by ?? 'unknown')}</dd>
       </dl>
       <Progress counts={r.counts} total={r.total} />
       <p class="summary" aria-live="polite">{summary(r.counts, r.total)}{r.done ? ' — done' : ''}{r.stopped ? ' (stopped by --max-errors)' : ''}</p>
-      {open.length > 0 ? <p><button type="button" class="danger" onClick={() => void cancelRun()}>Cancel run ({open.length} unfinished)</button></p> : null}
+      {open.length > 0 && may('operator') ? <p><button type="button" class="danger" onClick={() => void cancelRun()}>Cancel run ({open.length} unfinished)</button></p> : null}
       {cancelNote ? <p class="note">{cancelNote}</p> : null}
       <div class="split">
         <div class="grid-wrap">
@@ -122,7 +123,7 @@ function HostPanel(props: { command: CommandRecord; onChanged: () => void }) {
       </p>
       <p>
         <a href={href('commands', c.id)}>Open the command (all output, paged)</a>
-        {!isFinal(c.status) ? <> <button type="button" class="danger small" onClick={() => void cancel()}>Cancel on this host</button></> : null}
+        {!isFinal(c.status) && may('operator') ? <> <button type="button" class="danger small" onClick={() => void cancel()}>Cancel on this host</button></> : null}
       </p>
       <ErrorNote error={error} />
       <LiveOutput key={c.id} commandId={c.id} onFinal={props.onChanged} />

@@ -2,18 +2,10 @@
 // they are (the replica registry), what certificate they all present (the cluster's identity), and
 // which one sweeps. SQLite has one process, which is always the whole cluster.
 
-/** A replica as it last said it was alive. */
-export interface ReplicaRow {
-  /** Random per process start. */
-  id: string;
-  /** The URL agents and operators reach it at (--public-url). */
-  public_url: string;
-  version: string;
-  started_at: string;
-  last_seen_at: string;
-  /** It ran the sweeper when it last said so. */
-  sweeper: boolean;
-}
+import type { ReplicaView } from '../../protocol/wire.ts';
+
+/** A replica as it last said it was alive: what `GET /api/replicas` shows of it, but whether it answered. */
+export type ReplicaRow = Omit<ReplicaView, 'self'>;
 
 export interface ClusterStore {
   /**

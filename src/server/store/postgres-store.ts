@@ -4,9 +4,13 @@
 
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { AuditDraft } from '../../protocol/audit.ts';
 import { ERROR_STATUSES, isFinal } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
+import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
 import type { ReplicaRow } from './cluster-store.ts';
+import type {
+  AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
+} from './operator-store.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
@@ -15,9 +19,12 @@ import type {
   RetentionPolicy, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities, StoredChunk,
 } from './store.ts';
 import * as agents from './postgres/agents-sql.ts';
+import { withOutcome } from './audit-chain.ts';
+import { appendAudit } from './postgres/audit-sql.ts';
 import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
 import { migratePostgres } from './postgres/migrate.ts';
+import { PostgresOperators } from './postgres/operators.ts';
 import { PostgresOutput } from './postgres/output.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
@@ -39,6 +46,7 @@ export class PostgresStore implements Store {
   readonly #cluster: PostgresCluster;
   readonly #tokens: PostgresTokens;
   readonly #output: PostgresOutput;
+  readonly #operators: PostgresOperators;
 
   private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
     this.#pool = pool;
@@ -47,6 +55,7 @@ export class PostgresStore implements Store {
     this.#cluster = new PostgresCluster(pool, session);
     this.#tokens = new PostgresTokens(pool);
     this.#output = new PostgresOutput(pool);
+    this.#operators = new PostgresOperators(pool);
   }
 
   /**
@@ -79,18 +88,28 @@ export class PostgresStore implements Store {
     return this.#events.subscribe(listener);
   }
 
-  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
-  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
-  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  createSession(session: NewSession, now: string, audit?: AuditDraft): Promise<void> { return this.#tokens.createSession(session, now, audit); }
   useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
-  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  endSession(idHash: string, audit?: AuditDraft): Promise<boolean> { return this.#tokens.endSession(idHash, audit); }
   deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
-  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number, audit?: AuditDraft): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding, audit);
   }
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
-  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
-  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
+  revokeEnrollmentToken(id: string, now: string, audit?: AuditDraft): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now, audit); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now, audit); }
+
+  addOperator(op: NewOperator, tokenHash: string, now: string, audit?: AuditDraft): Promise<AddOperatorOutcome> { return this.#operators.addOperator(op, tokenHash, now, audit); }
+  listOperators(): Promise<OperatorRow[]> { return this.#operators.listOperators(); }
+  operatorByTokenHash(tokenHash: string, now: string): Promise<OperatorRow | undefined> { return this.#operators.operatorByTokenHash(tokenHash, now); }
+  removeOperator(name: string, audit?: AuditDraft): Promise<RemoveOperatorOutcome> { return this.#operators.removeOperator(name, audit); }
+  rotateOperator(name: string, tokenHash: string, now: string, audit?: AuditDraft): Promise<RotateOperatorOutcome> { return this.#operators.rotateOperator(name, tokenHash, now, audit); }
+  bootstrapAdmin(id: string, tokenHash: string, now: string, addToFirstAdmin: boolean): Promise<BootstrapOutcome> {
+    return this.#operators.bootstrapAdmin(id, tokenHash, now, addToFirstAdmin);
+  }
+  appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
+  auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);
@@ -107,17 +126,22 @@ export class PostgresStore implements Store {
     return (await agents.listAgents(this.#pool, which)).map(toAgent);
   }
 
-  async setOperatorLabels(agentId: string, labels: Labels): Promise<void> {
-    await agents.setOperatorLabels(this.#pool, agentId, labels);
+  async setOperatorLabels(agentId: string, labels: Labels, audit?: AuditDraft): Promise<void> {
+    if (!audit) return agents.setOperatorLabels(this.#pool, agentId, labels);
+    await inTransaction(this.#pool, async (db) => {
+      await agents.setOperatorLabels(db, agentId, labels);
+      await appendAudit(db, audit);
+    });
   }
 
-  async removeAgent(agentId: string, now: string): Promise<RemoveOutcome> {
+  async removeAgent(agentId: string, now: string, audit?: AuditDraft): Promise<RemoveOutcome> {
     // The agent's row lock orders the removal against runs being created for it (createRun), and
     // the commands' row locks against claims and results: every unfinished command ends.
     const done = await inTransaction(this.#pool, async (db) => {
       const before = await agents.markRemoved(db, agentId, now);
       if (!before) return undefined;
       const ended = await commands.cancelForRemoval(db, agentId, now);
+      if (audit) await appendAudit(db, audit);
       return { agent: { ...toAgent(before), removed_at: now }, ended };
     });
     if (!done) return { kind: 'not_found' };
@@ -127,24 +151,26 @@ export class PostgresStore implements Store {
     };
   }
 
-  async createRun(run: NewRun, list: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
+  async createRun(run: NewRun, list: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
     await inTransaction(this.#pool, async (db) => {
       const removed = await agents.lockAgentsForRun(db, [...new Set(list.map((c) => c.agent_id))]);
       await runs.insertRun(db, run, now);
-      await runs.insertCommands(db, run.id, list, now, removed);
+      await runs.insertCommands(db, run, list, now, removed);
+      if (audit) await appendAudit(db, audit);
     });
     return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
   }
 
-  async getRun(runId: string): Promise<RunRecord | undefined> {
+  async getRun(runId: string, agentIds?: string[]): Promise<RunRecord | undefined> {
     const row = await runs.runById(this.#pool, runId);
     if (!row) return undefined;
-    return toRun(row, (await runs.statusCounts(this.#pool, [runId])).get(runId)!);
+    const run = toRun(row, (await runs.statusCounts(this.#pool, [runId], agentIds)).get(runId)!);
+    return agentIds && run.total === 0 ? undefined : run;
   }
 
-  async listRuns(limit: number): Promise<RunRecord[]> {
-    const rows = await runs.listRuns(this.#pool, limit);
-    const counts = await runs.statusCounts(this.#pool, rows.map((r) => r.id as string));
+  async listRuns(limit: number, agentIds?: string[]): Promise<RunRecord[]> {
+    const rows = await runs.listRuns(this.#pool, limit, agentIds);
+    const counts = await runs.statusCounts(this.#pool, rows.map((r) => r.id as string), agentIds);
     return rows.map((r) => toRun(r, counts.get(r.id as string)!));
   }
 
@@ -238,16 +264,20 @@ export class PostgresStore implements Store {
     return owned.kind === 'ok' ? { kind: 'duplicate', command: owned.command } : owned;
   }
 
-  async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
+  async requestCancel(commandId: string, now: string, audit?: AuditDraft): Promise<CancelOutcome> {
     // The command's row lock: a claim or result in between cannot slip past the status check.
     return inTransaction(this.#pool, async (db): Promise<CancelOutcome> => {
       const cur = await commands.lockCommand(db, commandId);
       if (!cur) return { kind: 'not_found' };
-      if (isFinal(cur.status)) return { kind: 'final', command: toCommand((await commands.commandById(db, commandId))!) };
-      const cancelled = await commands.cancelQueued(db, commandId, now);
-      if (cancelled) return { kind: 'cancelled', command: toCommand(cancelled) };
-      const requested = await commands.requestCancel(db, commandId, now);
-      return { kind: 'requested', command: toCommand(requested ?? (await commands.commandById(db, commandId))!) };
+      let outcome: CancelOutcome;
+      if (isFinal(cur.status)) outcome = { kind: 'final', command: toCommand((await commands.commandById(db, commandId))!) };
+      else {
+        const cancelled = await commands.cancelQueued(db, commandId, now);
+        outcome = cancelled ? { kind: 'cancelled', command: toCommand(cancelled) }
+          : { kind: 'requested', command: toCommand((await commands.requestCancel(db, commandId, now)) ?? (await commands.commandById(db, commandId))!) };
+      }
+      if (audit) await appendAudit(db, withOutcome(audit, outcome.kind));
+      return outcome;
     });
   }
 

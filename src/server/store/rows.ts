@@ -4,11 +4,13 @@
 import type { CommandStatus, Delivery } from '../../protocol/command-status.ts';
 import type { AgentFacts, CommandRecord, Labels, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import { isFinal } from '../../protocol/command-status.ts';
+import type { OperatorRole } from '../../protocol/roles.ts';
+import type { OperatorRow } from './operator-store.ts';
 import type { AgentRow } from './store.ts';
 
 export type Row = Record<string, unknown>;
 
-export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name, c.upgrade, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
+export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name, c.requested_by, c.upgrade, c.command, c.args, c.timeout, c.env, c.cwd, c.status,
   c.delivery, c.exit_code, c.signal, c.stdout, c.stderr, c.stdout_bytes, c.stderr_bytes, c.stdout_truncated,
   c.stderr_truncated, c.error, c.last_push_error, c.cancel_requested_at, c.created_at, c.expires_at, c.dispatched_at,
   c.started_at, c.finished_at`;
@@ -42,6 +44,7 @@ export function toAgent(r: Row): AgentRow {
 export function toCommand(r: Row): CommandRecord {
   return {
     id: r.id as string, run_id: r.run_id as string | null, agent_id: r.agent_id as string, agent_name: r.agent_name as string,
+    requested_by: (r.requested_by ?? null) as string | null,
     kind: r.upgrade === null ? 'exec' : 'upgrade', upgrade: r.upgrade === null ? null : (JSON.parse(r.upgrade as string) as UpgradeSpec),
     command: r.command as string,
     args: JSON.parse(r.args as string) as string[], timeout: r.timeout as number,
@@ -71,10 +74,18 @@ export function toRun(r: Row, counts: { status: CommandStatus; n: number; last: 
   return {
     id: r.id as string, command: r.command as string, args: JSON.parse(r.args as string) as string[], target: r.target as string,
     max_concurrency: r.max_concurrency as number | null, max_errors: r.max_errors as number | null, created_at: r.created_at as string,
+    requested_by: (r.requested_by ?? null) as string | null,
     total, counts: byStatus, done: open === 0, stopped: (byStatus.skipped ?? 0) > 0, finished_at: open === 0 ? finishedAt : null,
   };
 }
 
 export function flag(v: unknown): boolean {
   return v === 1 || v === true;
+}
+
+export function toOperator(r: Row): OperatorRow {
+  return {
+    id: r.id as string, name: r.name as string, role: r.role as OperatorRole, scope: JSON.parse(r.scope as string) as Labels,
+    created_at: r.created_at as string, last_used_at: r.last_used_at as string | null,
+  };
 }

@@ -3,6 +3,7 @@
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FINAL_STATUSES } from '../../protocol/command-status.ts';
+import { AUDIT_COLUMNS } from './audit-chain.ts';
 import { COMMAND_COLUMNS, OUTPUT_STATE_COLUMNS } from './rows.ts';
 
 export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
@@ -22,8 +23,21 @@ const PUSH_TARGET_CHANGED = `(fingerprint IS NOT $fingerprint OR mode IS NOT $mo
 export function prepareStatements(db: DatabaseSync) {
   const p = (sql: string): StatementSync => db.prepare(sql);
   return {
-    addOperatorToken: p('INSERT OR IGNORE INTO operator_tokens (token_hash, name, created_at) VALUES (?, ?, ?)'),
+    addOperatorToken: p('INSERT INTO operator_tokens (token_hash, name, created_at, operator_id) VALUES (?, ?, ?, ?)'),
     operatorToken: p('SELECT 1 AS ok FROM operator_tokens WHERE token_hash = ?'),
+    addOperator: p('INSERT INTO operators (id, name, role, scope, created_at) VALUES (?, ?, ?, ?, ?)'),
+    operatorByName: p('SELECT * FROM operators WHERE name = ?'),
+    listOperators: p('SELECT * FROM operators ORDER BY name'),
+    operatorByTokenHash: p('SELECT o.* FROM operator_tokens t JOIN operators o ON o.id = t.operator_id WHERE t.token_hash = ?'),
+    touchOperator: p('UPDATE operators SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)'),
+    countOperators: p('SELECT COUNT(*) AS n FROM operators'),
+    countAdmins: p(`SELECT COUNT(*) AS n FROM operators WHERE role = 'admin'`),
+    endOperatorSessions: p('DELETE FROM console_sessions WHERE operator_token_hash IN (SELECT token_hash FROM operator_tokens WHERE operator_id = ?)'),
+    deleteOperatorTokens: p('DELETE FROM operator_tokens WHERE operator_id = ?'),
+    deleteOperator: p('DELETE FROM operators WHERE id = ?'),
+    auditHead: p('SELECT seq, hash FROM audit_head WHERE id = 1'),
+    insertAudit: p(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (${AUDIT_COLUMNS.split(',').map(() => '?').join(', ')})`),
+    setAuditHead: p('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash'),
     addSession: p(`INSERT INTO console_sessions (id_hash, operator_token_hash, created_at, last_seen_at, expires_at)
       VALUES ($id_hash, $operator_token_hash, $now, $now, $expires_at)`),
     useSession: p(`UPDATE console_sessions SET last_seen_at = MAX(last_seen_at, $now)
@@ -76,11 +90,16 @@ export function prepareStatements(db: DatabaseSync) {
     listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
     listRemovedAgents: p('SELECT * FROM agents WHERE removed_at IS NOT NULL ORDER BY removed_at DESC, name'),
     setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
-    insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at)
-      VALUES ($id, $command, $args, $target, $max_concurrency, $max_errors, $now)`),
+    insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at, requested_by)
+      VALUES ($id, $command, $args, $target, $max_concurrency, $max_errors, $now, $requested_by)`),
     runById: p('SELECT * FROM runs WHERE id = ?'),
     listRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
     runCounts: p('SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands WHERE run_id = ? GROUP BY status'),
+    // a scoped operator's view: runs with commands of these agents (a JSON array), counted over them
+    listRunsOf: p(`SELECT * FROM runs WHERE id IN (SELECT run_id FROM commands WHERE agent_id IN (SELECT value FROM json_each($agents)))
+      ORDER BY created_at DESC, id DESC LIMIT $limit`),
+    runCountsOf: p(`SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands
+      WHERE run_id = $run AND agent_id IN (SELECT value FROM json_each($agents)) GROUP BY status`),
     commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
     waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
     promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
@@ -91,8 +110,9 @@ export function prepareStatements(db: DatabaseSync) {
     cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
       finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
     insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
-      upgrade, stdout)
-      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout)`),
+      upgrade, stdout, requested_by)
+      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout,
+      $requested_by)`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),

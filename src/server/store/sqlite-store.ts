@@ -6,11 +6,17 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
+import type { AuditDraft } from '../../protocol/audit.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
-import type { AgentFacts, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
+import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
 import { SqliteOutput } from './sqlite-output.ts';
 import type { ReplicaRow } from './cluster-store.ts';
+import type {
+  AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
+} from './operator-store.ts';
 import { SqliteCluster } from './sqlite-cluster.ts';
+import { withOutcome } from './audit-chain.ts';
+import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
@@ -34,6 +40,7 @@ export class SqliteStore implements Store {
   readonly #events: EventHub;
   readonly #cluster: SqliteCluster;
   readonly #tokens: SqliteTokens;
+  readonly #operators: SqliteOperators;
   readonly #output: SqliteOutput;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
@@ -43,6 +50,7 @@ export class SqliteStore implements Store {
     this.#stmt = prepareStatements(this.#db);
     this.#cluster = new SqliteCluster(this.#stmt);
     this.#tokens = new SqliteTokens(this.#db, this.#stmt);
+    this.#operators = new SqliteOperators(this.#db, this.#stmt);
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
   }
 
@@ -59,18 +67,28 @@ export class SqliteStore implements Store {
     this.#events.publish(events);
   }
 
-  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void> { return this.#tokens.addOperatorToken(tokenHash, name, now); }
-  operatorTokenExists(tokenHash: string): Promise<boolean> { return this.#tokens.operatorTokenExists(tokenHash); }
-  createSession(session: NewSession, now: string): Promise<void> { return this.#tokens.createSession(session, now); }
+  createSession(session: NewSession, now: string, audit?: AuditDraft): Promise<void> { return this.#tokens.createSession(session, now, audit); }
   useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined> { return this.#tokens.useSession(idHash, now, seenAfter); }
-  endSession(idHash: string): Promise<boolean> { return this.#tokens.endSession(idHash); }
+  endSession(idHash: string, audit?: AuditDraft): Promise<boolean> { return this.#tokens.endSession(idHash, audit); }
   deleteStaleSessions(now: string, seenBefore: string): Promise<number> { return this.#tokens.deleteStaleSessions(now, seenBefore); }
-  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome> {
-    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding);
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number, audit?: AuditDraft): Promise<CreateTokenOutcome> {
+    return this.#tokens.createEnrollmentToken(token, now, maxOutstanding, audit);
   }
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
-  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now); }
-  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now); }
+  revokeEnrollmentToken(id: string, now: string, audit?: AuditDraft): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now, audit); }
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now, audit); }
+
+  addOperator(op: NewOperator, tokenHash: string, now: string, audit?: AuditDraft): Promise<AddOperatorOutcome> { return this.#operators.addOperator(op, tokenHash, now, audit); }
+  listOperators(): Promise<OperatorRow[]> { return this.#operators.listOperators(); }
+  operatorByTokenHash(tokenHash: string, now: string): Promise<OperatorRow | undefined> { return this.#operators.operatorByTokenHash(tokenHash, now); }
+  removeOperator(name: string, audit?: AuditDraft): Promise<RemoveOperatorOutcome> { return this.#operators.removeOperator(name, audit); }
+  rotateOperator(name: string, tokenHash: string, now: string, audit?: AuditDraft): Promise<RotateOperatorOutcome> { return this.#operators.rotateOperator(name, tokenHash, now, audit); }
+  bootstrapAdmin(id: string, tokenHash: string, now: string, addToFirstAdmin: boolean): Promise<BootstrapOutcome> {
+    return this.#operators.bootstrapAdmin(id, tokenHash, now, addToFirstAdmin);
+  }
+  appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
+  auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;
@@ -87,11 +105,14 @@ export class SqliteStore implements Store {
     return ((which === 'active' ? this.#stmt.listAgents : this.#stmt.listRemovedAgents).all() as Row[]).map(toAgent);
   }
 
-  async setOperatorLabels(agentId: string, labels: Labels): Promise<void> {
-    this.#stmt.setOperatorLabels.run(JSON.stringify(labels), agentId);
+  async setOperatorLabels(agentId: string, labels: Labels, audit?: AuditDraft): Promise<void> {
+    transaction(this.#db, () => {
+      this.#stmt.setOperatorLabels.run(JSON.stringify(labels), agentId);
+      if (audit) appendAuditIn(this.#stmt, audit);
+    });
   }
 
-  async removeAgent(agentId: string, now: string): Promise<RemoveOutcome> {
+  async removeAgent(agentId: string, now: string, audit?: AuditDraft): Promise<RemoveOutcome> {
     const done = transaction(this.#db, () => {
       const before = this.#stmt.agentById.get(agentId) as Row | undefined;
       if (!before || Number(this.#stmt.markRemoved.run(now, agentId).changes) === 0) return undefined;
@@ -102,6 +123,7 @@ export class SqliteStore implements Store {
         if (started) handedOut.push(c.id);
         this.#stmt.cancelForRemoval.run({ id: c.id, now, error: started ? REMOVAL_REASONS.handedOut : REMOVAL_REASONS.notStarted });
       }
+      if (audit) appendAuditIn(this.#stmt, audit);
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
     if (!done) return { kind: 'not_found' };
@@ -110,11 +132,11 @@ export class SqliteStore implements Store {
     return { kind: 'removed', agent: done.agent, ended, handedOut: done.handedOut };
   }
 
-  async createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
+  async createRun(run: NewRun, commands: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
     transaction(this.#db, () => {
       this.#stmt.insertRun.run({
         id: run.id, command: run.command, args: JSON.stringify(run.args), target: run.target,
-        max_concurrency: run.max_concurrency, max_errors: run.max_errors, now,
+        max_concurrency: run.max_concurrency, max_errors: run.max_errors, now, requested_by: run.requested_by,
       });
       for (const c of commands) {
         const gone = (this.#stmt.agentRemovedAt.get(c.agent_id) as { removed_at: string | null } | undefined)?.removed_at != null;
@@ -122,22 +144,30 @@ export class SqliteStore implements Store {
           id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
           env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
           finished_at: gone || isFinal(c.status) ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
-          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '',
+          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '', requested_by: run.requested_by,
         });
       }
+      if (audit) appendAuditIn(this.#stmt, audit);
     });
     const created = { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
     this.#publish(changed(await this.getCommands(commands.map((c) => c.id)))); // in the order created, as PostgreSQL's
     return created;
   }
 
-  async getRun(runId: string): Promise<RunRecord | undefined> {
+  async getRun(runId: string, agentIds?: string[]): Promise<RunRecord | undefined> {
     const row = this.#stmt.runById.get(runId) as Row | undefined;
-    return row ? toRun(row, this.#stmt.runCounts.all(runId) as never) : undefined;
+    if (!row) return undefined;
+    const run = toRun(row, this.#counts(runId, agentIds));
+    return agentIds && run.total === 0 ? undefined : run;
   }
 
-  async listRuns(limit: number): Promise<RunRecord[]> {
-    return (this.#stmt.listRuns.all(limit) as Row[]).map((r) => toRun(r, this.#stmt.runCounts.all(r.id as string) as never));
+  async listRuns(limit: number, agentIds?: string[]): Promise<RunRecord[]> {
+    const rows = (agentIds ? this.#stmt.listRunsOf.all({ agents: JSON.stringify(agentIds), limit }) : this.#stmt.listRuns.all(limit)) as Row[];
+    return rows.map((r) => toRun(r, this.#counts(r.id as string, agentIds)));
+  }
+
+  #counts(runId: string, agentIds: string[] | undefined): never {
+    return (agentIds ? this.#stmt.runCountsOf.all({ run: runId, agents: JSON.stringify(agentIds) }) : this.#stmt.runCounts.all(runId)) as never;
   }
 
   async commandsOfRun(runId: string): Promise<CommandRecord[]> {
@@ -262,14 +292,14 @@ export class SqliteStore implements Store {
     return outcome;
   }
 
-  async requestCancel(commandId: string, now: string): Promise<CancelOutcome> {
+  async requestCancel(commandId: string, now: string, audit?: AuditDraft): Promise<CancelOutcome> {
     const outcome = transaction(this.#db, (): CancelOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
-      if (isFinal(cur.status)) return { kind: 'final', command: this.#command(commandId) };
-      if (Number(this.#stmt.cancelQueued.run({ id: commandId, now }).changes) > 0) return { kind: 'cancelled', command: this.#command(commandId) };
-      this.#stmt.cancelRequest.run({ id: commandId, now });
-      return { kind: 'requested', command: this.#command(commandId) };
+      const kind = isFinal(cur.status) ? 'final' : Number(this.#stmt.cancelQueued.run({ id: commandId, now }).changes) > 0 ? 'cancelled' : 'requested';
+      if (kind === 'requested') this.#stmt.cancelRequest.run({ id: commandId, now });
+      if (audit) appendAuditIn(this.#stmt, withOutcome(audit, kind));
+      return { kind, command: this.#command(commandId) };
     });
     if (outcome.kind === 'cancelled') this.#publish(changed([outcome.command]));
     if (outcome.kind === 'requested') this.#publish([{ kind: 'cancel', command_id: commandId, agent_id: outcome.command.agent_id }]);
@@ -302,6 +332,7 @@ export class SqliteStore implements Store {
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (f.agentId) where.push('c.agent_id = ?') && params.push(f.agentId);
+    if (f.agentIds) where.push('c.agent_id IN (SELECT value FROM json_each(?))') && params.push(JSON.stringify(f.agentIds));
     if (f.status) where.push('c.status = ?') && params.push(f.status);
     const sql = `${SELECT_COMMAND} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY c.created_at DESC, c.id DESC LIMIT ?`;
     return (this.#db.prepare(sql).all(...params, f.limit ?? 50) as Row[]).map(toCommand);

@@ -1,9 +1,11 @@
 // The control plane's storage, as queue operations rather than SQL, with the concurrency contract
 // every backend keeps (SQLite, PostgreSQL); one shared test suite (test/store.test.ts) runs on each.
 
+import type { AuditDraft } from '../../protocol/audit.ts';
 import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, OutputKeep, OutputStream, RunRecord, StreamName, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 import type { ClusterStore } from './cluster-store.ts';
+import type { OperatorStore } from './operator-store.ts';
 import type { StoreEventListener } from './store-events.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
@@ -60,7 +62,7 @@ export interface NewAgent extends AgentFacts {
 }
 
 /** What creating a run takes: the run's own fields, before any command or count. */
-export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max_concurrency' | 'max_errors'>;
+export type NewRun = Pick<RunRecord, 'id' | 'command' | 'args' | 'target' | 'max_concurrency' | 'max_errors' | 'requested_by'>;
 
 export interface NewCommand {
   id: string;
@@ -230,6 +232,8 @@ export type CancelOutcome =
 
 export interface CommandFilter {
   agentId?: string;
+  /** Only commands of these agents (a scoped operator's). */
+  agentIds?: string[];
   status?: CommandStatus;
   /** @default 50 */
   limit?: number;
@@ -256,11 +260,13 @@ export type ResultOutcome =
  *   leaves an agent something new publishes the matching StoreEvent from the write itself, to
  *   every instance subscribed on the database, once it committed (see subscribe). Each method
  *   below that does says which events.
+ * - Audited: a write method that takes `audit` appends it to the audit log in the same
+ *   transaction, when the action took effect (see OperatorStore).
  * - Time comes in as ISO-8601 UTC strings written by `Date.toISOString()`; backends store them as
  *   given and compare them byte-wise, which orders such strings in time. Text is byte-wise too
  *   (names sort as in C, `B` before `a`), whatever the database's locale.
  */
-export interface Store extends ClusterStore {
+export interface Store extends ClusterStore, OperatorStore {
   readonly capabilities: StoreCapabilities;
   /** Releases the connection(s); the database and what other instances do are untouched. */
   close(): Promise<void>;
@@ -274,12 +280,8 @@ export interface Store extends ClusterStore {
    */
   subscribe(listener: StoreEventListener): () => void;
 
-  /** Idempotent: adding a hash that is already there changes nothing (replicas starting together). */
-  addOperatorToken(tokenHash: string, name: string, now: string): Promise<void>;
-  operatorTokenExists(tokenHash: string): Promise<boolean>;
-
-  /** Stores a new console session, last seen `now`. Its id hash is random (256 bits): a clash is a bug and throws. */
-  createSession(session: NewSession, now: string): Promise<void>;
+  /** Stores a new console session, last seen `now`. Its id hash is random (256 bits): a clash is a bug and throws. Audits. */
+  createSession(session: NewSession, now: string, audit?: AuditDraft): Promise<void>;
   /**
    * The session, when it is live at `now`: before its expires_at, last seen after `seenAfter` (the
    * idle limit), and its operator token still known. Using it moves last_seen_at to `now`, never
@@ -287,33 +289,34 @@ export interface Store extends ClusterStore {
    * with endSession or deleteStaleSessions either finds the session whole or not at all.
    */
   useSession(idHash: string, now: string, seenAfter: string): Promise<SessionRow | undefined>;
-  /** Ends a session (sign out); true when it existed. Of concurrent calls for one session, one gets true. */
-  endSession(idHash: string): Promise<boolean>;
+  /** Ends a session (sign out); true when it existed. Of concurrent calls for one session, one gets true. Audits when it existed. */
+  endSession(idHash: string, audit?: AuditDraft): Promise<boolean>;
   /** Deletes sessions past their end at `now`, or last seen at or before `seenBefore`; returns how many. */
   deleteStaleSessions(now: string, seenBefore: string): Promise<number>;
 
   /**
    * Creates a token unless `maxOutstanding` tokens are outstanding already (unused, unrevoked,
    * expiring after `now`). Atomic: the count and the insert are one step, so two concurrent
-   * callers (on any instances) cannot both take the last place.
+   * callers (on any instances) cannot both take the last place. Audits when created.
    */
-  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number): Promise<CreateTokenOutcome>;
+  createEnrollmentToken(token: NewEnrollmentToken, now: string, maxOutstanding: number, audit?: AuditDraft): Promise<CreateTokenOutcome>;
   /** The newest `limit` tokens, newest first (created_at, then id, descending), whatever their state. */
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]>;
   /**
    * Revokes a usable token (atomic with enrollAgent: a token is either used or revoked, never
    * both). A token already used, expired or revoked is left as it is, and the outcome says which.
    * Concurrent revokes of one token: one `revoked` (or `expired`), the others `already_revoked`.
+   * Audits unless not found, with the outcome's kind as `details.outcome`.
    */
-  revokeEnrollmentToken(id: string, now: string): Promise<RevokeTokenOutcome>;
+  revokeEnrollmentToken(id: string, now: string, audit?: AuditDraft): Promise<RevokeTokenOutcome>;
   /**
    * Atomic: consumes the token and creates the agent together; a token works exactly once, and
    * not once revoked. Concurrent callers with one token: exactly one gets `ok`, the others `used`.
    * A name is taken only by an agent that is not removed; concurrent callers with one name: one
    * `ok`, the others `name_taken`, and their tokens stay unused. Checks in order: unknown, used,
-   * revoked, expired, name.
+   * revoked, expired, name. Audits when ok.
    */
-  enrollAgent(tokenHash: string, agent: NewAgent, now: string): Promise<EnrollOutcome>;
+  enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome>;
 
   /** The agent holding this token, removed or not (the caller refuses a removed one with AGENT_REMOVED). */
   agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined>;
@@ -325,8 +328,8 @@ export interface Store extends ClusterStore {
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
   /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
   listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
-  /** Replaces the operator labels (they overlay the agent's own); the last writer wins. */
-  setOperatorLabels(agentId: string, labels: Labels): Promise<void>;
+  /** Replaces the operator labels (they overlay the agent's own); the last writer wins. Audits. */
+  setOperatorLabels(agentId: string, labels: Labels, audit?: AuditDraft): Promise<void>;
   /**
    * Removes an agent, softly and atomically, in one step: sets removed_at, empties its stored
    * token (its token hash then finds it only to say it was removed), and ends each of its
@@ -336,21 +339,25 @@ export interface Store extends ClusterStore {
    * against claims and results: a command claimed or finished concurrently is either ended by
    * the removal or was final before it. Two concurrent calls: one gets `removed`, the other
    * `not_found`; an agent already removed is `not_found`. Publishes `command` for each command it
-   * ended and `agent`.
+   * ended and `agent`. Audits when removed.
    */
-  removeAgent(agentId: string, now: string): Promise<RemoveOutcome>;
+  removeAgent(agentId: string, now: string, audit?: AuditDraft): Promise<RemoveOutcome>;
 
   /**
    * Creates a run and its commands (queued, or waiting when rate control holds them back), in one
    * transaction: no instance sees the run without all its commands. A command for an agent that
    * is removed by then (a removal that raced the run's creation) is created `cancelled` instead,
-   * with the reason, so nothing waits for an agent that is gone. Publishes `command` for each.
+   * with the reason, so nothing waits for an agent that is gone. Each command records the run's
+   * requested_by. Publishes `command` for each. Audits.
    */
-  createRun(run: NewRun, commands: NewCommand[], now: string): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
-  /** The run and its counts, counted in one statement. */
-  getRun(runId: string): Promise<RunRecord | undefined>;
-  /** Newest first (created_at, then id, descending). */
-  listRuns(limit: number): Promise<RunRecord[]>;
+  createRun(run: NewRun, commands: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }>;
+  /**
+   * The run and its counts, counted in one statement. With `agentIds` (a scoped operator's agents),
+   * only their commands count, and a run without any is not found.
+   */
+  getRun(runId: string, agentIds?: string[]): Promise<RunRecord | undefined>;
+  /** Newest first (created_at, then id, descending). With `agentIds`, as getRun: runs with commands of those agents, counted over them. */
+  listRuns(limit: number, agentIds?: string[]): Promise<RunRecord[]>;
   /** By agent name. */
   commandsOfRun(runId: string): Promise<CommandRecord[]>;
   /**
@@ -462,9 +469,10 @@ export interface Store extends ClusterStore {
    * A queued or waiting command ends `cancelled` at once; one on its way or running gets a cancel
    * request. Atomic against claims and results: a command being claimed concurrently is either
    * cancelled before it is handed out, or handed out and then gets the request. Publishes
-   * `command` when it ended it, `cancel` when it asked.
+   * `command` when it ended it, `cancel` when it asked. Audits unless not found, with the outcome's
+   * kind as `details.outcome`.
    */
-  requestCancel(commandId: string, now: string): Promise<CancelOutcome>;
+  requestCancel(commandId: string, now: string, audit?: AuditDraft): Promise<CancelOutcome>;
   /** Commands of this agent with a cancel request that have not ended. */
   pendingCancels(agentId: string): Promise<string[]>;
   /**

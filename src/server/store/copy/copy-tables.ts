@@ -1,6 +1,6 @@
 // What `myx store copy` carries from one store to another: every table that holds state an agent
-// or operator relies on (tokens, agents, runs, commands, output, the cluster's certificate, console
-// sessions), in
+// or operator relies on (operators and their tokens, agents, runs, commands, output, the cluster's
+// certificate, console sessions, the audit log), in
 // an order that keeps references valid. Not copied: the replica registry (it describes processes,
 // not state) and schema_migrations (each side has its own).
 
@@ -19,7 +19,8 @@ export interface CopyTable {
 }
 
 export const COPY_TABLES: CopyTable[] = [
-  { name: 'operator_tokens', columns: ['token_hash', 'name', 'created_at'] },
+  { name: 'operators', columns: ['id', 'name', 'role', 'scope', 'created_at', 'last_used_at'] },
+  { name: 'operator_tokens', columns: ['token_hash', 'name', 'created_at', 'operator_id'] },
   { name: 'enrollment_tokens', columns: ['id', 'token_hash', 'created_at', 'expires_at', 'used_at', 'used_by_agent', 'revoked_at'] },
   {
     name: 'agents',
@@ -28,15 +29,15 @@ export const COPY_TABLES: CopyTable[] = [
       'push_failures', 'push_failed_at'],
     bytes: ['hostname', 'os', 'version', 'fingerprint', 'push_error'],
   },
-  { name: 'runs', columns: ['id', 'command', 'args', 'target', 'max_concurrency', 'max_errors', 'created_at'], bytes: ['target'] },
+  { name: 'runs', columns: ['id', 'command', 'args', 'target', 'max_concurrency', 'max_errors', 'created_at', 'requested_by'], bytes: ['target'] },
   {
     // In the order they were created (SQLite's rowid, PostgreSQL's seq): the tie-break of equal times.
     name: 'commands',
     columns: ['id', 'run_id', 'agent_id', 'upgrade', 'command', 'args', 'timeout', 'env', 'cwd', 'status', 'delivery', 'exit_code', 'signal', 'stdout',
       'stderr', 'stdout_bytes', 'stderr_bytes', 'stdout_truncated', 'stderr_truncated', 'error', 'last_push_error', 'created_at',
       'expires_at', 'dispatched_at', 'lease_expires_at', 'cancel_requested_at', 'started_at', 'finished_at', 'output_offset', 'push_claim',
-      'output_head_limit', 'output_tail_limit', 'stdout_head', 'stdout_tail_from', 'stdout_end', 'stdout_seen', 'stderr_head', 'stderr_tail_from',
-      'stderr_end', 'stderr_seen', 'output_bytes', 'output_dropped_at'],
+      'requested_by', 'output_head_limit', 'output_tail_limit', 'stdout_head', 'stdout_tail_from', 'stdout_end', 'stdout_seen', 'stderr_head',
+      'stderr_tail_from', 'stderr_end', 'stderr_seen', 'output_bytes', 'output_dropped_at'],
     bytes: ['signal', 'stdout', 'stderr', 'error', 'last_push_error'],
     flags: ['stdout_truncated', 'stderr_truncated'],
   },
@@ -45,6 +46,9 @@ export const COPY_TABLES: CopyTable[] = [
   { name: 'cluster_identity', columns: ['id', 'fingerprint', 'recorded_at'] },
   // operators signed in to the web console stay signed in
   { name: 'console_sessions', columns: ['id_hash', 'operator_token_hash', 'created_at', 'last_seen_at', 'expires_at'] },
+  // the audit log as it is, hashes and all: the copy verifies as the original did (or did not)
+  { name: 'audit_log', columns: ['seq', 'at', 'actor_kind', 'actor', 'actor_id', 'action', 'targets', 'details', 'source', 'outcome', 'prev_hash', 'hash'] },
+  { name: 'audit_head', columns: ['id', 'seq', 'hash'] },
 ];
 
 /** A row in between: text as strings, numbers as numbers, flags as booleans, bytes as bytes, absent as null. */

@@ -10,8 +10,9 @@ import { COPY_TABLES, quoted, type CopyEnd, type CopyRow, type CopyTable } from 
 const BATCH = 1000;
 /** Keyset order per table: commands in creation order (seq), the others by primary key. */
 const ORDER: Record<string, string[]> = {
-  operator_tokens: ['token_hash'], enrollment_tokens: ['token_hash'], agents: ['id'], runs: ['id'], commands: ['seq'],
+  operators: ['id'], operator_tokens: ['token_hash'], enrollment_tokens: ['token_hash'], agents: ['id'], runs: ['id'], commands: ['seq'],
   output_chunks: ['command_id', 'stream', 'offset'], cluster_identity: ['id'], console_sessions: ['id_hash'],
+  audit_log: ['seq'], audit_head: ['id'],
 };
 
 export class PostgresEnd implements CopyEnd {

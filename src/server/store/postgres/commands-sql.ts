@@ -184,6 +184,7 @@ export async function listCommands(db: Db, f: CommandFilter): Promise<Row[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (f.agentId) where.push(`c.agent_id = $${params.push(f.agentId)}`);
+  if (f.agentIds) where.push(`c.agent_id = ANY($${params.push(f.agentIds)}::text[])`);
   if (f.status) where.push(`c.status = $${params.push(f.status)}`);
   const sql = `${SELECT_COMMAND} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
     ORDER BY c.created_at DESC, c.id DESC LIMIT $${params.push(f.limit ?? 50)}`;

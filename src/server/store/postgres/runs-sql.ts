@@ -16,8 +16,8 @@ export interface StatusCount {
 
 export async function insertRun(db: Db, run: NewRun, now: string): Promise<void> {
   await db.query(
-    'INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-    [run.id, run.command, JSON.stringify(run.args), bytes(run.target), run.max_concurrency, run.max_errors, now],
+    'INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+    [run.id, run.command, JSON.stringify(run.args), bytes(run.target), run.max_concurrency, run.max_errors, now, run.requested_by],
   );
 }
 
@@ -26,24 +26,25 @@ export async function insertRun(db: Db, run: NewRun, now: string): Promise<void>
  * of agents in `removed` are created `cancelled`, finished now, with the removal's reason. Each
  * publishes its `command` event.
  */
-export async function insertCommands(db: Db, runId: string, commands: NewCommand[], now: string, removed: Set<string>): Promise<void> {
+export async function insertCommands(db: Db, run: Pick<NewRun, 'id' | 'requested_by'>, commands: NewCommand[], now: string, removed: Set<string>): Promise<void> {
   if (commands.length === 0) return;
   const col = <T>(f: (c: NewCommand) => T) => commands.map(f);
   const gone = (c: NewCommand) => removed.has(c.agent_id);
   await db.query(
     `INSERT INTO commands AS c (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
-       upgrade, stdout)
+       upgrade, stdout, requested_by)
      SELECT id, $1, agent_id, command, args, timeout, env, cwd, status, $2, expires_at, finished_at, convert_to(error, 'UTF8'),
-       upgrade, convert_to(stdout, 'UTF8')
+       upgrade, convert_to(stdout, 'UTF8'), $16
      FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
        $13::text[], $14::text[], $15::text[])
        WITH ORDINALITY AS t(id, agent_id, command, args, timeout, env, cwd, status, expires_at, finished_at, error, upgrade, stdout, n)
      ORDER BY n
      RETURNING ${COMMAND_EVENT}`,
-    [runId, now, col((c) => c.id), col((c) => c.agent_id), col((c) => c.command), col((c) => JSON.stringify(c.args)),
+    [run.id, now, col((c) => c.id), col((c) => c.agent_id), col((c) => c.command), col((c) => JSON.stringify(c.args)),
       col((c) => c.timeout), col((c) => (c.env ? JSON.stringify(c.env) : null)), col((c) => c.cwd),
       col((c) => (gone(c) ? 'cancelled' : c.status)), col((c) => c.expires_at), col((c) => (gone(c) || isFinal(c.status) ? now : null)),
-      col((c) => (gone(c) ? REMOVAL_REASONS.notStarted : null)), col((c) => (c.upgrade ? JSON.stringify(c.upgrade) : null)), col((c) => c.stdout ?? '')],
+      col((c) => (gone(c) ? REMOVAL_REASONS.notStarted : null)), col((c) => (c.upgrade ? JSON.stringify(c.upgrade) : null)), col((c) => c.stdout ?? ''),
+      run.requested_by],
   );
 }
 
@@ -52,15 +53,20 @@ export async function runById(db: Db, id: string): Promise<Row | undefined> {
   return r.rows[0] ? textRow(r.rows[0]) : undefined;
 }
 
-export async function listRuns(db: Db, limit: number): Promise<Row[]> {
-  return (await db.query('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT $1', [limit])).rows.map(textRow);
+/** Newest first; with `agentIds`, only runs with commands of those agents. */
+export async function listRuns(db: Db, limit: number, agentIds?: string[]): Promise<Row[]> {
+  const r = agentIds
+    ? await db.query(`SELECT * FROM runs WHERE id IN (SELECT run_id FROM commands WHERE agent_id = ANY($2::text[]))
+        ORDER BY created_at DESC, id DESC LIMIT $1`, [limit, agentIds])
+    : await db.query('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT $1', [limit]);
+  return r.rows.map(textRow);
 }
 
-/** Commands per status (and the last finish) of each run, counted in one statement. */
-export async function statusCounts(db: Db, runIds: string[]): Promise<Map<string, StatusCount[]>> {
+/** Commands per status (and the last finish) of each run, counted in one statement; with `agentIds`, only those agents' commands. */
+export async function statusCounts(db: Db, runIds: string[], agentIds?: string[]): Promise<Map<string, StatusCount[]>> {
   const r = await db.query<StatusCount & { run_id: string }>(
     `SELECT run_id, status, COUNT(*)::int AS n, MAX(finished_at) AS last FROM commands
-     WHERE run_id = ANY($1::text[]) GROUP BY run_id, status`, [runIds]);
+     WHERE run_id = ANY($1::text[]) AND ($2::text[] IS NULL OR agent_id = ANY($2::text[])) GROUP BY run_id, status`, [runIds, agentIds ?? null]);
   const out = new Map<string, StatusCount[]>(runIds.map((id) => [id, []]));
   for (const { run_id, ...c } of r.rows) out.get(run_id)!.push(c);
   return out;

@@ -1,4 +1,4 @@
-// SQL for operator tokens and enrollment tokens.
+// SQL for enrollment tokens (operator tokens: operators-sql.ts).
 
 import type { EnrollmentTokenRow, NewEnrollmentToken } from '../store.ts';
 import type { Db } from './pool.ts';
@@ -7,14 +7,6 @@ const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, 
 
 /** Advisory lock key ('myxe'): enrollment token creations take turns so the outstanding cap holds. */
 const ENROLLMENT_CAP_LOCK = 0x6d797865;
-
-export async function insertOperatorToken(db: Db, tokenHash: string, name: string, now: string): Promise<void> {
-  await db.query('INSERT INTO operator_tokens (token_hash, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (token_hash) DO NOTHING', [tokenHash, name, now]);
-}
-
-export async function operatorTokenExists(db: Db, tokenHash: string): Promise<boolean> {
-  return (await db.query('SELECT 1 FROM operator_tokens WHERE token_hash = $1', [tokenHash])).rowCount! > 0;
-}
 
 /** Until the transaction ends, no other creation counts or inserts (READ COMMITTED would let two see the same count). */
 export async function lockEnrollmentCap(db: Db): Promise<void> {

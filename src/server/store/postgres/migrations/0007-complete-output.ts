@@ -1,6 +1,6 @@
-// Migration 0006-complete-output (PostgreSQL). Applied once, in order; never edit one that has shipped.
+// Migration 0007-complete-output (PostgreSQL). Applied once, in order; never edit one that has shipped.
 export default `
--- SQLite's migration 0008, with the same meaning.
+-- SQLite's migration 0009, with the same meaning.
 -- Complete output: each stream kept as bytes by their offset in it, up to the control plane's cap
 -- (its first output_head_limit bytes, then its last output_tail_limit bytes), in chunks.
 -- Per stream: head = bytes kept from the start; tail_from = where the kept tail starts (NULL: no

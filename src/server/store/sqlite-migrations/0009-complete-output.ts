@@ -1,4 +1,4 @@
-// Migration 0008-complete-output. Applied once, in order; never edit one that has shipped.
+// Migration 0009-complete-output. Applied once, in order; never edit one that has shipped.
 export default `
 -- Complete output: each stream kept as bytes by their offset in it, up to the control plane's cap
 -- (its first output_head_limit bytes, then its last output_tail_limit bytes), in chunks.
