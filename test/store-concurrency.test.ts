@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
+import type { AppendOutcome, DroppedOutput } from '../src/server/store/output-store.ts';
 import {
-  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type DroppedOutput, type EnrollOutcome, type NewAgent, type NewCommand,
+  REMOVAL_REASONS, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
   type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
 } from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';

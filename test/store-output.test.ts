@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CommandResult, OutputKeep } from '../src/protocol/wire.ts';
-import type { OutputBytes, Store } from '../src/server/store/store.ts';
+import type { Store } from '../src/server/store/store.ts';
+import type { OutputBytes } from '../src/server/store/output-store.ts';
 import { BACKENDS, freshStore } from './store-backends.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';

@@ -7,7 +7,8 @@ import { isFinal } from '../protocol/command-status.ts';
 import { OUTPUT_PAGE_MAX } from '../protocol/schemas.ts';
 import { charEnd, charStart } from '../protocol/utf8.ts';
 import type { CommandRecord, OutputPage, OutputStream } from '../protocol/wire.ts';
-import type { OutputState, Store, StoredChunk } from './store/store.ts';
+import type { Store } from './store/store.ts';
+import type { OutputState, StoredChunk } from './store/output-store.ts';
 
 /** What a page is asked for. */
 export type PageQuery = { kind: 'from'; offset: number; limit: number } | { kind: 'before'; before: number; limit: number } | { kind: 'tail'; lines: number };

@@ -13,7 +13,7 @@ import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { outputPage, type PageQuery } from './output-pages.ts';
 import { visibleCommand } from './scope.ts';
-import type { OutputState } from './store/store.ts';
+import type { OutputState } from './store/output-store.ts';
 
 interface OutputQuery {
   stream?: OutputStream;

@@ -6,7 +6,7 @@
 import { charStart } from '../../protocol/utf8.ts';
 import { OUTPUT_PIECE_MAX } from '../../protocol/limits.ts';
 import type { OutputChunk, OutputKeep, StreamName } from '../../protocol/wire.ts';
-import type { OutputAppend, OutputState, StoredChunk, StreamKept } from './store.ts';
+import type { OutputAppend, OutputState, StoredChunk, StreamKept } from './output-store.ts';
 
 export interface PlanState {
   /** Characters of text chunks taken (older agents' offsets). */

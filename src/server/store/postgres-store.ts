@@ -14,10 +14,10 @@ import type {
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, DroppedOutput, EnrollmentTokenRow, EnrollOutcome,
-  NewAgent, NewCommand, NewEnrollmentToken, NewRun, NewSession, OutputAppend, OutputState, PushOutcome, RemoveOutcome, ResultOutcome,
-  RetentionPolicy, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities, StoredChunk,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
 import * as agents from './postgres/agents-sql.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAudit } from './postgres/audit-sql.ts';

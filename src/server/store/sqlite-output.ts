@@ -8,7 +8,7 @@ import type { OutputKeep, OutputStream } from '../../protocol/wire.ts';
 import { keptRange, limitsOf, nextOf, outputStateOf, planOutput, stateParams } from './output-plan.ts';
 import type { ChunkReads, Statements } from './sqlite-statements.ts';
 import type { StoreEvent } from './store-events.ts';
-import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
 
 type Row = Record<string, unknown>;
 

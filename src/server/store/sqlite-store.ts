@@ -22,10 +22,10 @@ import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, DroppedOutput, EnrollmentTokenRow, EnrollOutcome,
-  NewAgent, NewCommand, NewEnrollmentToken, NewRun, NewSession, OutputAppend, OutputState, PushOutcome, RemoveOutcome, ResultOutcome,
-  RetentionPolicy, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities, StoredChunk,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
 /** A `command` event for each of these records, with their status now. */

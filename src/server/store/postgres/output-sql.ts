@@ -4,7 +4,7 @@
 import { FINAL_STATUSES } from '../../../protocol/command-status.ts';
 import type { OutputStream } from '../../../protocol/wire.ts';
 import { OUTPUT_STATE_COLUMNS } from '../rows.ts';
-import type { StoredChunk } from '../store.ts';
+import type { StoredChunk } from '../output-store.ts';
 import type { Db } from './pool.ts';
 
 type Row = Record<string, unknown>;

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { isFinal, type CommandStatus } from '../../../protocol/command-status.ts';
 import type { OutputKeep, OutputStream } from '../../../protocol/wire.ts';
 import { keptRange, limitsOf, nextOf, outputStateOf, planOutput, stateParams } from '../output-plan.ts';
-import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from '../store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from '../output-store.ts';
 import { publishOutput } from './events-sql.ts';
 import * as sql from './output-sql.ts';
 import { inTransaction } from './pool.ts';
