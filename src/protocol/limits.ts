@@ -16,7 +16,7 @@ export const OMITTED_MARKER_MAX = 64;
 export const OUTPUT_FIELD_MAX = OUTPUT_LIMIT_BYTES + OMITTED_MARKER_MAX;
 /** A result's `error` text. */
 export const ERROR_TEXT_MAX = 4096;
-/** Characters of live output sent per command (the final result carries its own head and tail). */
+/** Characters of text output (`chunks`) an agent from before complete output sends per command; a text chunk holds this many at most. */
 export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
 /** Chunks (or pieces) in one progress request; an agent sends more in the next one. */
 export const PROGRESS_CHUNKS_MAX = 1000;

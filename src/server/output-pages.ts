@@ -152,16 +152,20 @@ function lineStart(bytes: Uint8Array, lines: number): number {
 /** total_bytes and kept of a view. */
 function sizes(command: CommandRecord, state: OutputState, view: OutputStream): Pick<OutputPage, 'total_bytes' | 'kept'> {
   const streams = view === 'all' ? (['stdout', 'stderr'] as const) : [view];
+  const final = isFinal(command.status);
   let total = 0;
   let head = 0;
   let tail = 0;
+  let cut = false;
   for (const s of streams) {
     const k = state[s];
-    total += isFinal(command.status) ? Math.max(command[`${s}_bytes`], k.end) : Math.max(k.seen, k.end);
+    total += final ? Math.max(command[`${s}_bytes`], k.end) : Math.max(k.seen, k.end);
     head += k.head;
     tail += k.tail_from === null ? 0 : k.end - k.tail_from;
+    // while it runs, bytes not stored yet are on their way, not dropped: only a stream past its head is cut
+    cut ||= k.tail_from !== null || (state.headLimit !== null && k.seen > state.headLimit);
   }
-  return { total_bytes: total, kept: head + tail < total ? { head_bytes: head, tail_bytes: tail } : null };
+  return { total_bytes: total, kept: head + tail < total && (final || cut) ? { head_bytes: head, tail_bytes: tail } : null };
 }
 
 /** The result's head and tail, when they stand in for the full output, with why; else null. */

@@ -94,6 +94,7 @@ export function outputStateOf(r: Record<string, unknown>): OutputState {
   });
   return {
     stdout: kept('stdout'), stderr: kept('stderr'), allEnd: r.all_end === null || r.all_end === undefined ? 0 : Number(r.all_end),
+    headLimit: r.output_head_limit === null || r.output_head_limit === undefined ? null : Number(r.output_head_limit),
     bytes: Number(r.output_bytes), dropped_at: (r.output_dropped_at as string | null) ?? null,
   };
 }

@@ -55,6 +55,8 @@ export interface OutputState {
   stderr: StreamKept;
   /** Where the kept output ends as printed (both streams, `at` positions). */
   allEnd: number;
+  /** Bytes of each stream's head the command keeps (its cap less the tail), or null before its first report. */
+  headLimit: number | null;
   /** Bytes kept, both streams. */
   bytes: number;
   /** When retention dropped the chunks; null while kept. */
