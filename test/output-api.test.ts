@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CommandRecord, OutputPage, RunResponse } from '../src/protocol/wire.ts';
@@ -25,6 +26,14 @@ describe('the paged output API', () => {
     const c = (await get(`/api/commands/${id}`)).body as CommandRecord;
     return c.status === 'succeeded' ? c : null;
   }, 20_000, `${id} ended`);
+
+  const rawBytes = (path: string) => new Promise<Buffer>((resolve, reject) => {
+    httpsGet(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve(Buffer.concat(parts)));
+    }).on('error', reject);
+  });
 
   before(async () => {
     server = await startServer(dir);
@@ -86,10 +95,38 @@ describe('the paged output API', () => {
     assert.equal(text, Array.from({ length: 12 }, (_, i) => `n${i + 1}\n`).join(''));
   });
 
+  test('the page before an offset, and a follower\'s page that waits for output', async () => {
+    const id = await run(['printf "one\\ntwo\\nthree\\n"; sleep 1; echo four']);
+    const before = (await eventually(async () => {
+      const p = (await get(`/api/commands/${id}/output?stream=stdout&before=14&limit=8`)).body as OutputPage;
+      return p.data.length > 0 ? p : null;
+    }, 20_000, 'the first lines')) as OutputPage;
+    assert.deepEqual([before.offset, before.next_offset, before.data], [6, 14, 'o\nthree\n']);
+    // a follower at the end waits (up to `wait` seconds) for what comes next instead of asking again and again
+    const next = (await get(`/api/commands/${id}/output?stream=stdout&offset=14&wait=20`)).body as OutputPage;
+    assert.equal(next.data, 'four\n');
+    await finished(id);
+    const end = (await get(`/api/commands/${id}/output?stream=stdout&offset=19&wait=20`)).body as OutputPage;
+    assert.deepEqual([end.data, end.eof, end.source], ['', true, 'full'], 'at the end of a final command: eof at once');
+  });
+
+  test('bytes that are not UTF-8 are kept as they are: the raw download gives them back, pages show U+FFFD and never cut a character', async () => {
+    // an invalid byte, NUL, a bad sequence, text, a 3-byte character, and a 3-byte character cut short at the end
+    const id = await run([String.raw`printf '\377\000\303\050abc\342\202\254\342\202'`]);
+    await finished(id);
+    const raw = await rawBytes(`/api/commands/${id}/output/raw?stream=stdout`);
+    assert.deepEqual([...raw], [0xff, 0x00, 0xc3, 0x28, 0x61, 0x62, 0x63, 0xe2, 0x82, 0xac, 0xe2, 0x82]);
+    const page = (await get(`/api/commands/${id}/output?stream=stdout`)).body as OutputPage;
+    assert.deepEqual([page.data, page.total_bytes, page.next_offset], ['\ufffd\u0000\ufffd(abc€\ufffd', 12, 12]);
+    const inside = (await get(`/api/commands/${id}/output?stream=stdout&offset=8&limit=1`)).body as OutputPage;
+    assert.deepEqual([inside.offset, inside.next_offset, inside.data], [7, 10, '€'], 'an offset inside a character starts the page at its start');
+  });
+
   test('bad input gets a stable error code', async () => {
     const id = await run(['echo hi']);
     await finished(id);
-    for (const [query, code] of [['tail=2&offset=0', 'BAD_REQUEST'], ['stream=both', 'BAD_REQUEST'], ['offset=-1', 'BAD_REQUEST'], ['limit=x', 'BAD_REQUEST'], ['x=1', 'BAD_REQUEST']] as const) {
+    for (const [query, code] of [['tail=2&offset=0', 'BAD_REQUEST'], ['stream=both', 'BAD_REQUEST'], ['offset=-1', 'BAD_REQUEST'], ['limit=x', 'BAD_REQUEST'], ['x=1', 'BAD_REQUEST'],
+      ['before=3&offset=0', 'BAD_REQUEST'], ['tail=1&limit=5', 'BAD_REQUEST'], ['wait=100', 'BAD_REQUEST'], ['wait=-1', 'BAD_REQUEST']] as const) {
       const r = await get(`/api/commands/${id}/output?${query}`);
       assert.deepEqual([r.status, r.body.error.code], [400, code], query);
     }

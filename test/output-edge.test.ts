@@ -1,6 +1,7 @@
 // Issue 5, command output at the edges: binary bytes, no trailing newline, 100 MB. The result is
 // stored capped (head and tail, total bytes, truncated flag), `myx show` and the API return it, the
-// live event stream ends, and all of it ends in bounded time, by push and by poll.
+// live event stream ends, and all of it ends in bounded time, by push and by poll. The control
+// plane keeps 2 MiB of each stream here (--output-cap); test/output-complete.test.ts has the 64 MiB.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,8 +11,10 @@ import type { CommandRecord } from '../src/protocol/wire.ts';
 import { enrollAgent, pidRunning, startAgent, startServer, tempDir, type TestAgent, type TestServer } from './helpers.ts';
 
 const HUNDRED_MB = 100 * 1024 * 1024;
-/** The agent keeps 1 MiB of each stream (half head, half tail); live output is capped at 1 MiB too. */
+/** The agent's result keeps 1 MiB of each stream (half head, half tail). */
 const KEPT = 1024 * 1024;
+/** The control plane keeps 2 MiB of each stream as printed: 1 MiB of head, 1 MiB of tail. */
+const CAP = 2 * 1024 * 1024;
 
 interface Streamed {
   stdout: string;
@@ -27,7 +30,7 @@ describe('command output that is binary, unterminated or huge', () => {
   let client: OperatorClient;
 
   before(async () => {
-    server = await startServer(dir, ['--heartbeat-interval', '0.5']);
+    server = await startServer(dir, ['--heartbeat-interval', '0.5', '--output-cap', '2MiB']);
     const [w, p] = await Promise.all([enrollAgent(server, dir, 'out-web'), enrollAgent(server, dir, 'out-poll', ['--no-web'])]);
     agents.push(...(await Promise.all([startAgent(w), startAgent(p, [])])));
     client = new OperatorClient(await resolveConnection({ dataDir: server.dataDir }));
@@ -128,9 +131,10 @@ describe('command output that is binary, unterminated or huge', () => {
     const cpu = [server.proc, ...agents.map((a) => a.proc)].map((p, i) => (cpuSeconds(p.child.pid!) - cpuBefore[i]!).toFixed(1));
     for (const s of [sz, sy]) {
       assert.deepEqual(s.events, ['output', 'final', 'end']);
-      assert.equal(s.stdout.length, KEPT, 'live output stops at 1 MiB');
+      assert.equal(s.stdout.length, CAP, 'the live stream carries what the control plane keeps: the head, then the tail');
     }
-    assert.equal(sz.stdout, '\u0000'.repeat(KEPT));
+    assert.equal(sz.stdout, '\u0000'.repeat(CAP));
+    assert.equal(sy.stdout, 'y\n'.repeat(CAP / 2));
     for (const c of [cz, cy]) {
       const t0 = Date.now();
       const shown = await server.myx(['show', c.id], 30_000);

@@ -60,7 +60,7 @@ describe('generated requests: no 5xx, no crash, nothing changes when a request i
   /** Everything both processes keep, less what changes on its own (heartbeat times). */
   const state = () => {
     const h = createHash('sha256');
-    for (const table of ['operator_tokens', 'enrollment_tokens', 'agents', 'runs', 'commands', 'command_output']) {
+    for (const table of ['operator_tokens', 'enrollment_tokens', 'agents', 'runs', 'commands', 'output_chunks']) {
       for (const row of serverDb.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all()) {
         const { last_heartbeat_at: _, ...rest } = row as Record<string, unknown>;
         h.update(JSON.stringify([table, rest]));

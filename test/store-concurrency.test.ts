@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
+import type { AppendOutcome, DroppedOutput } from '../src/server/store/output-store.ts';
 import {
-  REMOVAL_REASONS, type AppendOutcome, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
+  REMOVAL_REASONS, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
   type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
 } from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';
@@ -254,14 +255,37 @@ for (const backend of BACKENDS) {
     test('the same output appended from two replicas at once is kept once', async (t) => {
       const [a, b] = await twoReplicas(backend, t);
       const ids = await createRun(a, 'r', 60);
+      const keep = { head_bytes: 10, tail_bytes: 4 };
       const chunks = Array.from({ length: 5 }, (_, i) => ({ offset: i * 3, stream: 'stdout' as const, data: `${i}${i}\n` }));
-      const calls = ids.flatMap((id) => [[id, 'a1', chunks.slice(0, 3), 1000], [id, 'a1', chunks, 1000]]);
+      // text from an older agent, and pieces of bytes (stderr: its head of 10, then a tail of 4 past a gap)
+      const pieces = [0, 4, 8].map((o) => ({ stream: 'stderr' as const, offset: o, at: 100 + o, data: Buffer.from('abcd') }));
+      const tail = { stream: 'stderr' as const, offset: 50, at: 150, data: Buffer.from('wxyz!'), tail: true };
+      const calls = ids.flatMap((id) => [
+        [id, 'a1', { chunks: chunks.slice(0, 3), pieces: pieces.slice(0, 2) }, keep],
+        [id, 'a1', { chunks, pieces: [...pieces, tail] }, keep],
+      ]);
       const both = await fromBoth<AppendOutcome>([a, b], 'appendOutput', () => calls);
       for (const id of ids) {
-        const accepted = both.flatMap((outs) => outs.flatMap((o, i) => (calls[i]![0] === id && o.kind === 'ok' ? o.accepted.map((c) => String(c.offset)) : [])));
-        assertEachOnce(accepted, chunks.map((c) => String(c.offset)), `${id} chunks accepted`);
-        assert.deepEqual(await b.readOutput(id, 0), chunks);
+        const accepted = both.flatMap((outs) => outs.flatMap((o, i) => (calls[i]![0] === id && o.kind === 'ok' ? [o.accepted] : [])));
+        assert.equal(accepted.reduce((x, y) => x + y, 0), 10 + 10 + 4, `${id}: every byte kept once`);
+        const stdout = Buffer.concat((await b.readOutput(id, 'stdout', 0, 1000)).map((c) => c.data)).toString();
+        const stderr = (await b.readOutput(id, 'stderr', 0, 1000)).map((c) => [c.offset, Buffer.from(c.data).toString()]);
+        assert.equal(stdout, '00\n11\n22\n3', `${id} stdout`);
+        assert.equal(stderr.map(([o, d]) => `${o}:${d}`).join(' '), '0:abcd 4:abcd 8:ab 50:wxyz', `${id} stderr`);
       }
+    });
+
+    test('retention from two replicas at once drops each command\'s output once', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const ids = await createRun(a, 'r', 60);
+      for (const id of ids) {
+        await a.appendOutput(id, 'a1', { chunks: [], pieces: [{ stream: 'stdout', offset: 0, at: 0, data: Buffer.from('0123456789') }] }, { head_bytes: 100, tail_bytes: 10 });
+        await a.recordResult(id, 'a1', result('0123456789'), NOW);
+      }
+      const policy = { finishedBefore: AFTER_EXPIRY, maxTotalBytes: 0 };
+      const dropped = (await fromBoth<DroppedOutput[]>([a, b], 'pruneOutput', () => Array.from({ length: 10 }, () => [policy, AFTER_EXPIRY, 7]))).flat(2);
+      assertEachOnce(dropped.map((d) => d.command_id), ids, 'dropped');
+      for (const id of ids) assert.deepEqual([(await b.outputState(id))!.bytes, (await b.readOutput(id, 'all', 0, 100)).length], [0, 0], id);
     });
 
     test('a cancel racing a claim either ends the command or reaches whoever claimed it', async (t) => {

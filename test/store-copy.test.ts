@@ -24,7 +24,12 @@ async function everything(s: Store) {
   return plain({
     agents: await s.listAgents(), removed: await s.listAgents('removed'), tokens: await s.listEnrollmentTokens(100),
     operator: await s.operatorByTokenHash('op-hash', NOW), operators: await s.listOperators(), // (a use first: it moves last_used_at) session: await s.useSession('session-hash', NOW, NOW),
-    runs: await s.listRuns(100), commands, output: await Promise.all(commands.map((c) => s.readOutput(c.id, 0))), identity: await s.clusterFingerprint(),
+    runs: await s.listRuns(100), commands,
+    output: await Promise.all(commands.map(async (c) => ({
+      state: await s.outputState(c.id),
+      chunks: (await s.readOutput(c.id, 'all', 0, 1 << 30)).map((k) => ({ ...k, data: Buffer.from(k.data).toString('base64') })),
+    }))),
+    identity: await s.clusterFingerprint(),
     audit: await s.listAudit({ limit: 100 }), auditHead: await s.auditHead(),
   });
 }
@@ -56,7 +61,10 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
       [cmd('c3'), cmd('c1'), cmd('c2'), cmd('c9', 'a2')], NOW, by('run.create'));
     await sqlite.claimForPush('c3', NOW, LATER);
     await sqlite.markStarted('c3', 'a1', NOW);
-    await sqlite.appendOutput('c3', 'a1', [{ offset: 0, stream: 'stdout', data: odd }, { offset: odd.length, stream: 'stderr', data: 'e' }], 1000);
+    await sqlite.appendOutput('c3', 'a1', { chunks: [{ offset: 0, stream: 'stdout', data: odd }], pieces: [], totals: { stdout: 20, stderr: 0 } }, { head_bytes: 1000, tail_bytes: 10 });
+    // raw bytes that are not UTF-8, and a tail past a gap
+    await sqlite.appendOutput('c3', 'a1', { chunks: [], pieces: [{ stream: 'stderr', offset: 0, at: 30, data: Buffer.from([0xff, 0, 0xc3]) },
+      { stream: 'stderr', offset: 2000, at: 2100, data: Buffer.from('end'), tail: true }] }, { head_bytes: 1000, tail_bytes: 10 });
     await sqlite.recordResult('c3', 'a1', {
       status: 'failed', exit_code: 1, signal: null, stdout: odd, stderr: 'e', stdout_bytes: 9, stderr_bytes: 1, stdout_truncated: true,
       stderr_truncated: false, error: odd, started_at: NOW, finished_at: NOW,
@@ -68,7 +76,7 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     const url = await (await postgresServer()).createDatabase({ empty: true });
     const counts = await copyStore({ kind: 'sqlite', path: join(dir, 'a.db') }, { kind: 'postgres', url, display: 'pg' });
     assert.deepEqual(counts, {
-      operators: 1, operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, command_output: 2, cluster_identity: 1, console_sessions: 1,
+      operators: 1, operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, output_chunks: 3, cluster_identity: 1, console_sessions: 1,
       audit_log: 3, audit_head: 1,
     });
     await copyStore({ kind: 'postgres', url, display: 'pg' }, { kind: 'sqlite', path: join(dir, 'b.db') });

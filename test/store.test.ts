@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SqliteStore } from '../src/server/store/sqlite-store.ts';
 import type { StoreEvent } from '../src/server/store/store-events.ts';
+import type { OutputAppend } from '../src/server/store/output-store.ts';
 import type { NewAgent, NewCommand, NewRun, Store } from '../src/server/store/store.ts';
-import type { CommandResult } from '../src/protocol/wire.ts';
+import type { CommandResult, OutputChunk } from '../src/protocol/wire.ts';
 import { tempDir } from './helpers.ts';
 import { BACKENDS, freshStore } from './store-backends.ts';
 
@@ -55,6 +56,14 @@ function listen(s: Store, t: { after: (fn: () => void) => void }) {
       return events.slice(0, at);
     },
   };
+}
+
+/** Text chunks as an older agent sends them. */
+const text = (chunks: OutputChunk[]): OutputAppend => ({ chunks, pieces: [] });
+
+/** All the output kept of a command, both streams as printed, as text. */
+async function allText(s: Store, id: string): Promise<string> {
+  return Buffer.concat((await s.readOutput(id, 'all', 0, 1 << 30)).map((c) => c.data)).toString('utf8');
 }
 
 const result: CommandResult = {
@@ -163,20 +172,22 @@ for (const backend of BACKENDS) {
       assert.equal((await s.requestCancel('nope', NOW)).kind, 'not_found');
     });
 
-    test('live output is ordered and idempotent by offset, and capped', async (t) => {
+    test('text output of older agents is ordered and idempotent by character offset, kept as bytes, and capped', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1')], NOW);
-      const a = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 10);
-      assert.deepEqual(a.kind === 'ok' && a.nextOffset, 3);
-      const again = await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }], 10);
-      assert.deepEqual(again.kind === 'ok' && again.accepted.map((c) => c.data), ['de']);
-      const gap = await s.appendOutput('c1', 'a1', [{ offset: 9, stream: 'stdout', data: 'zz' }], 10);
+      const keep = { head_bytes: 10, tail_bytes: 4 };
+      const a = await s.appendOutput('c1', 'a1', text([{ offset: 0, stream: 'stdout', data: 'abc' }]), keep);
+      assert.deepEqual(a.kind === 'ok' && [a.nextOffset, a.next, a.keep, a.accepted], [3, { stdout: 3, stderr: 0 }, keep, 3]);
+      const again = await s.appendOutput('c1', 'a1', text([{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'dé' }]), keep);
+      assert.deepEqual(again.kind === 'ok' && [again.accepted, again.next], [3, { stdout: 3, stderr: 3 }], 'only what was new, in bytes');
+      const gap = await s.appendOutput('c1', 'a1', text([{ offset: 9, stream: 'stdout', data: 'zz' }]), keep);
       assert.deepEqual(gap.kind === 'ok' && gap.nextOffset, 5, 'a gap is refused and the ack says where to resume');
-      await s.appendOutput('c1', 'a1', [{ offset: 5, stream: 'stdout', data: '123456789' }], 10);
-      assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['abc', 'de', '12345']);
-      assert.equal((await s.appendOutput('c1', 'other', [], 10)).kind, 'not_yours');
+      await s.appendOutput('c1', 'a1', text([{ offset: 5, stream: 'stdout', data: '123456789' }]), keep);
+      assert.equal(await allText(s, 'c1'), 'abcdé1234567', 'stdout keeps its first 10 bytes');
+      assert.equal((await s.appendOutput('c1', 'other', text([]), keep)).kind, 'not_yours');
+      assert.equal((await s.appendOutput('nope', 'a1', text([]), keep)).kind, 'not_found');
     });
 
     test('commands are listed newest first, by agent and status', async (t) => {
@@ -331,8 +342,8 @@ for (const backend of BACKENDS) {
       await enqueue(s, [{ ...cmd('c1'), agent_id: 'a', args: [odd] }], NOW, { target: odd });
       await s.recordPushFailure('c1', odd);
       assert.equal((await s.getCommands(['c1']))[0]!.last_push_error, odd);
-      await s.appendOutput('c1', 'a', [{ offset: 0, stream: 'stdout', data: odd }], 100);
-      assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), [odd]);
+      await s.appendOutput('c1', 'a', text([{ offset: 0, stream: 'stdout', data: odd }]), { head_bytes: 100, tail_bytes: 10 });
+      assert.equal(await allText(s, 'c1'), odd);
       await s.recordResult('c1', 'a', { ...result, stdout: odd, stderr: odd, error: odd, signal: odd }, NOW);
       const c = (await s.getCommands(['c1']))[0]!;
       assert.deepEqual([c.stdout, c.stderr, c.error, c.signal, c.args[0]], [odd, odd, odd, odd, odd]);
@@ -395,8 +406,8 @@ for (const backend of BACKENDS) {
       await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
       await s.markStarted('c1', 'a1', NOW);
       await s.markStarted('c1', 'a1', NOW); // running already: nothing
-      await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }], 100);
-      await s.appendOutput('c1', 'a1', [{ offset: 0, stream: 'stdout', data: 'abc' }], 100); // a resend: nothing
+      await s.appendOutput('c1', 'a1', text([{ offset: 0, stream: 'stdout', data: 'abc' }, { offset: 3, stream: 'stderr', data: 'de' }]), { head_bytes: 100, tail_bytes: 10 });
+      await s.appendOutput('c1', 'a1', text([{ offset: 0, stream: 'stdout', data: 'abc' }]), { head_bytes: 100, tail_bytes: 10 }); // a resend: nothing
       await s.requestCancel('c1', NOW);
       await s.recordResult('c1', 'a1', { ...result, status: 'cancelled' }, NOW);
       await s.recordResult('c1', 'a1', result, NOW); // a duplicate: nothing
@@ -553,7 +564,7 @@ test('SQLite migration 0004 (soft removal) keeps every agent and command of an e
   const s = new SqliteStore(path);
   t.after(() => s.close());
   assert.deepEqual((await s.getCommands(['c1'])).map((c) => [c.status, c.agent_name]), [['succeeded', 'web']]);
-  assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['kept']);
+  assert.equal(await allText(s, 'c1'), 'kept');
   assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.removed_at]), [['a1', null]]);
   assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id');
   assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');
@@ -580,7 +591,7 @@ test('PostgreSQL migration 0002 (soft removal) keeps every agent, token and comm
   const s = await PostgresStore.open(url);
   t.after(() => s.close());
   assert.deepEqual((await s.getCommands(['c1'])).map((c) => [c.status, c.agent_name]), [['succeeded', 'web']]);
-  assert.deepEqual((await s.readOutput('c1', 0)).map((c) => c.data), ['kept']);
+  assert.equal(await allText(s, 'c1'), 'kept');
   assert.deepEqual((await s.listAgents()).map((a) => [a.id, a.removed_at]), [['a1', null]]);
   assert.match((await s.listEnrollmentTokens(5))[0]!.id, /^enr_(ab){12}$/, 'old tokens get an id, as on SQLite');
   assert.equal((await s.removeAgent('a1', LATER)).kind, 'removed');

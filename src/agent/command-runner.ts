@@ -157,14 +157,14 @@ export class CommandRunner {
       ...(this.#opts.killGraceMs ? { killGraceMs: this.#opts.killGraceMs } : {}),
     }, (stream, chunk) => streamer?.push(stream, chunk));
     const id = request.command_id;
-    streamer = new OutputStreamer(id, now, this.#sendProgress, () => this.cancel(id), this.#log);
+    streamer = new OutputStreamer(id, now, this.#sendProgress, () => this.cancel(id), this.#log, execution);
     this.#running.set(id, { execution, request, started_at: now, streamer });
     if (execution.pid !== undefined) this.#rememberProcess(id, execution.pid);
     this.#log.info({ command_id: id, command: request.command, pid: execution.pid }, 'command started');
     void execution.done.then(async (r) => {
       this.#log.info({ command_id: id, status: r.status, exit_code: r.exit_code }, 'command finished');
       const result = toResult(r);
-      const spooled = this.#spool(id, result); // durable first; the live output is best effort
+      const spooled = this.#spool(id, result); // durable first; the output is sent while the control plane takes it
       await streamer.finish();
       if (spooled) this.#reporter.enqueue(id);
       else this.#reporter.hold(id, result);

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { openStream, RequestFailedError, requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import type {
-  CommandResult, HeartbeatRequest, HeartbeatResponse, OutputChunk, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
+  CommandResult, HeartbeatRequest, HeartbeatResponse, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
 
@@ -49,9 +49,8 @@ export class ControlClient {
     return (await this.#post<ResultAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/result`, result, 30_000)).body;
   }
 
-  async progress(commandId: string, startedAt: string, chunks: OutputChunk[]): Promise<ProgressAck> {
-    const body: ProgressRequest = { started_at: startedAt, chunks };
-    return (await this.#post<ProgressAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/progress`, body, 30_000)).body;
+  async progress(commandId: string, report: ProgressRequest): Promise<ProgressAck> {
+    return (await this.#post<ProgressAck>(`/api/agents/commands/${encodeURIComponent(commandId)}/progress`, report, 30_000)).body;
   }
 
   /** Long poll: answers as soon as there is something for this agent, or after `waitSeconds`. */

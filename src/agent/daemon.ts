@@ -65,7 +65,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   const journal = new Journal(options.journalPath, log); // a full or read-only disk: started anyway, refusing commands
   const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
   const reporter = new ResultReporter(journal, client, log);
-  const sendProgress: SendProgress = (id, startedAt, chunks) => client.progress(id, startedAt, chunks);
+  const sendProgress: SendProgress = (id, report) => client.progress(id, report);
   const runner = new CommandRunner(journal, reporter, sendProgress, log, runnerOpts);
   runner.recoverInterrupted();
   journal.onWritable(() => runner.resume());

@@ -37,6 +37,12 @@ export interface Execution {
   readonly pid: number | undefined;
   readonly done: Promise<ExecResult>;
   cancel(): void;
+  /**
+   * Back-pressure: stop reading the command's output (it blocks once the pipes are full) until
+   * resumeOutput. A no-op once the command has exited: its pipes are drained whatever happens.
+   */
+  pauseOutput(): void;
+  resumeOutput(): void;
 }
 
 /** After the main process exits, how long a background grandchild may keep our pipes open. */
@@ -66,7 +72,7 @@ export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 's
     const error = `could not start ${spec.command}: ${(e as Error).message}`;
     const none = out.result();
     const result: ExecResult = { status: 'failed', exit_code: null, signal: null, stdout: none, stderr: none, error, started_at, finished_at: new Date().toISOString() };
-    return { pid: undefined, done: Promise.resolve(result), cancel: () => {} };
+    return { pid: undefined, done: Promise.resolve(result), cancel: () => {}, pauseOutput: () => {}, resumeOutput: () => {} };
   }
 
   const signalGroup = (signal: NodeJS.Signals) => {
@@ -101,6 +107,17 @@ export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 's
 
   const timeout = setTimeout(() => stop('timed_out'), spec.timeoutSeconds * 1000);
 
+  let exited = false;
+  const pauseOutput = () => {
+    if (exited) return;
+    child.stdout!.pause();
+    child.stderr!.pause();
+  };
+  const resumeOutput = () => {
+    child.stdout!.resume();
+    child.stderr!.resume();
+  };
+
   child.stdout!.on('data', (c: Buffer) => {
     out.push(c);
     onOutput?.('stdout', c);
@@ -125,6 +142,8 @@ export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 's
     });
 
     child.once('exit', (code, signal) => {
+      exited = true;
+      resumeOutput();
       // Wait for the pipes to drain, but not for a background process that inherited them.
       const streamsClosed = new Promise<void>((r) => child.once('close', () => r()));
       const drained = new Promise<void>((r) => setTimeout(r, DRAIN_MS).unref());
@@ -153,6 +172,8 @@ export function startExecution(spec: ExecSpec, onOutput?: (stream: 'stdout' | 's
     pid: child.pid,
     done,
     cancel: () => stop('cancelled'),
+    pauseOutput,
+    resumeOutput,
   };
 }
 

@@ -43,7 +43,7 @@ export function addClusterCommands(program: Command): void {
       const shown = (t: typeof from) => (t.kind === 'sqlite' ? t.path : t.display);
       const n = (table: string) => counts[table] ?? 0;
       process.stdout.write(`copied ${shown(from)} to ${shown(target)}: ${n('agents')} agents, ${n('enrollment_tokens')} enrollment tokens, `
-        + `${n('operator_tokens')} operator tokens, ${n('runs')} runs, ${n('commands')} commands, ${n('command_output')} output chunks`
+        + `${n('operator_tokens')} operator tokens, ${n('runs')} runs, ${n('commands')} commands, ${n('output_chunks')} output chunks`
         + `${n('cluster_identity') ? ', the certificate fingerprint agents pinned' : ''}\n`);
     });
 }

@@ -33,3 +33,14 @@ export function parseDuration(value: string, what: string): number {
   if (!m || Number(m[1]) <= 0) throw new CliError(`${what} must be a duration like 90s, 15m, 1h or 2d, got "${value}"`);
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
 }
+
+/** "1048576", "512KiB", "64MiB", "10GiB" (binary; bare K, M, G, T too), "500MB", "10GB" (decimal) -> bytes. */
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])(i?)B?|(B))?$/i.exec(value.trim());
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || !(n >= 0)) throw new CliError(`${what} must be a size like 64MiB, 512KiB, 10GiB or 500MB, got "${value}"`);
+  const unit = m[2]?.toUpperCase();
+  const power = unit ? 'KMGT'.indexOf(unit) + 1 : 0;
+  const decimal = unit !== undefined && m[3] === '' && /B$/i.test(value.trim());
+  return Math.round(n * (decimal ? 1000 : 1024) ** power);
+}

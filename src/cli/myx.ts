@@ -6,7 +6,7 @@ import { COMMAND_STATUSES, isFinal } from '../protocol/command-status.ts';
 import { displayText } from '../protocol/display-text.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { env } from './env.ts';
-import { CliError, EXIT, parseDuration, reportAndExit } from './fail.ts';
+import { CliError, EXIT, parseDuration, parseSize, reportAndExit } from './fail.ts';
 import type { ConnectionFlags } from './operator-client.ts';
 import { client, flagsOf, json, withConnection } from './command-setup.ts';
 import { addClusterCommands } from './cluster-commands.ts';
@@ -37,9 +37,12 @@ program
   .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
   .option('--store <url>', 'PostgreSQL URL (postgres://user@host:5432/db) for replicas sharing one database (env MYX_DATABASE_URL; default SQLite in the data dir)')
   .option('--release-dir <dir>', 'the release to hand out to installers and upgrades (myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
+  .option('--output-cap <size>', 'output kept of each stream of a command; past it, its first part and its last MiB (`myx logs`, the console)', '64MiB')
+  .option('--output-retention <duration>', 'drop the kept output of commands finished longer ago than this (records and `myx show` summaries stay)', '30d')
+  .option('--output-retention-size <size>', 'drop the kept output of the oldest finished commands while all of it is over this', '10GiB')
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
-    store?: string; releaseDir?: string;
+    store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
     const { urlHasPassword } = await import('../server/options.ts');
@@ -53,6 +56,8 @@ program
     const server = await startServer({
       dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, releaseDir: o.releaseDir ?? defaultReleaseDir(),
       heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
+      outputCapBytes: parseSize(o.outputCap, '--output-cap'), outputRetentionSeconds: parseDuration(o.outputRetention, '--output-retention'),
+      outputRetentionBytes: parseSize(o.outputRetentionSize, '--output-retention-size'),
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
@@ -207,6 +212,28 @@ withConnection(program.command('show'))
       else process.stdout.write(views.commandDetails(record, output));
     }
     await c.close();
+  });
+
+withConnection(program.command('logs'))
+  .description('print a command\'s output as the control plane keeps it (all of it up to its --output-cap), page by page; --follow it as it runs')
+  .argument('<command-id>')
+  .option('-f, --follow', 'keep printing output as the command prints it, until it ends (reconnecting if the control plane restarts)')
+  .option('--tail <n>', 'start with the last N lines')
+  .addOption(new Option('--stream <stream>', 'only this stream (default: both, as printed)').choices(['stdout', 'stderr']))
+  .option('--strip-control', 'remove terminal control sequences (colours, cursor moves, OSC) from the output; by default it is printed as the command printed it, as `myx run` does')
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = flagsOf<ConnectionFlags & { follow?: boolean; tail?: string; stream?: 'stdout' | 'stderr'; stripControl?: boolean }>(cmd);
+    const tail = o.tail === undefined ? undefined : Number(o.tail);
+    if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0 && tail <= 100_000)) throw new CliError('--tail must be a whole number of lines from 0 to 100000');
+    const { logsCommand } = await import('./logs-command.ts');
+    const c = await client(o);
+    try {
+      process.exitCode = await logsCommand(c, {
+        id, stream: o.stream ?? 'all', follow: o.follow ?? false, stripControl: o.stripControl ?? false, ...(tail === undefined ? {} : { tail }),
+      });
+    } finally {
+      await c.close();
+    }
   });
 
 withConnection(program.command('commands'))

@@ -9,7 +9,7 @@ import { PinnedPool } from '../common/pinned-pool.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import type {
   AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
-  EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, RemoveAgentResponse,
+  EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
   RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, SessionView,
   UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
@@ -183,9 +183,22 @@ export class OperatorClient {
     return this.#call('GET', '/api/audit/verify', undefined, 300_000);
   }
 
-  /** Live output and final records of `ids` (Server-Sent Events), replayed from the start. */
-  events(ids: string[]): AsyncGenerator<SseEvent> {
-    return readEvents(`${this.#conn.url}/api/commands/stream?ids=${ids.join(',')}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
+  /**
+   * Live output and final records of `ids` (Server-Sent Events), replayed from the start or from
+   * `from` (per id, bytes as printed); `output: false` for the final records alone.
+   */
+  events(ids: string[], opts: { from?: number[]; output?: boolean } = {}): AsyncGenerator<SseEvent> {
+    const q = new URLSearchParams({ ids: ids.join(',') });
+    if (opts.from && opts.from.some((n) => n > 0)) q.set('from', opts.from.join(','));
+    if (opts.output === false) q.set('output', 'none');
+    return readEvents(`${this.#conn.url}/api/commands/stream?${q}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
+  }
+
+  /** A page of a command's output (GET /api/commands/:id/output); `wait` holds the answer until there is more. */
+  async output(id: string, q: { stream: OutputStream; offset?: number; limit?: number; tail?: number; wait?: number }): Promise<OutputPage> {
+    const params = new URLSearchParams({ stream: q.stream });
+    for (const k of ['offset', 'limit', 'tail', 'wait'] as const) if (q[k] !== undefined) params.set(k, String(q[k]));
+    return this.#call('GET', `/api/commands/${encodeURIComponent(id)}/output?${params}`, undefined, ((q.wait ?? 0) + 30) * 1000);
   }
 
   async close(): Promise<void> {

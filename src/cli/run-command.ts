@@ -6,10 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RequestFailedError } from '../common/json-client.ts';
 import { isFinal } from '../protocol/command-status.ts';
 import { displayJson } from '../protocol/display-text.ts';
-import type { CommandRecord, OutputChunk, RunResponse, Targets } from '../protocol/wire.ts';
+import type { CommandRecord, RunResponse, Targets } from '../protocol/wire.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
-import { RunPrinter } from './run-printer.ts';
+import { RunPrinter, type LiveChunk } from './run-printer.ts';
 
 export interface RunOptions {
   targets: Targets;
@@ -80,14 +80,15 @@ export async function followRun(client: OperatorClient, { run, commands: created
   try {
     while (pending().length > 0) {
       try {
-        for await (const ev of client.events(pending())) {
+        const ids = pending();
+        for await (const ev of client.events(ids, { output: printer.streaming && !o.json, from: ids.map((id) => printer.resumeAt(id)) })) {
           if (lostContact) {
             printer.notice('reconnected to the control plane');
             lostContact = false;
           }
           backoff = 0;
           if (ev.event === 'output') {
-            const { command_id, ...chunk } = JSON.parse(ev.data) as OutputChunk & { command_id: string };
+            const { command_id, ...chunk } = JSON.parse(ev.data) as LiveChunk & { command_id: string };
             printer.output(command_id, chunk);
           } else if (ev.event === 'final') {
             finish(JSON.parse(ev.data) as CommandRecord);

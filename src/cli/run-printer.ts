@@ -16,8 +16,13 @@ export const STREAM_LIMIT = 10;
 interface Shown {
   printed: Record<Stream, number>;
   partial: Record<Stream, string>;
+  /** Where each stream's bytes shown so far end (from control planes that say it: OutputEvent). */
+  ends: Partial<Record<Stream, number>>;
   final: CommandRecord | null;
 }
+
+/** A live output event: control planes with complete output say where in its stream it is and how many bytes it stands for. */
+export type LiveChunk = OutputChunk & { stream_offset?: number; bytes?: number };
 
 export interface PrinterOptions {
   /** Stream live output (default: when there are at most STREAM_LIMIT targets). */
@@ -58,15 +63,33 @@ export class RunPrinter {
     this.#err = err;
     for (const c of commands) {
       this.#names.set(c.id, displayText(c.agent_name));
-      this.#shown.set(c.id, { printed: { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' }, final: null });
+      this.#shown.set(c.id, { printed: { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' }, ends: {}, final: null });
     }
   }
 
+  /** Whether live output is shown (else only the final records matter). */
+  get streaming(): boolean {
+    return this.#stream;
+  }
+
+  /** Where a reconnected stream takes this command's output up (bytes as printed): what was shown is not sent again. */
+  resumeAt(id: string): number {
+    return this.#next.get(id) ?? 0;
+  }
+
   /** Live output; chunks seen before (a reconnect replays them) are skipped by offset. */
-  output(id: string, chunk: OutputChunk): void {
+  output(id: string, chunk: LiveChunk): void {
     const s = this.#shown.get(id);
     if (!this.#stream || !s || s.final || chunk.offset < (this.#next.get(id) ?? 0)) return;
-    this.#next.set(id, chunk.offset + chunk.data.length);
+    this.#next.set(id, chunk.offset + (chunk.bytes ?? chunk.data.length));
+    if (chunk.stream_offset !== undefined && chunk.bytes !== undefined) {
+      const end = s.ends[chunk.stream] ?? 0;
+      if (chunk.stream_offset > end) {
+        this.#flushPartial(id, chunk.stream);
+        this.#write(id, chunk.stream, `${end > 0 ? '\n' : ''}[... ${chunk.stream_offset - end} bytes of ${chunk.stream} not kept (over the control plane's --output-cap): what follows is the end ...]\n`);
+      }
+      s.ends[chunk.stream] = chunk.stream_offset + chunk.bytes;
+    }
     s.printed[chunk.stream] += chunk.data.length;
     this.#write(id, chunk.stream, chunk.data);
   }
@@ -78,7 +101,10 @@ export class RunPrinter {
     if (this.#stream) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const text = c[stream];
-        if (s.printed[stream] === 0) this.#write(c.id, stream, text);
+        const shownTo = s.ends[stream];
+        if (shownTo !== undefined && shownTo >= c[`${stream}_bytes`]) {
+          // the live output showed all of it (and marked what was not kept)
+        } else if (s.printed[stream] === 0) this.#write(c.id, stream, text);
         else if (!c[`${stream}_truncated`]) this.#write(c.id, stream, text.slice(s.printed[stream]));
         else this.#write(c.id, stream, `\n[output truncated: ${c[`${stream}_bytes`]} bytes in all; \`myx show ${c.id}\` has the first and last part]\n`);
         this.#flushPartial(c.id, stream);

@@ -16,10 +16,30 @@ export const OMITTED_MARKER_MAX = 64;
 export const OUTPUT_FIELD_MAX = OUTPUT_LIMIT_BYTES + OMITTED_MARKER_MAX;
 /** A result's `error` text. */
 export const ERROR_TEXT_MAX = 4096;
-/** Characters of live output sent per command (the final result carries its own head and tail). */
+/** Characters of text output (`chunks`) an agent from before complete output sends per command; a text chunk holds this many at most. */
 export const LIVE_OUTPUT_LIMIT = 1024 * 1024;
-/** Chunks in one progress request; an agent sends more in the next one. */
+/** Chunks (or pieces) in one progress request; an agent sends more in the next one. */
 export const PROGRESS_CHUNKS_MAX = 1000;
+
+/** The control plane keeps this many bytes of each stream of a command unless told otherwise (`myx server --output-cap`). */
+export const OUTPUT_CAP_DEFAULT = 64 * 1024 * 1024;
+/** The smallest --output-cap. */
+export const OUTPUT_CAP_MIN = 64 * 1024;
+/** Past the cap, a stream's last bytes are kept: this many at most (and half the cap at most); the rest of the cap is its head. */
+export const OUTPUT_TAIL_MAX = 1024 * 1024;
+/** Bytes of one piece of output an agent sends (`pieces`), and of one stored chunk. */
+export const OUTPUT_PIECE_MAX = 256 * 1024;
+/** Bytes of output (before base64) a current agent puts in one progress request. */
+export const PROGRESS_BATCH_BYTES = 1024 * 1024;
+
+/** What the control plane keeps of each stream under a cap: the head, and past it the tail. */
+export function outputKeep(capBytes: number): { head_bytes: number; tail_bytes: number } {
+  const tail = Math.min(OUTPUT_TAIL_MAX, Math.floor(capBytes / 2));
+  return { head_bytes: capBytes - tail, tail_bytes: tail };
+}
+
+/** Characters of base64 that carry `bytes` bytes. */
+export const base64Length = (bytes: number): number => 4 * Math.ceil(bytes / 3);
 
 /**
  * JSON bytes one UTF-16 code unit of a string can take: a control character or a lone surrogate
@@ -33,8 +53,16 @@ const CHUNK_ENVELOPE = 64;
 
 /** The largest body of a result (POST .../commands/:id/result on both services). */
 export const RESULT_BODY_LIMIT = JSON_BYTES_PER_UNIT * (2 * OUTPUT_FIELD_MAX + ERROR_TEXT_MAX + 32) + ENVELOPE;
-/** The largest body of a progress report (POST /api/agents/commands/:id/progress). */
-export const PROGRESS_BODY_LIMIT = JSON_BYTES_PER_UNIT * LIVE_OUTPUT_LIMIT + PROGRESS_CHUNKS_MAX * CHUNK_ENVELOPE + ENVELOPE;
+/** One piece's keys, offsets, stream name and flag. */
+const PIECE_ENVELOPE = 128;
+
+/**
+ * The largest body of a progress report (POST /api/agents/commands/:id/progress): the text chunks
+ * of an older agent, or a current agent's batch of pieces (base64, in pieces of OUTPUT_PIECE_MAX at
+ * most, so a batch may end with one piece that goes past PROGRESS_BATCH_BYTES).
+ */
+export const PROGRESS_BODY_LIMIT = JSON_BYTES_PER_UNIT * LIVE_OUTPUT_LIMIT + PROGRESS_CHUNKS_MAX * CHUNK_ENVELOPE
+  + base64Length(PROGRESS_BATCH_BYTES + OUTPUT_PIECE_MAX) + PROGRESS_CHUNKS_MAX * PIECE_ENVELOPE + ENVELOPE;
 
 /**
  * The largest registration or heartbeat: an agent's facts (schemas.ts: names and host 255

@@ -4,7 +4,7 @@
 import { AUDIT_ACTIONS } from './audit.ts';
 import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
 import { ApiError } from './errors.ts';
-import { ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
+import { base64Length, ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, OUTPUT_PIECE_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
 import { OPERATOR_NAME_PATTERN, OPERATOR_ROLES } from './roles.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
@@ -202,6 +202,9 @@ export const idParamsSchema = {
   properties: { id },
 } as const;
 
+/** A byte position in a command's output. */
+const byteOffset = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+
 export const progressSchema = {
   type: 'object',
   additionalProperties: false,
@@ -221,6 +224,29 @@ export const progressSchema = {
           data: { type: 'string', maxLength: LIVE_OUTPUT_LIMIT },
         },
       },
+    },
+    pieces: {
+      type: 'array',
+      maxItems: PROGRESS_CHUNKS_MAX,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['stream', 'offset', 'at', 'data'],
+        properties: {
+          stream: { enum: ['stdout', 'stderr'] },
+          offset: byteOffset,
+          at: byteOffset,
+          // base64 of one piece: decoded only when it is exactly that
+          data: { type: 'string', maxLength: base64Length(OUTPUT_PIECE_MAX), pattern: '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$' },
+          tail: { type: 'boolean' },
+        },
+      },
+    },
+    totals: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['stdout', 'stderr'],
+      properties: { stdout: byteOffset, stderr: byteOffset },
     },
   },
 } as const;
@@ -246,7 +272,13 @@ export const streamQuerySchema = {
   additionalProperties: false,
   required: ['ids'],
   // one id at least, comma-separated: an empty list would be a stream that never ends
-  properties: { ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*,?$' } },
+  properties: {
+    ids: { type: 'string', minLength: 1, maxLength: 100000, pattern: '^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*,?$' },
+    // where each command's output is taken up (bytes, as printed), in the order of ids; missing ones from 0
+    from: { type: 'string', maxLength: 200000, pattern: '^[0-9]{1,15}(,[0-9]{1,15})*$' },
+    // `none`: final records only (a client that does not show output live)
+    output: { enum: ['all', 'none'] },
+  },
 } as const;
 
 export const runPreviewSchema = {
@@ -256,9 +288,10 @@ export const runPreviewSchema = {
   properties: { targets: targetsSchema },
 } as const;
 
-/** A page of output holds 1 MiB at most; 256 KiB unless asked. */
+/** A page of output holds 1 MiB at most; 256 KiB unless asked. A follower's `wait` is 30 seconds at most. */
 export const OUTPUT_PAGE_MAX = 1024 * 1024;
 export const OUTPUT_PAGE_DEFAULT = 256 * 1024;
+export const OUTPUT_WAIT_MAX_SECONDS = 30;
 
 export const outputQuerySchema = {
   type: 'object',
@@ -267,7 +300,9 @@ export const outputQuerySchema = {
     stream: { enum: ['stdout', 'stderr', 'all'] },
     offset: { type: 'string', pattern: '^[0-9]{1,15}$' },
     limit: { type: 'string', pattern: '^[0-9]{1,7}$' },
+    before: { type: 'string', pattern: '^[0-9]{1,15}$' },
     tail: { type: 'string', pattern: '^[0-9]{1,6}$' },
+    wait: { type: 'string', pattern: '^[0-9]{1,2}$' },
   },
 } as const;
 

@@ -62,23 +62,63 @@ export interface Delivery {
 /** GET /api/agents/poll?wait=SECONDS (long poll) */
 export type PollResponse = Delivery;
 
-/** One piece of live output; `offset` counts characters of the command's combined output. */
+/**
+ * Live output as agents before complete output send it (still taken): text of both streams, and
+ * `offset` counts characters of the command's combined output. Current agents send `pieces`.
+ */
 export interface OutputChunk {
   offset: number;
   stream: 'stdout' | 'stderr';
   data: string;
 }
 
+export type StreamName = 'stdout' | 'stderr';
+
+/**
+ * Bytes of one stream of a running command (POST .../progress, `pieces`). Offsets are bytes: where
+ * the piece starts in its own stream, and where in the command's output as printed (both streams).
+ */
+export interface OutputPiece {
+  stream: StreamName;
+  offset: number;
+  at: number;
+  /** The bytes, base64. */
+  data: string;
+  /**
+   * The stream's last bytes, sent when it ended: the head the control plane keeps ends where the
+   * agent's previous pieces ended, and what lies between was not kept (over the cap, or the
+   * control plane took nothing for too long).
+   */
+  tail?: boolean;
+}
+
+/** How much of each stream the control plane keeps: its first `head_bytes`, and past them its last `tail_bytes`. */
+export interface OutputKeep {
+  head_bytes: number;
+  tail_bytes: number;
+}
+
 /** POST /api/agents/commands/:id/progress: the command started, and output so far. */
 export interface ProgressRequest {
   started_at: string;
+  /** Text by character offsets, from agents before complete output; current agents send []. */
   chunks: OutputChunk[];
+  /** Bytes per stream (current agents; control planes before complete output refuse the field). */
+  pieces?: OutputPiece[];
+  /** Bytes each stream has printed so far, also those not sent (yet, or at all). */
+  totals?: Record<StreamName, number>;
 }
 export interface ProgressAck {
-  /** The offset the control plane expects next: resend from here after a gap. */
+  /** The character offset the control plane expects next in `chunks`: resend from here after a gap. */
   next_offset: number;
   /** The operator asked to cancel this command. */
   cancel: boolean;
+  /** Where each stream's bytes go on (`pieces`): resend from here. Absent from control planes before complete output. */
+  next?: Record<StreamName, number>;
+  /** What the control plane keeps of each stream of this command (absent: an older control plane, which takes no pieces). */
+  keep?: OutputKeep;
+  /** The command has ended on the control plane (its result was recorded, or it was cancelled with its agent): send no more output. */
+  final?: boolean;
 }
 
 /** POST /api/execute on the agent. */
@@ -375,8 +415,13 @@ export type OutputStream = 'stdout' | 'stderr' | 'all';
 
 /**
  * GET /api/commands/:id/output: a page of a command's output, by byte offsets into its UTF-8 text
- * (`offset` and `limit`, never splitting a character), or its last lines (`tail`). Follow a running
- * command by asking again from `next_offset` until `eof`.
+ * (`offset` and `limit`, never splitting a character), the page before an offset (`before`), or its
+ * last lines (`tail`). Follow a running command by asking again from `next_offset` (with `wait`,
+ * the answer waits for new output) until `eof`.
+ *
+ * Offsets are positions in the stream as the command printed it (`all`: both streams in the order
+ * printed). Past the control plane's cap only the first and last bytes are kept (`kept`): a page
+ * asked for in between starts where the kept tail starts (`offset` is then past the one asked for).
  */
 export interface OutputPage {
   command_id: string;
@@ -392,6 +437,29 @@ export interface OutputPage {
   data: string;
   /** The command is final and nothing follows `next_offset`. */
   eof: boolean;
+  /**
+   * Where the bytes come from: `full`, the output the control plane keeps; `summary`, the head and
+   * tail of each stream the result carries (`myx show`), because the full output was dropped by
+   * retention (`dropped_at`) or never reached the control plane. A summary's offsets index its own
+   * text, which marks what it omits (`[... N bytes omitted ...]`).
+   */
+  source: 'full' | 'summary';
+  /** When retention (--output-retention, --output-retention-size) dropped the full output; null while it is kept. */
+  dropped_at: string | null;
+  /** Says, for people, why `source` is `summary`; null otherwise. */
+  notice: string | null;
+}
+
+/**
+ * An `output` event of GET /api/commands/stream: `offset` is where `data` starts in the command's
+ * output as printed (bytes, both streams), `stream_offset` where in its own stream, `bytes` how
+ * many bytes `data` stands for. Output past a stream's cap jumps: `stream_offset` goes past the
+ * end of the previous event of its stream.
+ */
+export interface OutputEvent extends OutputChunk {
+  command_id: string;
+  stream_offset: number;
+  bytes: number;
 }
 
 /** POST /api/runs/preview: the agents POST /api/runs would target now. */

@@ -7,7 +7,7 @@ import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
 import { sameFingerprint } from '../protocol/fingerprint.ts';
-import { AGENT_FACTS_BODY_LIMIT, LIVE_OUTPUT_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../protocol/limits.ts';
+import { AGENT_FACTS_BODY_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../protocol/limits.ts';
 import { heartbeatSchema, idParamsSchema, requireWellFormedId, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
 import type {
   AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
@@ -139,8 +139,16 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const started = await store.markStarted(req.params.id, agent.id, req.body.started_at);
       if (started.kind === 'not_found') throw new ApiError('COMMAND_NOT_FOUND');
       if (started.kind === 'not_yours') throw new ApiError('COMMAND_NOT_YOURS');
-      const out = await store.appendOutput(req.params.id, agent.id, req.body.chunks, LIVE_OUTPUT_LIMIT);
-      const ack: ProgressAck = { next_offset: out.kind === 'ok' ? out.nextOffset : 0, cancel: started.command.cancel_requested_at !== null };
+      const { chunks, pieces = [], totals } = req.body;
+      const out = await store.appendOutput(req.params.id, agent.id, {
+        chunks, totals,
+        pieces: pieces.map((p) => ({ stream: p.stream, offset: p.offset, at: p.at, data: Buffer.from(p.data, 'base64'), ...(p.tail ? { tail: true } : {}) })),
+      }, ctx.options.output.keep);
+      if (out.kind !== 'ok') throw new ApiError(out.kind === 'not_found' ? 'COMMAND_NOT_FOUND' : 'COMMAND_NOT_YOURS');
+      const ack: ProgressAck = {
+        next_offset: out.nextOffset, cancel: started.command.cancel_requested_at !== null, next: out.next, keep: out.keep,
+        ...(out.final ? { final: true } : {}),
+      };
       return ack;
     },
   );

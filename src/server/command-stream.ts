@@ -1,29 +1,47 @@
 // GET /api/commands/stream?ids=a,b: Server-Sent Events with the live output of one or more
 // commands (`output`), each command's final record (`final`), then `end`. Stored output is
-// replayed first, so a client that reconnects misses nothing (it dedupes by offset). New output
-// and ends are heard from the store's event feed (on any replica) and read from the store.
+// replayed first (from `from`, when the client says where it was), so a client that reconnects
+// misses nothing (it dedupes by offset). New output and ends are heard from the store's event feed
+// (on any replica) and read from the store, a megabyte at a time, sent as fast as the client takes
+// it: a slow client holds back the reads, not the control plane's memory.
 
 import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
+import { charStart } from '../protocol/utf8.ts';
+import type { OutputEvent } from '../protocol/wire.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { visibleCommands } from './scope.ts';
 
 const PING_MS = 15_000;
+/** Output is read from the store this much at a time. */
+const READ_BYTES = 1024 * 1024;
+const decoder = new TextDecoder('utf-8');
 
 export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: { ids: string } }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
-    const ids = [...new Set(req.query.ids.split(',').filter((s) => s.length > 0))];
+  app.get<{ Querystring: { ids: string; from?: string; output?: 'all' | 'none' } }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
+    const listed = req.query.ids.split(',').filter((s) => s.length > 0);
+    const ids = [...new Set(listed)];
+    const from = req.query.from?.split(',').map(Number) ?? [];
+    const withOutput = req.query.output !== 'none';
     await visibleCommands(ctx, req, ids); // every one of them the caller's to see, or none
 
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const send = (event: string, data: unknown) => {
-      if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    /** Resolves when the client has taken what was written (or is gone). */
+    const send = async (event: string, data: unknown) => {
+      if (res.writableEnded || res.destroyed) return;
+      if (!res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) {
+        await new Promise<void>((r) => {
+          const done = () => (res.off('drain', done), res.off('close', done), r());
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
     };
-    const next = new Map<string, number>();
+    const next = new Map<string, number>(listed.flatMap((id, i) => (from[i] === undefined ? [] : [[id, from[i]!] as const])));
     const finals = new Set<string>();
     let closed = false;
 
@@ -37,10 +55,22 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       });
     };
     const pullOutput = async (id: string) => {
-      for (const c of await ctx.store.readOutput(id, next.get(id) ?? 0)) {
-        if (c.offset < (next.get(id) ?? 0)) continue;
-        send('output', { command_id: id, ...c });
-        next.set(id, c.offset + c.data.length);
+      if (!withOutput) return;
+      for (;;) {
+        const at = next.get(id) ?? 0;
+        const chunks = await ctx.store.readOutput(id, 'all', at, READ_BYTES);
+        if (chunks.length === 0 || closed) return;
+        for (const c of chunks) {
+          if (c.at + c.data.length <= (next.get(id) ?? 0)) continue;
+          const skip = charStart(c.data, Math.max(0, (next.get(id) ?? 0) - c.at));
+          const event: OutputEvent = {
+            command_id: id, stream: c.stream, offset: c.at + skip, stream_offset: c.offset + skip, bytes: c.data.length - skip,
+            data: decoder.decode(c.data.subarray(skip)),
+          };
+          next.set(id, c.at + c.data.length);
+          await send('output', event);
+          if (closed) return;
+        }
       }
     };
     const pullFinal = async (id: string) => {
@@ -49,7 +79,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       if (!command || !isFinal(command.status)) return;
       await pullOutput(id); // what it printed before it ended
       finals.add(id);
-      send('final', command);
+      await send('final', command);
       if (finals.size === ids.length) close();
     };
     const pullAll = async () => {
@@ -59,9 +89,15 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       }
     };
 
+    // one pending read per command: a burst of output events while the client is slow costs one read
+    const queued = new Set<string>();
     const unsubscribe = ctx.events.subscribe(
       ids,
-      (id) => step(() => pullOutput(id)),
+      (id) => {
+        if (queued.has(id)) return;
+        queued.add(id);
+        step(() => (queued.delete(id), pullOutput(id)));
+      },
       (id) => step(() => pullFinal(id)),
       () => step(pullAll),
     );
@@ -71,7 +107,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       closed = true;
       clearInterval(ping);
       unsubscribe();
-      send('end', {});
+      void send('end', {});
       res.end();
     }
     req.raw.once('close', () => {

@@ -4,6 +4,8 @@
 import { hostname } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { OUTPUT_CAP_DEFAULT, OUTPUT_CAP_MIN, outputKeep } from '../protocol/limits.ts';
+import type { OutputKeep } from '../protocol/wire.ts';
 
 export interface ServerOptions {
   /** Where the database, certificate and operator token live. @default ./myx-data */
@@ -32,7 +34,17 @@ export interface ServerOptions {
   logLevel?: string;
   /** The folder of the release to hand out (myx-agent, SHA256SUMS); null: none. @default null */
   releaseDir?: string | null;
+  /** Bytes of each stream of a command kept (past it, its head and last bytes). @default OUTPUT_CAP_DEFAULT (64 MiB) */
+  outputCapBytes?: number;
+  /** Finished commands' output is dropped after this many seconds (the records stay). @default 30 days */
+  outputRetentionSeconds?: number;
+  /** The oldest finished commands' output is dropped while all kept output is over this. @default 10 GiB */
+  outputRetentionBytes?: number;
 }
+
+/** Retention of complete output unless told otherwise. */
+export const OUTPUT_RETENTION_DEFAULT_SECONDS = 30 * 86400;
+export const OUTPUT_RETENTION_DEFAULT_BYTES = 10 * 1024 ** 3;
 
 /** The store to open; `display` is the URL with its password hidden (what logs and errors show). */
 export type StoreTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; display: string };
@@ -50,6 +62,7 @@ export interface CompiledServerOptions {
   logLevel: string;
   store: StoreTarget;
   releaseDir: string | null;
+  output: { capBytes: number; keep: OutputKeep; retentionSeconds: number; retentionBytes: number };
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -89,12 +102,23 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     logLevel: o.logLevel ?? 'info',
     store: compileStore(o.store, database),
     releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
+    output: compileOutput(o),
     paths: {
       database,
       operatorToken: join(dataDir, 'operator.token'),
       serverInfo: join(dataDir, 'server.json'),
     },
   };
+}
+
+function compileOutput(o: ServerOptions): CompiledServerOptions['output'] {
+  const cap = o.outputCapBytes ?? OUTPUT_CAP_DEFAULT;
+  if (!Number.isSafeInteger(cap) || cap < OUTPUT_CAP_MIN) throw new OptionsError(`--output-cap must be ${OUTPUT_CAP_MIN / 1024} KiB or more`);
+  const seconds = o.outputRetentionSeconds ?? OUTPUT_RETENTION_DEFAULT_SECONDS;
+  const bytes = o.outputRetentionBytes ?? OUTPUT_RETENTION_DEFAULT_BYTES;
+  if (!(seconds > 0)) throw new OptionsError('--output-retention must be a positive duration');
+  if (!(bytes >= 0)) throw new OptionsError('--output-retention-size must be a size');
+  return { capBytes: cap, keep: outputKeep(cap), retentionSeconds: seconds, retentionBytes: bytes };
 }
 
 function compileStore(value: string | undefined, sqlitePath: string): StoreTarget {

@@ -86,7 +86,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     await store.close();
     throw listenError(err, options.host, options.port);
   }
-  sweeper = startSweeper(store, runs, log);
+  sweeper = startSweeper(store, runs, log, options.output);
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);

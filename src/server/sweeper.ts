@@ -2,7 +2,9 @@
 // time (the store's sweeper lock): leases that ran out before the agent started a command (back
 // to queued), delivery TTLs that passed (expired), runs that hold commands back for rate control
 // (caught up after a restart or a missed step), and queued commands no replica pushed (the one
-// that queued them died, or is far behind). SQLite: the one process always sweeps.
+// that queued them died, or is far behind), and output retention (every few seconds: the kept
+// output of the oldest finished commands is dropped past its age or the total size). SQLite: the
+// one process always sweeps.
 
 import type { Logger } from '../common/logger.ts';
 import type { RunControl } from './run-control.ts';
@@ -12,6 +14,17 @@ import type { Store } from './store/store.ts';
 export const SWEEPER_PUSH_AFTER_MS = 3000;
 /** Pushes the sweeper starts per sweep, at most. */
 const SWEEPER_PUSH_BATCH = 500;
+/** How often retention looks at the kept output (it sums it up: not every second). */
+export const RETENTION_EVERY_MS = 5000;
+/** Commands whose output one retention call drops, at most (it goes on at once while there are more). */
+const RETENTION_BATCH = 100;
+
+export interface RetentionSettings {
+  /** Output of commands that finished longer ago than this is dropped. */
+  retentionSeconds: number;
+  /** Past this many bytes of kept output in all, the oldest finished commands' output is dropped. */
+  retentionBytes: number;
+}
 
 export interface Sweeper {
   /** Whether this replica swept last time it tried (it holds the store's sweeper lock). */
@@ -19,9 +32,10 @@ export interface Sweeper {
   stop(): void;
 }
 
-export function startSweeper(store: Store, runs: RunControl, log: Logger, everyMs = 1000): Sweeper {
+export function startSweeper(store: Store, runs: RunControl, log: Logger, retention: RetentionSettings, everyMs = 1000): Sweeper {
   let running = false;
   let active = false;
+  let retainedAt = 0;
   const sweep = async () => {
     if (running) return;
     running = true;
@@ -45,6 +59,10 @@ export function startSweeper(store: Store, runs: RunControl, log: Logger, everyM
         log.info({ commands: unpushed.length }, 'pushing queued commands that no replica pushed');
         runs.inBackground('the sweeper\'s pushes', () => runs.deliver(unpushed));
       }
+      if (now.getTime() - retainedAt >= RETENTION_EVERY_MS) {
+        retainedAt = now.getTime();
+        await applyRetention(store, log, retention, now);
+      }
     } catch (err) {
       log.error({ err }, 'sweep failed');
     } finally {
@@ -58,4 +76,20 @@ export function startSweeper(store: Store, runs: RunControl, log: Logger, everyM
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** Drops kept output past its age or the total size, oldest finished first, in batches. */
+async function applyRetention(store: Store, log: Logger, r: RetentionSettings, now: Date): Promise<void> {
+  const policy = { finishedBefore: new Date(now.getTime() - r.retentionSeconds * 1000).toISOString(), maxTotalBytes: r.retentionBytes };
+  for (;;) {
+    const dropped = await store.pruneOutput(policy, now.toISOString(), RETENTION_BATCH);
+    for (const reason of ['age', 'size'] as const) {
+      const these = dropped.filter((d) => d.reason === reason);
+      if (these.length === 0) continue;
+      log.info({ commands: these.length, bytes: these.reduce((n, d) => n + d.bytes, 0), command_ids: these.slice(0, 10).map((d) => d.command_id) },
+        reason === 'age' ? `output retention: dropped the kept output of commands finished more than ${r.retentionSeconds} s ago (their records and summaries stay)`
+          : `output retention: dropped the kept output of the oldest finished commands, all kept output being over ${r.retentionBytes} bytes (their records and summaries stay)`);
+    }
+    if (dropped.length < RETENTION_BATCH) return;
+  }
 }

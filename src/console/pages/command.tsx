@@ -117,7 +117,7 @@ function OutputView(props: { id: string; running: boolean }) {
     setFollow(true);
   };
   const first = page?.offset === 0;
-  const last = page !== null && page.next_offset >= page.total_bytes - (page.kept ? page.total_bytes - page.kept.head_bytes - page.kept.tail_bytes : 0);
+  const last = page !== null && (page.eof || page.next_offset >= page.total_bytes);
   return (
     <div class="output-view">
       <h2>Output</h2>
@@ -135,7 +135,7 @@ function OutputView(props: { id: string; running: boolean }) {
           </select>
         </label>
         <button type="button" disabled={!page || first || follow} onClick={() => void load(`offset=0&limit=${pageSize}`)}>First</button>
-        <button type="button" disabled={!page || first || follow} onClick={() => void load(`offset=${Math.max(0, page!.offset - pageSize)}&limit=${Math.min(pageSize, page!.offset)}`)}>Previous page</button>
+        <button type="button" disabled={!page || first || follow} onClick={() => void load(`before=${page!.offset}&limit=${pageSize}`)}>Previous page</button>
         <button type="button" disabled={!page || last || follow} onClick={() => void load(`offset=${page!.next_offset}&limit=${pageSize}`)}>Next page</button>
         <button type="button" disabled={!page || follow} onClick={() => void load('tail=1000')}>Last lines</button>
         <button type="button" aria-pressed={follow} disabled={!page || (page.eof && !follow)} onClick={() => (follow ? setFollow(false) : void startFollow())}>{follow ? 'Stop following' : 'Follow'}</button>
@@ -151,9 +151,10 @@ function OutputView(props: { id: string; running: boolean }) {
         <p class="muted small" aria-live="polite" id="output-position">
           bytes {page.offset.toLocaleString()}–{page.next_offset.toLocaleString()} of {page.total_bytes.toLocaleString()}
           {page.eof ? ' (end)' : props.running ? ' (still running)' : ''}{follow ? ' — following' : ''}
-          {page.kept ? ` — the control plane kept the first ${bytes(page.kept.head_bytes)}${page.kept.tail_bytes ? ` and the last ${bytes(page.kept.tail_bytes)}` : ''} of ${bytes(page.total_bytes)}` : ''}
+          {page.kept && page.source === 'full' ? ` — the control plane kept the first ${bytes(page.kept.head_bytes)}${page.kept.tail_bytes ? ` and the last ${bytes(page.kept.tail_bytes)}` : ''} of ${bytes(page.total_bytes)}` : ''}
         </p>
       ) : <p class="muted">Loading…</p>}
+      {page?.notice ? <p class="muted small" role="note">{page.notice}</p> : null}
       <div ref={box}>{page ? <OutputText text={page.data} class="paged" label="command output" /> : null}</div>
       {page && page.data.length === 0 ? <p class="muted">(no output{page.eof ? '' : ' yet'})</p> : null}
     </div>

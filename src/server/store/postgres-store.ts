@@ -6,28 +6,26 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { AuditDraft } from '../../protocol/audit.ts';
 import { ERROR_STATUSES, isFinal } from '../../protocol/command-status.ts';
-import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
+import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
 import type { ReplicaRow } from './cluster-store.ts';
 import type {
   AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
 } from './operator-store.ts';
-import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
-  StoreCapabilities,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
 import * as agents from './postgres/agents-sql.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAudit } from './postgres/audit-sql.ts';
 import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
-import { publishOutput } from './postgres/events-sql.ts';
 import { migratePostgres } from './postgres/migrate.ts';
 import { PostgresOperators } from './postgres/operators.ts';
-import * as output from './postgres/output-sql.ts';
+import { PostgresOutput } from './postgres/output.ts';
 import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts';
 import * as runs from './postgres/runs-sql.ts';
 import { PostgresSession, type SessionOptions } from './postgres/session.ts';
@@ -47,6 +45,7 @@ export class PostgresStore implements Store {
   readonly #session: PostgresSession;
   readonly #cluster: PostgresCluster;
   readonly #tokens: PostgresTokens;
+  readonly #output: PostgresOutput;
   readonly #operators: PostgresOperators;
 
   private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
@@ -55,6 +54,7 @@ export class PostgresStore implements Store {
     this.#session = session;
     this.#cluster = new PostgresCluster(pool, session);
     this.#tokens = new PostgresTokens(pool);
+    this.#output = new PostgresOutput(pool);
     this.#operators = new PostgresOperators(pool);
   }
 
@@ -243,24 +243,17 @@ export class PostgresStore implements Store {
     return row ? { kind: 'ok', command: toCommand(row) } : this.#owned(commandId, agentId);
   }
 
-  async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
-    // The command's row lock serializes appends to it: each chunk is accepted once.
-    return inTransaction(this.#pool, async (db): Promise<AppendOutcome> => {
-      const cur = await output.lockOutputOffset(db, commandId);
-      if (!cur) return { kind: 'not_found' };
-      if (cur.agent_id !== agentId) return { kind: 'not_yours' };
-      const { next, accepted } = planAppend(cur.output_offset, chunks, maxChars);
-      await output.insertChunks(db, commandId, accepted);
-      if (next !== cur.output_offset) await output.setOutputOffset(db, commandId, next);
-      const last = accepted[accepted.length - 1];
-      if (last) await publishOutput(db, commandId, accepted[0]!.offset, last.offset + last.data.length);
-      return { kind: 'ok', nextOffset: next, accepted };
-    });
+  appendOutput(commandId: string, agentId: string, append: OutputAppend, keep: OutputKeep): Promise<AppendOutcome> {
+    return this.#output.appendOutput(commandId, agentId, append, keep);
   }
-
-  async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
-    return output.readOutput(this.#pool, commandId, fromOffset);
+  outputState(commandId: string): Promise<OutputState | undefined> { return this.#output.outputState(commandId); }
+  readOutput(commandId: string, view: OutputStream, from: number, maxBytes: number): Promise<StoredChunk[]> {
+    return this.#output.readOutput(commandId, view, from, maxBytes);
   }
+  readOutputBefore(commandId: string, view: OutputStream, before: number, maxBytes: number): Promise<StoredChunk[]> {
+    return this.#output.readOutputBefore(commandId, view, before, maxBytes);
+  }
+  pruneOutput(policy: RetentionPolicy, now: string, limit: number): Promise<DroppedOutput[]> { return this.#output.pruneOutput(policy, now, limit); }
 
   async recordResult(commandId: string, agentId: string, result: CommandResult, now: string): Promise<ResultOutcome> {
     // One UPDATE that only matches while the command may still take this result: of concurrent

@@ -15,6 +15,10 @@ export const COMMAND_COLUMNS = `c.id, c.run_id, c.agent_id, a.name AS agent_name
   c.stderr_truncated, c.error, c.last_push_error, c.cancel_requested_at, c.created_at, c.expires_at, c.dispatched_at,
   c.started_at, c.finished_at`;
 
+/** The columns of a command's output state (output-plan.ts reads them). */
+export const OUTPUT_STATE_COLUMNS = `output_offset, output_head_limit, output_tail_limit, stdout_head, stdout_tail_from, stdout_end, stdout_seen,
+  stderr_head, stderr_tail_from, stderr_end, stderr_seen, output_bytes, output_dropped_at`;
+
 export function agentParams(a: AgentFacts & { remote_address: string | null }) {
   return {
     name: a.name, hostname: a.hostname, os: a.os, version: a.version, mode: a.mode, web_port: a.web_port,

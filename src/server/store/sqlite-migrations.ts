@@ -10,6 +10,7 @@ import m0005 from './sqlite-migrations/0005-upgrades.ts';
 import m0006 from './sqlite-migrations/0006-console-sessions.ts';
 import m0007 from './sqlite-migrations/0007-replicas.ts';
 import m0008 from './sqlite-migrations/0008-operators-audit.ts';
+import m0009 from './sqlite-migrations/0009-complete-output.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -20,4 +21,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 6, name: '0006-console-sessions', sql: m0006 },
   { version: 7, name: '0007-replicas', sql: m0007 },
   { version: 8, name: '0008-operators-audit', sql: m0008 },
+  { version: 9, name: '0009-complete-output', sql: m0009 },
 ];

@@ -2,8 +2,9 @@
 // once per connection. The store's methods name them; the row mapping is in rows.ts.
 
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { FINAL_STATUSES } from '../../protocol/command-status.ts';
 import { AUDIT_COLUMNS } from './audit-chain.ts';
-import { COMMAND_COLUMNS } from './rows.ts';
+import { COMMAND_COLUMNS, OUTPUT_STATE_COLUMNS } from './rows.ts';
 
 export const SELECT_COMMAND = `SELECT ${COMMAND_COLUMNS} FROM commands c JOIN agents a ON a.id = c.agent_id`;
 const ENROLLMENT_COLUMNS = 'id, created_at, expires_at, used_at, used_by_agent, revoked_at';
@@ -114,7 +115,7 @@ export function prepareStatements(db: DatabaseSync) {
       $requested_by)`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
-    owner: p('SELECT agent_id, status, output_offset FROM commands WHERE id = ?'),
+    owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
       push_claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
@@ -130,9 +131,21 @@ export function prepareStatements(db: DatabaseSync) {
       WHERE id = $id AND status = 'queued'`),
     started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
       WHERE id = $id AND status IN ('queued', 'dispatched')`),
-    insertOutput: p('INSERT OR IGNORE INTO command_output (command_id, "offset", stream, data) VALUES (?, ?, ?, ?)'),
-    setOffset: p('UPDATE commands SET output_offset = ? WHERE id = ?'),
-    readOutput: p('SELECT "offset", stream, data FROM command_output WHERE command_id = ? AND "offset" >= ? ORDER BY "offset"'),
+    outputState: p(`SELECT agent_id, status, ${OUTPUT_STATE_COLUMNS},
+      (SELECT at + size FROM output_chunks o WHERE o.command_id = c.id ORDER BY at DESC LIMIT 1) AS all_end FROM commands c WHERE id = ?`),
+    setOutputState: p(`UPDATE commands SET output_offset = $output_offset,
+      output_head_limit = COALESCE(output_head_limit, $head_limit), output_tail_limit = COALESCE(output_tail_limit, $tail_limit),
+      stdout_head = $stdout_head, stdout_tail_from = $stdout_tail_from, stdout_end = $stdout_end, stdout_seen = $stdout_seen,
+      stderr_head = $stderr_head, stderr_tail_from = $stderr_tail_from, stderr_end = $stderr_end, stderr_seen = $stderr_seen,
+      output_bytes = output_bytes + $added WHERE id = $id`),
+    insertChunk: p('INSERT INTO output_chunks (command_id, stream, "offset", at, size, data) VALUES (?, ?, ?, ?, ?, ?)'),
+    streamChunks: chunkReads(p, '"offset"', 'AND stream = $stream'),
+    allChunks: chunkReads(p, 'at', ''),
+    keptOutputBytes: p('SELECT COALESCE(SUM(output_bytes), 0) AS n FROM commands WHERE output_bytes > 0'),
+    oldestKeptOutput: p(`SELECT id, output_bytes, finished_at FROM commands WHERE output_bytes > 0 AND finished_at IS NOT NULL
+      AND status IN (${FINAL_STATUSES.map((st) => `'${st}'`).join(', ')}) ORDER BY finished_at, id LIMIT ?`),
+    deleteChunks: p('DELETE FROM output_chunks WHERE command_id = ?'),
+    markOutputDropped: p('UPDATE commands SET output_bytes = 0, output_dropped_at = ? WHERE id = ? AND output_bytes > 0'),
     result: p(`UPDATE commands SET status = $status, exit_code = $exit_code, signal = $signal, stdout = $stdout,
       stderr = $stderr, stdout_bytes = $stdout_bytes, stderr_bytes = $stderr_bytes, stdout_truncated = $stdout_truncated,
       stderr_truncated = $stderr_truncated, error = $error, started_at = COALESCE(started_at, $started_at),
@@ -153,4 +166,20 @@ export function prepareStatements(db: DatabaseSync) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * Reads of stored output chunks in one view: a stream by "offset" (`filter` names it), or both by
+ * at. `containing`: the last chunk starting at or before $pos; `firstFrom`: where the first chunk
+ * at or after $pos starts; `range`: chunks starting in [$from, $to), in order.
+ */
+function chunkReads(p: (sql: string) => StatementSync, pos: string, filter: string) {
+  const chunk = `SELECT stream, "offset", at, data FROM output_chunks WHERE command_id = $id ${filter}`;
+  return {
+    containing: p(`${chunk} AND ${pos} <= $pos ORDER BY ${pos} DESC LIMIT 1`),
+    firstFrom: p(`SELECT MIN(${pos}) AS pos FROM output_chunks WHERE command_id = $id ${filter} AND ${pos} >= $pos`),
+    range: p(`${chunk} AND ${pos} >= $from AND ${pos} < $to ORDER BY ${pos}`),
+  };
+}
+
+export type ChunkReads = ReturnType<typeof chunkReads>;
 

@@ -8,8 +8,8 @@ import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
 import { openSqlite, transaction } from '../../common/sqlite.ts';
 import type { AuditDraft } from '../../protocol/audit.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
-import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputChunk, RunRecord } from '../../protocol/wire.ts';
-import { planAppend } from './output-plan.ts';
+import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
+import { SqliteOutput } from './sqlite-output.ts';
 import type { ReplicaRow } from './cluster-store.ts';
 import type {
   AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
@@ -22,10 +22,10 @@ import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
-  NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
-  StoreCapabilities,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
+import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
 import { REMOVAL_REASONS } from './store.ts';
 
 /** A `command` event for each of these records, with their status now. */
@@ -41,6 +41,7 @@ export class SqliteStore implements Store {
   readonly #cluster: SqliteCluster;
   readonly #tokens: SqliteTokens;
   readonly #operators: SqliteOperators;
+  readonly #output: SqliteOutput;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -50,6 +51,7 @@ export class SqliteStore implements Store {
     this.#cluster = new SqliteCluster(this.#stmt);
     this.#tokens = new SqliteTokens(this.#db, this.#stmt);
     this.#operators = new SqliteOperators(this.#db, this.#stmt);
+    this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
   }
 
   async close(): Promise<void> {
@@ -259,23 +261,17 @@ export class SqliteStore implements Store {
     return outcome;
   }
 
-  async appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome> {
-    let next = 0;
-    let accepted: OutputChunk[] = [];
-    const outcome = await this.#owned(commandId, agentId, (cur) => {
-      ({ next, accepted } = planAppend(cur.output_offset, chunks, maxChars));
-      for (const c of accepted) this.#stmt.insertOutput.run(commandId, c.offset, c.stream, c.data);
-      this.#stmt.setOffset.run(next, commandId);
-    });
-    if (outcome.kind !== 'ok') return outcome;
-    const last = accepted[accepted.length - 1];
-    if (last) this.#publish([{ kind: 'output', command_id: commandId, offset: accepted[0]!.offset, next: last.offset + last.data.length }]);
-    return { kind: 'ok', nextOffset: next, accepted };
+  appendOutput(commandId: string, agentId: string, append: OutputAppend, keep: OutputKeep): Promise<AppendOutcome> {
+    return this.#output.appendOutput(commandId, agentId, append, keep);
   }
-
-  async readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]> {
-    return this.#stmt.readOutput.all(commandId, fromOffset) as unknown as OutputChunk[];
+  outputState(commandId: string): Promise<OutputState | undefined> { return this.#output.outputState(commandId); }
+  readOutput(commandId: string, view: OutputStream, from: number, maxBytes: number): Promise<StoredChunk[]> {
+    return this.#output.readOutput(commandId, view, from, maxBytes);
   }
+  readOutputBefore(commandId: string, view: OutputStream, before: number, maxBytes: number): Promise<StoredChunk[]> {
+    return this.#output.readOutputBefore(commandId, view, before, maxBytes);
+  }
+  pruneOutput(policy: RetentionPolicy, now: string, limit: number): Promise<DroppedOutput[]> { return this.#output.pruneOutput(policy, now, limit); }
 
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
     const outcome = transaction(this.#db, (): ResultOutcome => {
@@ -368,9 +364,9 @@ export class SqliteStore implements Store {
   }
 
   /** Runs `fn` in a transaction when the command exists and belongs to `agentId`. */
-  async #owned(commandId: string, agentId: string, fn: (cur: { status: CommandStatus; output_offset: number }) => void): Promise<CommandOutcome> {
+  async #owned(commandId: string, agentId: string, fn: (cur: { status: CommandStatus }) => void): Promise<CommandOutcome> {
     return transaction(this.#db, (): CommandOutcome => {
-      const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus; output_offset: number } | undefined;
+      const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
       fn(cur);

@@ -2,10 +2,12 @@
 // every backend keeps (SQLite, PostgreSQL); one shared test suite (test/store.test.ts) runs on each.
 
 import type { AuditDraft } from '../../protocol/audit.ts';
-import type { CommandResult, CommandRecord, AgentFacts, Labels, OutputChunk, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
+import type { CommandResult, CommandRecord, AgentFacts, Labels, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 import type { ClusterStore } from './cluster-store.ts';
 import type { OperatorStore } from './operator-store.ts';
+import type { OutputStore } from './output-store.ts';
+
 import type { StoreEventListener } from './store-events.ts';
 
 /** What a backend can do, said once where it is defined (see STYLE.md, capability flags). */
@@ -149,11 +151,6 @@ export type RemoveOutcome =
 
 export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
 
-export type AppendOutcome =
-  | { kind: 'ok'; nextOffset: number; accepted: OutputChunk[] }
-  | { kind: 'not_found' }
-  | { kind: 'not_yours' };
-
 export type CancelOutcome =
   | { kind: 'cancelled' | 'requested' | 'final'; command: CommandRecord }
   | { kind: 'not_found' };
@@ -194,7 +191,7 @@ export type ResultOutcome =
  *   given and compare them byte-wise, which orders such strings in time. Text is byte-wise too
  *   (names sort as in C, `B` before `a`), whatever the database's locale.
  */
-export interface Store extends ClusterStore, OperatorStore {
+export interface Store extends ClusterStore, OperatorStore, OutputStore {
   readonly capabilities: StoreCapabilities;
   /** Releases the connection(s); the database and what other instances do are untouched. */
   close(): Promise<void>;
@@ -348,14 +345,6 @@ export interface Store extends ClusterStore, OperatorStore {
   commandOwner(commandId: string): Promise<string | undefined>;
   /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. Publishes `command` when it changed. */
   markStarted(commandId: string, agentId: string, startedAt: string): Promise<CommandOutcome>;
-  /**
-   * Appends live output; chunks at or below the stored offset are ignored (idempotent by offset).
-   * Atomic and serialized per command: of concurrent calls with the same chunks, one accepts
-   * each chunk and the others see it as already there. Publishes `output` when it kept a chunk.
-   */
-  appendOutput(commandId: string, agentId: string, chunks: OutputChunk[], maxChars: number): Promise<AppendOutcome>;
-  /** Ordered by offset. */
-  readOutput(commandId: string, fromOffset: number): Promise<OutputChunk[]>;
   /**
    * Idempotent: a second result for a final command changes nothing and says `duplicate`.
    * Concurrent callers with results for one command: exactly one `recorded`, the others `duplicate`

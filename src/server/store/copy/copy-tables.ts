@@ -12,6 +12,10 @@ export interface CopyTable {
   bytes?: string[];
   /** Columns SQLite keeps as 0/1 and PostgreSQL as boolean: booleans in between. */
   flags?: string[];
+  /** Columns of raw bytes (BLOB, bytea): bytes in between. */
+  blobs?: string[];
+  /** Rows read and written at a time. @default 1000 */
+  batch?: number;
 }
 
 export const COPY_TABLES: CopyTable[] = [
@@ -32,11 +36,13 @@ export const COPY_TABLES: CopyTable[] = [
     columns: ['id', 'run_id', 'agent_id', 'upgrade', 'command', 'args', 'timeout', 'env', 'cwd', 'status', 'delivery', 'exit_code', 'signal', 'stdout',
       'stderr', 'stdout_bytes', 'stderr_bytes', 'stdout_truncated', 'stderr_truncated', 'error', 'last_push_error', 'created_at',
       'expires_at', 'dispatched_at', 'lease_expires_at', 'cancel_requested_at', 'started_at', 'finished_at', 'output_offset', 'push_claim',
-      'requested_by'],
+      'requested_by', 'output_head_limit', 'output_tail_limit', 'stdout_head', 'stdout_tail_from', 'stdout_end', 'stdout_seen', 'stderr_head',
+      'stderr_tail_from', 'stderr_end', 'stderr_seen', 'output_bytes', 'output_dropped_at'],
     bytes: ['signal', 'stdout', 'stderr', 'error', 'last_push_error'],
     flags: ['stdout_truncated', 'stderr_truncated'],
   },
-  { name: 'command_output', columns: ['command_id', 'offset', 'stream', 'data'], bytes: ['data'] },
+  // chunks of up to 256 KiB: a few at a time
+  { name: 'output_chunks', columns: ['command_id', 'stream', 'offset', 'at', 'size', 'data'], blobs: ['data'], batch: 16 },
   { name: 'cluster_identity', columns: ['id', 'fingerprint', 'recorded_at'] },
   // operators signed in to the web console stay signed in
   { name: 'console_sessions', columns: ['id_hash', 'operator_token_hash', 'created_at', 'last_seen_at', 'expires_at'] },
@@ -45,8 +51,8 @@ export const COPY_TABLES: CopyTable[] = [
   { name: 'audit_head', columns: ['id', 'seq', 'hash'] },
 ];
 
-/** A row in between: text as strings, numbers as numbers, flags as booleans, absent as null. */
-export type CopyRow = Record<string, string | number | boolean | null>;
+/** A row in between: text as strings, numbers as numbers, flags as booleans, bytes as bytes, absent as null. */
+export type CopyRow = Record<string, string | number | boolean | Uint8Array | null>;
 
 /** One side of a copy, whatever its backend. */
 export interface CopyEnd {

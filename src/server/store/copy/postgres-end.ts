@@ -11,7 +11,7 @@ const BATCH = 1000;
 /** Keyset order per table: commands in creation order (seq), the others by primary key. */
 const ORDER: Record<string, string[]> = {
   operators: ['id'], operator_tokens: ['token_hash'], enrollment_tokens: ['token_hash'], agents: ['id'], runs: ['id'], commands: ['seq'],
-  command_output: ['command_id', 'offset'], cluster_identity: ['id'], console_sessions: ['id_hash'],
+  output_chunks: ['command_id', 'stream', 'offset'], cluster_identity: ['id'], console_sessions: ['id_hash'],
   audit_log: ['seq'], audit_head: ['id'],
 };
 
@@ -44,12 +44,13 @@ export class PostgresEnd implements CopyEnd {
       const after = last ? `WHERE (${key.map(quoted).join(', ')}) > (${key.map((_, i) => `$${i + 2}`).join(', ')})` : '';
       const r = await db.query(
         `SELECT ${[...new Set([...table.columns, ...key])].map(quoted).join(', ')} FROM ${table.name} ${after}
-         ORDER BY ${key.map(quoted).join(', ')} LIMIT $1`, [BATCH, ...(last ?? [])]);
+         ORDER BY ${key.map(quoted).join(', ')} LIMIT $1`, [table.batch ?? BATCH, ...(last ?? [])]);
       if (r.rows.length === 0) return;
       const lastRow = r.rows[r.rows.length - 1] as Record<string, unknown>;
       last = key.map((k) => lastRow[k]);
       yield r.rows.map((row) => {
-        const t = textRow(row);
+        const blobs = Object.fromEntries((table.blobs ?? []).map((c) => [c, (row as Record<string, unknown>)[c]]));
+        const t = { ...textRow(row), ...blobs };
         return Object.fromEntries(table.columns.map((c) => [c, t[c] as CopyRow[string]]));
       });
     }
@@ -90,7 +91,7 @@ export class PostgresEnd implements CopyEnd {
             const params: unknown[] = [];
             const values = chunk.map((r) => `(${table.columns.map((c) => {
               const v = r[c] ?? null;
-              params.push(table.bytes?.includes(c) && typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+              params.push(table.bytes?.includes(c) && typeof v === 'string' ? Buffer.from(v, 'utf8') : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.length) : v);
               return `$${params.length}`;
             }).join(', ')})`);
             await client.query(`INSERT INTO ${table.name} (${table.columns.map(quoted).join(', ')}) VALUES ${values.join(', ')}`, params);

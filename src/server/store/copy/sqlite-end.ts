@@ -20,7 +20,7 @@ export class SqliteEnd implements CopyEnd {
   async *read(table: CopyTable): AsyncIterable<CopyRow[]> {
     const select = this.#db.prepare(`SELECT rowid AS _rowid, ${table.columns.map(quoted).join(', ')} FROM ${table.name} WHERE rowid > ? ORDER BY rowid LIMIT ?`);
     for (let after = Number.MIN_SAFE_INTEGER; ;) {
-      const rows = select.all(after, BATCH) as Record<string, unknown>[];
+      const rows = select.all(after, table.batch ?? BATCH) as Record<string, unknown>[];
       if (rows.length === 0) return;
       after = rows[rows.length - 1]!._rowid as number;
       yield rows.map((r) => {

@@ -8,6 +8,7 @@ import m0003 from './migrations/0003-upgrades.ts';
 import m0004 from './migrations/0004-console-sessions.ts';
 import m0005 from './migrations/0005-replicas.ts';
 import m0006 from './migrations/0006-operators-audit.ts';
+import m0007 from './migrations/0007-complete-output.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -16,4 +17,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 4, name: '0004-console-sessions', sql: m0004 },
   { version: 5, name: '0005-replicas', sql: m0005 },
   { version: 6, name: '0006-operators-audit', sql: m0006 },
+  { version: 7, name: '0007-complete-output', sql: m0007 },
 ];
