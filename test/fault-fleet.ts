@@ -147,7 +147,7 @@ export class FaultFleet {
       await Promise.all(specs.slice(i, i + 8).map(async (s) => {
         const { token } = await this.client.createEnrollmentToken(600);
         const config = join(this.dir, 'agents', s.name, 'config.json');
-        await enroll({ server: conn.url, token, configPath: config, name: s.name, noWeb: s.mode === 'poll', bind: '127.0.0.1', webPort: 0 });
+        await enroll({ server: conn.urls[0]!, token, configPath: config, name: s.name, noWeb: s.mode === 'poll', bind: '127.0.0.1', webPort: 0 });
         this.agents.push({ ...s, config, proc: null, starting: null, procs: [] });
       }));
     }
