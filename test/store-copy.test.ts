@@ -74,7 +74,7 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     assert.deepEqual(await everything(back), before);
     for (const s of [pgStore, back]) {
       // creation order survives the copy: of commands created at the same time, the first created is handed out first
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1', 'c2']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands.map((c) => c.id), ['c1', 'c2']);
     }
   });
 

@@ -11,7 +11,7 @@ import { planAppend } from './output-plan.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent,
+  AgentRow, AppendOutcome, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent,
   NewCommand, NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store,
   StoreCapabilities,
 } from './store.ts';
@@ -199,13 +199,14 @@ export class PostgresStore implements Store {
     return (await commands.commandsAwaitingPush(this.#pool, createdBefore, now, limit)).map(toCommand);
   }
 
-  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
-    const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null);
-    return rows.map(toCommand);
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
+    const claim = randomUUID();
+    const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null, claim);
+    return { claim, commands: rows.map(toCommand) };
   }
 
-  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
-    return commandIds.length === 0 ? 0 : commands.releaseHandOut(this.#pool, agentId, commandIds);
+  async releaseHandOut(agentId: string, claim: string): Promise<number> {
+    return commands.releaseHandOut(this.#pool, agentId, claim);
   }
 
   async commandOwner(commandId: string): Promise<string | undefined> {

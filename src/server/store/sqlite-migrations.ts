@@ -9,6 +9,7 @@ import m0004 from './sqlite-migrations/0004-removal-tokens.ts';
 import m0005 from './sqlite-migrations/0005-upgrades.ts';
 import m0006 from './sqlite-migrations/0006-console-sessions.ts';
 import m0007 from './sqlite-migrations/0007-replicas.ts';
+import m0008 from './sqlite-migrations/0008-claims.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -18,4 +19,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 5, name: '0005-upgrades', sql: m0005 },
   { version: 6, name: '0006-console-sessions', sql: m0006 },
   { version: 7, name: '0007-replicas', sql: m0007 },
+  { version: 8, name: '0008-claims', sql: m0008 },
 ];

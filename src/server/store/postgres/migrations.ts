@@ -7,6 +7,7 @@ import m0002 from './migrations/0002-removal-tokens.ts';
 import m0003 from './migrations/0003-upgrades.ts';
 import m0004 from './migrations/0004-console-sessions.ts';
 import m0005 from './migrations/0005-replicas.ts';
+import m0006 from './migrations/0006-claims.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -14,4 +15,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 3, name: '0003-upgrades', sql: m0003 },
   { version: 4, name: '0004-console-sessions', sql: m0004 },
   { version: 5, name: '0005-replicas', sql: m0005 },
+  { version: 6, name: '0006-claims', sql: m0006 },
 ];
