@@ -153,6 +153,9 @@ export class PostgresStore implements Store {
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    // Nothing waits (no rate control, or all started): one index probe, no lock. Every result of a
+    // fan-out comes here, and the run's lock would make them take turns, each holding a connection.
+    if (!(await runs.hasWaiting(this.#pool, runId))) return { queued: [], skipped: [] };
     // The run's row lock serializes rate control per run. Only this method queues a waiting
     // command, so under the lock the in-flight count can only fall: max_concurrency holds.
     return inTransaction(this.#pool, async (db) => {

@@ -81,6 +81,7 @@ export function prepareStatements(db: DatabaseSync) {
     listRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT ?'),
     runCounts: p('SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands WHERE run_id = ? GROUP BY status'),
     commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+    runHasWaiting: p(`SELECT 1 FROM commands WHERE run_id = ? AND status = 'waiting' LIMIT 1`),
     waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
     promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
     skip: p(`UPDATE commands SET status = 'skipped', finished_at = ?, error = ? WHERE id = ? AND status = 'waiting'`),

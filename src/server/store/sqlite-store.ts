@@ -143,6 +143,8 @@ export class SqliteStore implements Store {
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    // nothing waits (no rate control, or all started): nothing to count, every result of a fan-out ends here
+    if (!this.#stmt.runHasWaiting.get(runId)) return { queued: [], skipped: [] };
     const { queued, skipped } = transaction(this.#db, () => {
       const run = this.#stmt.runById.get(runId) as { max_concurrency: number | null; max_errors: number | null } | undefined;
       const counts = new Map((this.#stmt.runCounts.all(runId) as { status: CommandStatus; n: number }[]).map((c) => [c.status, c.n]));

@@ -293,7 +293,8 @@ export interface Store extends ClusterStore {
    * max_concurrency are queued, dispatched or running. Atomic and serialized per run: concurrent
    * callers never together queue more than max_concurrency allows, nothing is queued by a call
    * that starts after max_errors was reached, and each command is returned (queued or skipped)
-   * to exactly one caller: exactly the rows it changed. Publishes `command` for each.
+   * to exactly one caller: exactly the rows it changed. A run with nothing waiting returns at once,
+   * without taking the run's lock (nothing becomes waiting after createRun). Publishes `command` for each.
    */
   advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
   /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
