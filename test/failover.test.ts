@@ -179,6 +179,20 @@ describe('what the CLI sends to the next URL', () => {
     await assert.rejects(c.runs(1), /refused.*; .*(reset|socket hang up)/);
   });
 
+  test('with one URL (one name, several addresses), a read whose connection broke is tried once more on the same URL; a run is not', async (t) => {
+    const dir = tempDir(t);
+    const cert = await ensureSelfSigned({ certPath: join(dir, 'c.crt'), keyPath: join(dir, 'c.key') }, 'cluster');
+    let n = 0;
+    // the first request of each kind dies with its connection, as when the address behind the name went away
+    const flaky = await fakeServer(t, cert, (method) => (n++ % 2 === 0 ? null : method === 'POST' ? JSON.stringify({ run: { id: 'run_x' }, commands: [] }) : JSON.stringify({ runs: [] })));
+    const c = new OperatorClient({ urls: [flaky.url], token: 'myxo_x', fingerprint: cert.fingerprint });
+    t.after(() => c.close());
+    assert.deepEqual(await c.runs(1), []);
+    assert.deepEqual(flaky.seen, ['GET /api/runs?limit=1', 'GET /api/runs?limit=1']);
+    await assert.rejects(c.createRun({ targets: { all: true }, command: 'true' }), (e: RequestFailedError) => e.reached);
+    assert.equal(flaky.seen.filter((x) => x.startsWith('POST')).length, 1, 'sent once');
+  });
+
   test('--server takes several URLs, separated by commas or blanks; anything else is a clear error', async () => {
     const { parseServerList } = await import('../src/cli/operator-client.ts');
     assert.deepEqual(parseServerList('https://a:1, https://b:2/\nhttps://a:1 (this one)'), ['https://a:1', 'https://b:2']);

@@ -44,7 +44,7 @@ export class ControlClient {
     const pool = new PinnedPool({ fingerprint: serverFingerprint, connections: 1 });
     try {
       return await new ServerUrls(serverUrls).call(async (url) => {
-        const res = await requestJson<RegisterResponse>({ method: 'POST', url: `${url}/api/agents/register`, pool, body });
+        const res = await requestJson<RegisterResponse>({ method: 'POST', url: `${url}/api/agents/register`, pool, body, sendOnce: true });
         return { ...res.body, url };
       }, 'unsent');
     } finally {

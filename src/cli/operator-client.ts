@@ -193,7 +193,7 @@ export class OperatorClient {
   /** `resend`: reads, waits, cancels and label changes may be repeated on another replica; what creates or removes something is `unsent`. */
   async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number, resend: Resend = 'idempotent'): Promise<T> {
     return this.#urls.call(async (url) => (await requestJson<T>({
-      method, url: url + path, pool: this.#pool, body,
+      method, url: url + path, pool: this.#pool, body, sendOnce: resend === 'unsent',
       headers: { authorization: `Bearer ${this.#conn.token}` },
       ...(timeoutMs ? { timeoutMs } : {}),
     })).body, resend);

@@ -39,6 +39,11 @@ export interface JsonRequest {
   body?: unknown;
   /** ms to wait for the whole answer, @default 10000 */
   timeoutMs?: number;
+  /**
+   * Never send it a second time, not even on a new connection after a kept-alive one broke under
+   * it (the server may have read it before it died): for a request that creates something. @default false
+   */
+  sendOnce?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -96,7 +101,7 @@ function open(req: JsonRequest, accept: string, retried = false, reachedBefore =
       failed = true;
       clearTimeout(unanswered);
       // A server may close an idle kept-alive connection just as we reuse it; try once more on a new one.
-      if (r.reusedSocket && !retried && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
+      if (r.reusedSocket && !retried && !req.sendOnce && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
         open(req, accept, true, true).then(resolve, reject);
         return;
       }
