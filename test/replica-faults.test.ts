@@ -90,8 +90,9 @@ async function chaos(seed: number): Promise<string> {
           }));
           break;
         case 'kill-replica': {
-          const i = step.replica;
-          if (restarting.has(i)) break; // down already
+          // the chosen replica, or the next one up when it is down already (all of them may be down for a while)
+          const i = [0, 1, 2].map((k) => (step.replica + k) % REPLICAS).find((k) => !restarting.has(k));
+          if (i === undefined) break;
           await f.killServer('SIGKILL', i);
           restarting.add(i);
           // back in the background, on its own port: steps go on meanwhile, through the others
