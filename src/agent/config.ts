@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import { SERVER_URL } from '../protocol/server-urls.ts';
 import type { Labels } from '../protocol/wire.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/myx-agent/config.json';
@@ -112,9 +113,6 @@ export function validateConfig(raw: unknown, path: string): AgentConfigFile {
   }
   return raw as AgentConfigFile;
 }
-
-/** What a control plane URL must look like (the agent adds the API's paths to it). */
-export const SERVER_URL = /^https:\/\/[^/\s,]+\/?$/;
 
 function checkValue(type: KeyType, v: unknown): string | undefined {
   switch (type) {

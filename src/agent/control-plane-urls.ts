@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../common/files.ts';
 import type { Logger } from '../common/logger.ts';
-import { SERVER_URL } from './config.ts';
+import { SERVER_URL } from '../protocol/server-urls.ts';
 
 /** The state file's name, in the agent's state folder (beside the journal). */
 export const CONTROL_PLANE_URLS_FILE = 'control-plane-urls.json';

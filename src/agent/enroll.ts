@@ -8,7 +8,8 @@ import { ensureSelfSigned, loadCertificate } from '../common/tls-cert.ts';
 import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import type { Labels } from '../protocol/wire.ts';
-import { assertWritableDir, ConfigError, SERVER_URL, validateConfig, type AgentConfigFile } from './config.ts';
+import { splitServerUrls } from '../protocol/server-urls.ts';
+import { assertWritableDir, ConfigError, validateConfig, type AgentConfigFile } from './config.ts';
 import { ControlClient } from './control-client.ts';
 import { CONTROL_PLANE_URLS_FILE } from './control-plane-urls.ts';
 import { defaultAgentName, hostName, osDescription } from './system-info.ts';
@@ -90,9 +91,9 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
 }
 
 /** `--server`: one URL or several, separated by commas or blanks (as `myx replicas` lists them). */
-export function parseServerUrls(value: string): string[] {
-  const urls = value.split(/[\s,]+/).filter(Boolean);
-  if (urls.length === 0) throw new ConfigError('--server needs the control plane\'s URL, like https://HOST:PORT');
-  for (const u of urls) if (!SERVER_URL.test(u)) throw new ConfigError(`--server must look like https://HOST:PORT (several: separated by commas), got "${u}"`);
-  return [...new Set(urls.map((u) => u.replace(/\/$/, '')))];
+function parseServerUrls(value: string): string[] {
+  const split = splitServerUrls(value);
+  if ('bad' in split) throw new ConfigError(`--server must look like https://HOST:PORT (several: separated by commas), got "${split.bad}"`);
+  if (split.urls.length === 0) throw new ConfigError('--server needs the control plane\'s URL, like https://HOST:PORT');
+  return split.urls;
 }

@@ -11,6 +11,7 @@ import { openStream, requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { ServerUrls, type Resend } from '../common/server-urls.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import { splitServerUrls } from '../protocol/server-urls.ts';
 import type {
   AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, EnrollmentTokenResponse, EnrollmentTokenView,
   RemoveAgentResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, UpgradeAgentsRequest,
@@ -74,12 +75,10 @@ export async function resolveConnection(f: ConnectionFlags): Promise<Connection>
  * `myx replicas` prints can be pasted as they are ("(this one)" marks are left out).
  */
 export function parseServerList(value: string): string[] {
-  const words = value.replaceAll('(this one)', ' ').split(/[\s,]+/).filter(Boolean);
-  if (words.length === 0) throw new CliError('--server (or MYX_SERVER) needs the control plane\'s URL, like https://HOST:PORT');
-  for (const w of words) {
-    if (!/^https:\/\/[^/\s]+\/?$/.test(w)) throw new CliError(`--server (or MYX_SERVER) takes URLs like https://HOST:PORT, several separated by commas; got "${w}"`);
-  }
-  return [...new Set(words.map((w) => w.replace(/\/$/, '')))];
+  const split = splitServerUrls(value);
+  if ('bad' in split) throw new CliError(`--server (or MYX_SERVER) takes URLs like https://HOST:PORT, several separated by commas; got "${split.bad}"`);
+  if (split.urls.length === 0) throw new CliError('--server (or MYX_SERVER) needs the control plane\'s URL, like https://HOST:PORT');
+  return split.urls;
 }
 
 export class OperatorClient {
