@@ -30,7 +30,7 @@ export interface Registered {
 export async function register(client: OperatorClient, server: TestServer, name: string, mode: 'web' | 'poll', port: number | null, address: string | null, fingerprint: string | null = null): Promise<Registered> {
   const { token } = await client.createEnrollmentToken(600);
   const pin = parseEnrollmentToken(token)!.serverFingerprint;
-  const res = await ControlClient.register(server.url, pin, {
+  const res = await ControlClient.register([server.url], pin, {
     enrollment_token: token, name, hostname: hostname(), os: 'linux', version: MYX_VERSION, mode, web_port: port,
     fingerprint, advertise_address: address, labels: {},
   });

@@ -1,11 +1,11 @@
 // `npm run bench [-- scenario ...]`: runs the benchmark scenarios (all by default) and prints one
-// markdown table each. Scenarios: round-trip, fan-out, simulated, poll-capacity, footprint, binaries, soak.
+// markdown table each. Scenarios: round-trip, fan-out, simulated, poll-capacity, footprint, binaries, soak, replicas.
 
 import { writeFileSync } from 'node:fs';
 import { roundTrip } from './round-trip.ts';
 import { setUpPeers } from './peers.ts';
 
-const all = ['round-trip', 'fan-out', 'simulated', 'poll-capacity', 'footprint', 'binaries', 'soak'];
+const all = ['round-trip', 'fan-out', 'simulated', 'poll-capacity', 'footprint', 'binaries', 'soak', 'replicas'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 for (const w of wanted) if (!all.includes(w)) throw new Error(`unknown scenario ${w}; choose from ${all.join(', ')}`);
 
@@ -23,6 +23,7 @@ for (const w of wanted) {
     case 'footprint': out.push(await (await import('./footprint.ts')).footprint()); break;
     case 'binaries': out.push(await (await import('./binaries.ts')).binaries()); break;
     case 'soak': out.push(await (await import('./soak.ts')).soak()); break;
+    case 'replicas': out.push(await (await import('./replicas.ts')).replicas()); break;
   }
   console.log(`(${w} took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }

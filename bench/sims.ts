@@ -30,13 +30,17 @@ export interface SimGroup {
   finished: Promise<string[]>;
 }
 
-export async function startSims(dir: string, server: TestServer, mode: 'web' | 'poll', agents: (Registered & { port: number })[], processes: number, extra: Partial<SimSpec> = {}): Promise<SimGroup> {
+/**
+ * `processes` processes of simulated agents, the agents split evenly between them. `serverUrls`
+ * (replicas): process p reports to the p-th URL (round robin), as agents behind a load balancer would.
+ */
+export async function startSims(dir: string, server: TestServer, mode: 'web' | 'poll', agents: (Registered & { port: number })[], processes: number, extra: Partial<SimSpec> = {}, serverUrls: string[] = [server.url]): Promise<SimGroup> {
   const cert = await ensureSelfSigned({ certPath: join(dir, 'sim.crt'), keyPath: join(dir, 'sim.key') }, 'myx sim agent');
   const per = Math.ceil(agents.length / processes);
   const children: ReturnType<typeof spawnNode>[] = [];
   for (let p = 0; p < processes && p * per < agents.length; p++) {
     const spec: SimSpec = {
-      serverUrl: server.url, serverFingerprint: server.fingerprint, mode, cert,
+      serverUrl: serverUrls[p % serverUrls.length]!, serverFingerprint: server.fingerprint, mode, cert,
       agents: agents.slice(p * per, (p + 1) * per).map((a) => ({ name: a.name, agentId: a.agentId, token: a.token, port: a.port })),
       heartbeatSeconds: 5, rampSeconds: 5, durationSeconds: 30, ...extra,
     };

@@ -30,6 +30,17 @@ test('defaults, and flags override the file', () => {
   assert.deepEqual(f.web, { enabled: false, port: 9100, bind: '0.0.0.0' });
 });
 
+test('server_urls lists several control plane URLs, after server_url; each must be an https URL', () => {
+  const o = compileAgentOptions(validateConfig({ ...base, server_urls: ['https://cp2:8000/', 'https://127.0.0.1:8000', 'https://[::1]:8000'] }, '/x/c.json'), {}, '/x/c.json');
+  assert.deepEqual(o.serverUrls, ['https://127.0.0.1:8000', 'https://cp2:8000', 'https://[::1]:8000']);
+  const { server_url: _, ...noUrl } = base;
+  assert.deepEqual(compileAgentOptions(validateConfig({ ...noUrl, server_urls: ['https://cp1:8000'] }, 'c.json'), {}, 'c.json').serverUrls, ['https://cp1:8000']);
+  assert.throws(() => compileAgentOptions(validateConfig(noUrl, 'c.json'), {}, 'c.json'), /lacks server_url/);
+  assert.throws(() => validateConfig({ ...base, server_urls: 'https://cp2:8000' }, 'c.json'), /"server_urls" must be a list of URLs/);
+  assert.throws(() => validateConfig({ ...base, server_urls: ['cp2:8000'] }, 'c.json'), /"server_urls" must be a list of URLs/);
+  assert.throws(() => validateConfig({ ...base, server_url: 'http://cp1:8000' }, 'c.json'), /"server_url" must look like https:\/\/HOST:PORT/);
+});
+
 test('certificate_path and private_key_path replace the generated pair; missing files are a clear error', async (t) => {
   const dir = tempDir(t);
   const cfg = join(dir, 'config.json');

@@ -1,10 +1,12 @@
-// A fleet for fault injection, shared by test/faults.test.ts and bench/soak.ts: a control plane on
-// a fixed loopback port (it comes back on it after a restart) and real agent processes (web and poll
-// mode) that can be killed (SIGKILL or SIGTERM) and started again with the same config and journal,
-// while every command they run appends a line to a per-agent marker file. The audit then compares three records of what
-// happened: the control plane's commands, the marker files (what really ran) and the agents'
-// journals (what each agent finished).
+// A fleet for fault injection, shared by test/faults.test.ts, test/replica-faults.test.ts and
+// bench/soak.ts: a control plane (one on SQLite, or several replicas on one PostgreSQL) on fixed
+// loopback ports (each comes back on its own after a restart) and real agent processes (web and
+// poll mode) that can be killed (SIGKILL or SIGTERM) and started again with the same config and
+// journal, while every command they run appends a line to a per-agent marker file. The audit then
+// compares three records of what happened: the control plane's commands, the marker files (what
+// really ran) and the agents' journals (what each agent finished).
 
+import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -15,6 +17,7 @@ import { RequestFailedError } from '../src/common/json-client.ts';
 import { isFinal, RESULT_STATUSES } from '../src/protocol/command-status.ts';
 import type { CommandRecord, CommandResult, RunRecord } from '../src/protocol/wire.ts';
 import { freePort, MYX, ROOT, startProc, type Proc } from './helpers.ts';
+import { copyClusterCertificate } from './replica-helpers.ts';
 
 const MYX_AGENT = join(ROOT, 'bin', 'myx-agent.js');
 /** How long a process may take to start (generous: the machine may be busy). */
@@ -78,6 +81,13 @@ export interface FleetOptions {
   poll: number;
   /** Extra `myx server` flags (heartbeat interval, lease). */
   serverFlags?: string[];
+  /**
+   * Control-plane replicas on one PostgreSQL database (`database`, a URL), each on its own port.
+   * Agent k enrolls through replica k mod N: the even ones with that replica's URL only (they learn
+   * the others from it), the odd ones with every URL, theirs first. @default 1, on SQLite
+   */
+  replicas?: number;
+  database?: string;
 }
 
 export interface JournalRow {
@@ -103,28 +113,40 @@ export interface Audit {
 
 export class FaultFleet {
   readonly dir: string;
+  /** The first replica's data dir (the only one without replicas). */
   readonly dataDir: string;
   readonly markerDir: string;
-  readonly port: number;
+  /** Each replica's port; `port` is the first's. */
+  readonly ports: number[];
   readonly agents: FleetAgent[] = [];
   readonly serverProcs: Proc[] = [];
   readonly #serverFlags: string[];
-  #server: Proc | null = null;
+  readonly #servers: (Proc | null)[];
   #client: OperatorClient | null = null;
+  readonly #clients: OperatorClient[] = [];
   readonly counts = { serverKills: 0, agentKills: 0, agentTerms: 0 };
 
-  private constructor(dir: string, port: number, serverFlags: string[]) {
+  private constructor(dir: string, ports: number[], serverFlags: string[]) {
     this.dir = dir;
     this.dataDir = join(dir, 'server');
     this.markerDir = join(dir, 'markers');
-    this.port = port;
+    this.ports = ports;
     this.#serverFlags = serverFlags;
+    this.#servers = ports.map(() => null);
     mkdirSync(this.markerDir, { recursive: true });
   }
 
-  /** Starts the control plane, enrolls `web` + `poll` agents and starts them, connected. */
+  /** Starts the control plane (its replicas), enrolls `web` + `poll` agents and starts them, connected. */
   static async start(dir: string, o: FleetOptions): Promise<FaultFleet> {
-    const fleet = new FaultFleet(dir, await freePort(), o.serverFlags ?? []);
+    const n = o.replicas ?? 1;
+    if (n > 1 && !o.database) throw new Error('replicas share a PostgreSQL database: pass `database`');
+    const ports: number[] = [];
+    while (ports.length < n) {
+      const p = await freePort();
+      if (!ports.includes(p)) ports.push(p);
+    }
+    const flags = [...(o.serverFlags ?? []), ...(o.database ? ['--store', o.database] : [])];
+    const fleet = new FaultFleet(dir, ports, flags);
     try {
       await fleet.#start(o);
       return fleet;
@@ -135,19 +157,27 @@ export class FaultFleet {
   }
 
   async #start(o: FleetOptions): Promise<void> {
-    await this.startServer();
+    await this.startServer(0);
+    // every replica presents the first one's certificate (README: Running replicas)
+    for (let i = 1; i < this.ports.length; i++) copyClusterCertificate(this.dataDir, this.dataDirOf(i));
+    await Promise.all(this.ports.slice(1).map((_, i) => this.startServer(i + 1)));
     const conn = await resolveConnection({ dataDir: this.dataDir });
-    this.#client = new OperatorClient(conn);
+    // the fleet's operator: every replica's URL, failing over as `myx --server A,B,C` does
+    this.#client = new OperatorClient({ ...conn, urls: this.urls });
+    for (const url of this.urls) this.#clients.push(new OperatorClient({ ...conn, urls: [url] }));
     const specs = [
       ...Array.from({ length: o.web }, (_, i) => ({ name: `w${String(i + 1).padStart(2, '0')}`, mode: 'web' as const })),
       ...Array.from({ length: o.poll }, (_, i) => ({ name: `p${String(i + 1).padStart(2, '0')}`, mode: 'poll' as const })),
     ];
     // the same code `myx-agent enroll` runs, without a process per agent
     for (let i = 0; i < specs.length; i += 8) {
-      await Promise.all(specs.slice(i, i + 8).map(async (s) => {
-        const { token } = await this.client.createEnrollmentToken(600);
+      await Promise.all(specs.slice(i, i + 8).map(async (s, j) => {
+        const k = i + j;
+        const via = k % this.urls.length;
+        const urls = k % 2 === 0 ? [this.urls[via]!] : [...this.urls.slice(via), ...this.urls.slice(0, via)];
+        const { token } = await this.clientOf(via).createEnrollmentToken(600);
         const config = join(this.dir, 'agents', s.name, 'config.json');
-        await enroll({ server: conn.url, token, configPath: config, name: s.name, noWeb: s.mode === 'poll', bind: '127.0.0.1', webPort: 0 });
+        await enroll({ server: urls.join(','), token, configPath: config, name: s.name, noWeb: s.mode === 'poll', bind: '127.0.0.1', webPort: 0 });
         this.agents.push({ ...s, config, proc: null, starting: null, procs: [] });
       }));
     }
@@ -156,25 +186,49 @@ export class FaultFleet {
     await Promise.all(this.agents.map((a) => a.proc!.waitFor(/connected to the control plane/, START_MS)));
   }
 
+  /** An operator client of every replica (it fails over between them). */
   get client(): OperatorClient {
     return this.#client!;
   }
 
-  get serverPid(): number | undefined {
-    return this.#server?.child.pid;
+  /** An operator client of replica `i` only. */
+  clientOf(i: number): OperatorClient {
+    return this.#clients[i]!;
   }
 
-  async startServer(): Promise<void> {
-    const proc = spawnTracked(MYX, ['server', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, ...this.#serverFlags]);
+  get port(): number {
+    return this.ports[0]!;
+  }
+
+  /** Each replica's URL (its public URL: what agents learn). */
+  get urls(): string[] {
+    return this.ports.map((p) => `https://127.0.0.1:${p}`);
+  }
+
+  get serverPid(): number | undefined {
+    return this.#servers[0]?.child.pid;
+  }
+
+  /** Whether replica `i` runs. */
+  serverUp(i = 0): boolean {
+    return this.#servers[i] !== null;
+  }
+
+  dataDirOf(i: number): string {
+    return i === 0 ? this.dataDir : join(this.dir, `server-${i}`);
+  }
+
+  async startServer(i = 0): Promise<void> {
+    const proc = spawnTracked(MYX, ['server', '--data-dir', this.dataDirOf(i), '--listen', `127.0.0.1:${this.ports[i]}`, ...this.#serverFlags], { FAULT_REPLICA: String(i) });
     this.serverProcs.push(proc);
     await proc.waitFor(/control plane listening/, START_MS);
-    this.#server = proc;
+    this.#servers[i] = proc;
   }
 
-  async killServer(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const proc = this.#server;
+  async killServer(signal: NodeJS.Signals = 'SIGKILL', i = 0): Promise<void> {
+    const proc = this.#servers[i];
     if (!proc) return;
-    this.#server = null;
+    this.#servers[i] = null;
     await stop(proc, signal);
     this.counts.serverKills++;
   }
@@ -246,7 +300,8 @@ export class FaultFleet {
       await Promise.all(a.procs.map((p) => stop(p, 'SIGTERM')));
     }));
     await this.#client?.close();
-    this.#server = null;
+    for (const c of this.#clients) await c.close();
+    this.#servers.fill(null);
     await Promise.all(this.serverProcs.map((p) => stop(p, 'SIGTERM')));
   }
 
@@ -357,6 +412,30 @@ export class FaultFleet {
     for (const r of runs) out.push(await retrying(() => this.client.run(r.id)));
     return out;
   }
+}
+
+/**
+ * Fails unless the audit is clean: every command ended (`drained`), none ran twice, no result is
+ * missing or wrong, nothing adds up otherwise; kill -9 leaves two honest outcomes, succeeded (it
+ * ran and the result arrived) or lost (it was running on a killed agent); at least `minCommands`.
+ */
+export function assertAudit(audit: Audit, drained: boolean, minCommands: number): void {
+  const none = (list: string[], what: string) => assert.equal(list.length, 0, `${list.length} ${what}:\n${list.slice(0, 20).join('\n')}`);
+  assert.ok(drained, `not every command ended: ${JSON.stringify(audit.byStatus)}\n${audit.missing.slice(0, 20).join('\n')}`);
+  none(audit.duplicates, 'commands ran more than once');
+  none(audit.missing, 'results missing or wrong');
+  none(audit.other, 'executions or journal entries that do not add up');
+  const unexpected = Object.keys(audit.byStatus).filter((s) => s !== 'succeeded' && s !== 'lost');
+  assert.deepEqual(unexpected, [], `statuses: ${JSON.stringify(audit.byStatus)}`);
+  assert.ok(audit.commands.length >= minCommands, `${audit.commands.length} commands, expected at least ${minCommands}`);
+}
+
+/** The seeds to run: PREFIX_SEED=S replays one; PREFIX_SEEDS=N runs 1..N (default `count`). */
+export function faultSeeds(prefix: string, count: number): number[] {
+  const one = process.env[`${prefix}_SEED`];
+  if (one) return [Number(one)];
+  const n = Number(process.env[`${prefix}_SEEDS`] ?? count);
+  return Array.from({ length: n }, (_, i) => i + 1);
 }
 
 /** The nonce of a fleet run: the first argument after the script (`sh -c SCRIPT NONCE DIR SECONDS`). */

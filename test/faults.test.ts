@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import { PinnedPool } from '../src/common/pinned-pool.ts';
 import { requestJson } from '../src/common/json-client.ts';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
-import { FaultFleet, mulberry32, retrying, type Audit } from './fault-fleet.ts';
+import { assertAudit, FaultFleet, faultSeeds, mulberry32, retrying } from './fault-fleet.ts';
 import { eventually, tempDir } from './helpers.ts';
 
 const WEB = 14;
@@ -122,7 +122,7 @@ async function chaos(seed: number): Promise<SeedStats> {
     await f.stopAll();
     const audit = f.audit(runsNow);
     if (process.env.MYX_FAULT_KEEP) console.log(`seed ${seed}: logs in ${f.writeLogs()}`);
-    check(audit, drained);
+    assertAudit(audit, drained, 2 * (WEB + POLL));
     if (!process.env.MYX_FAULT_KEEP) rmSync(dir, { recursive: true, force: true }); // kept when the seed failed
     return {
       commands: audit.commands.length, byStatus: audit.byStatus, executions: audit.executions,
@@ -140,27 +140,9 @@ async function chaos(seed: number): Promise<SeedStats> {
   }
 }
 
-function check(audit: Audit, drained: boolean): void {
-  const none = (list: string[], what: string) => assert.equal(list.length, 0, `${list.length} ${what}:\n${list.slice(0, 20).join('\n')}`);
-  assert.ok(drained, `not every command ended: ${JSON.stringify(audit.byStatus)}\n${audit.missing.slice(0, 20).join('\n')}`);
-  none(audit.duplicates, 'commands ran more than once');
-  none(audit.missing, 'results missing or wrong');
-  none(audit.other, 'executions or journal entries that do not add up');
-  // kill -9 leaves two honest outcomes: it ran and the result arrived, or it was running on a killed agent
-  const unexpected = Object.keys(audit.byStatus).filter((s) => s !== 'succeeded' && s !== 'lost');
-  assert.deepEqual(unexpected, [], `statuses: ${JSON.stringify(audit.byStatus)}`);
-  assert.ok(audit.commands.length >= 2 * (WEB + POLL));
-}
-
-function seeds(): number[] {
-  if (process.env.MYX_FAULT_SEED) return [Number(process.env.MYX_FAULT_SEED)];
-  const n = Number(process.env.MYX_FAULT_SEEDS ?? 3);
-  return Array.from({ length: n }, (_, i) => i + 1);
-}
-
 describe('kill -9 of agents and the control plane during fan-outs to 20 agents', () => {
   const totals: SeedStats[] = [];
-  for (const seed of seeds()) {
+  for (const seed of faultSeeds('MYX_FAULT', 3)) {
     test(`seed ${seed}: every command ends, none runs twice, no result is lost`, { timeout: 400_000 }, async (t) => {
       const s = await chaos(seed);
       totals.push(s);

@@ -4,47 +4,19 @@
 // one never pushed), all present one certificate, and each knows the others' URLs.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import type { CommandRecord, HeartbeatResponse, PollResponse } from '../src/protocol/wire.ts';
 import { PostgresStore } from '../src/server/store/postgres-store.ts';
 import { createToken, enrollAgent, eventually, MYX, startAgent, startProc, startServer, tempDir, type TestServer } from './helpers.ts';
 import { postgresServer, postgresSkip } from './postgres-server.ts';
+import { operator, startReplica, twoReplicas } from './replica-helpers.ts';
 import { closePool, send } from './raw-http.ts';
 
 const skip = postgresSkip();
-type T = { after: (fn: () => void | Promise<void>) => void };
-
-/** A replica of `first` on `db`: its data dir gets the first's certificate and key, as README says. */
-async function startReplica(t: T, first: TestServer, dir: string, db: string, extra: string[] = []): Promise<TestServer> {
-  const tls = join(dir, 'server', 'tls');
-  mkdirSync(tls, { recursive: true, mode: 0o700 });
-  copyFileSync(join(first.dataDir, 'tls', 'server.crt'), join(tls, 'server.crt'));
-  copyFileSync(join(first.dataDir, 'tls', 'server.key'), join(tls, 'server.key'));
-  const replica = await startServer(dir, ['--store', db, ...extra]);
-  t.after(() => replica.proc.kill('SIGKILL'));
-  return replica;
-}
-
-/** Two replicas on a fresh database. */
-async function twoReplicas(t: T, extra: string[] = []): Promise<{ r1: TestServer; r2: TestServer; db: string; dir: string }> {
-  const dir = tempDir(t);
-  const db = await (await postgresServer()).createDatabase();
-  const r1 = await startServer(join(dir, 'r1'), ['--store', db, ...extra]);
-  t.after(() => r1.proc.kill('SIGKILL'));
-  const r2 = await startReplica(t, r1, join(dir, 'r2'), db, extra);
-  return { r1, r2, db, dir };
-}
-
-async function operator(t: T, server: TestServer): Promise<OperatorClient> {
-  const c = new OperatorClient(await resolveConnection({ dataDir: server.dataDir }));
-  t.after(() => c.close());
-  return c;
-}
 
 /** An agent enrolled through `server` by its API (no daemon: the test speaks for it). */
 async function fakeAgent(server: TestServer, name: string): Promise<string> {

@@ -41,6 +41,7 @@ function verify(unit: string): string {
 
 const unitPath = () => join(prefix, 'etc/systemd/system/myx-server.service');
 const libDir = () => join(prefix, 'usr/local/lib/myx');
+const envFile = () => join(prefix, 'etc/myx/server.env');
 
 test('myx server install --prefix --no-start puts the checked release in /usr/local/lib/myx, links /usr/local/bin/myx and writes the sandboxed unit', async () => {
   const r = await install(join(release, 'myx'), ['--prefix', prefix, '--no-start', '--listen', '0.0.0.0:8000', '--public-url', 'https://control.example:8000']);
@@ -54,7 +55,10 @@ test('myx server install --prefix --no-start puts the checked release in /usr/lo
   assert.equal(realpathSync(join(prefix, 'usr/local/bin/myx')), join(libDir(), 'myx'));
 
   const unit = readFileSync(unitPath(), 'utf8');
-  assert.equal(unit, serverUnit({ libDir: libDir(), listen: '0.0.0.0:8000', port: 8000, publicUrl: 'https://control.example:8000' }));
+  assert.equal(unit, serverUnit({ libDir: libDir(), listen: '0.0.0.0:8000', port: 8000, publicUrl: 'https://control.example:8000', envFile: envFile() }));
+  assert.ok(unit.includes(`EnvironmentFile=-${envFile()}\n`), 'read when an operator adds it');
+  assert.equal(existsSync(envFile()), false, 'none without a database URL: SQLite');
+  assert.match(r.stdout, /store +SQLite in \/var\/lib\/myx/);
   assert.ok(unit.includes(`ExecStart=${libDir()}/myx server --data-dir /var/lib/myx --listen 0.0.0.0:8000 --release-dir ${libDir()} --public-url https://control.example:8000\n`));
   for (const line of ['User=myx', 'StateDirectory=myx', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes',
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK', 'SystemCallFilter=@system-service', 'CapabilityBoundingSet=', 'Restart=always']) {
@@ -91,6 +95,28 @@ test('installing again from the installed binary itself changes nothing but what
   assert.match(r.stdout, /myx-server\.service \(rewritten\)/, 'back to port 8000');
   const again = await install(join(prefix, 'usr/local/bin/myx'), ['--prefix', prefix, '--no-start', '--listen', '0.0.0.0:8000', '--public-url', 'https://control.example:8000']);
   assert.match(again.stdout, /myx-server\.service \(unchanged\)/);
+});
+
+test('with a database URL the unit gets MYX_DATABASE_URL from an environment file of root\'s (0600), never on a command line', async () => {
+  const url = 'postgres://myx:s3cret@db.example:5432/myx?sslmode=require';
+  const args = ['server', 'install', '--prefix', prefix, '--no-start', '--listen', '0.0.0.0:8000', '--public-url', 'https://control.example:8000'];
+  const r = await runExe(join(prefix, 'usr/local/bin/myx'), args, { ...env, MYX_DATABASE_URL: url }, 120_000);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(statSync(envFile()).mode & 0o777, 0o600);
+  assert.match(readFileSync(envFile(), 'utf8'), /^MYX_DATABASE_URL=postgres:\/\/myx:s3cret@db\.example:5432\/myx\?sslmode=require$/m);
+  const unit = readFileSync(unitPath(), 'utf8');
+  assert.match(r.stdout, /myx-server\.service \(unchanged\)/, 'the unit is the same: it reads the file when there is one');
+  assert.doesNotMatch(unit, /s3cret|postgres:/);
+  assert.doesNotMatch(r.stdout + r.stderr, /s3cret/);
+  assert.match(r.stdout, /store +PostgreSQL postgres:\/\/myx:\*\*\*@db\.example:5432\/myx.*MYX_DATABASE_URL in .*server\.env \(0600, written\)/);
+  assert.equal(verify(unitPath()), 'exit 0\n');
+  // again without a URL: the file stays as it is
+  const again = await runExe(join(prefix, 'usr/local/bin/myx'), args, env, 120_000);
+  assert.match(again.stdout, /store +as .*server\.env says \(left as it is\)/);
+  assert.match(readFileSync(envFile(), 'utf8'), /s3cret/);
+  const bad = await runExe(join(prefix, 'usr/local/bin/myx'), args, { ...env, MYX_DATABASE_URL: 'postgres://myx@db/my db' }, 120_000);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /percent-encode it/);
 });
 
 test('the installed control plane, run as an unprivileged user without capabilities, hands out the agent from its own folder', async (t) => {

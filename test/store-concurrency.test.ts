@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRecord, CommandResult } from '../src/protocol/wire.ts';
 import type { AppendOutcome, DroppedOutput } from '../src/server/store/output-store.ts';
 import {
-  REMOVAL_REASONS, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type NewAgent, type NewCommand,
+  REMOVAL_REASONS, type CancelOutcome, type CreateTokenOutcome, type EnrollOutcome, type HandOut, type NewAgent, type NewCommand,
   type RemoveOutcome, type ResultOutcome, type RevokeTokenOutcome, type Store,
 } from '../src/server/store/store.ts';
 import { BACKENDS, type Backend } from './store-backends.ts';
@@ -145,11 +145,11 @@ for (const backend of BACKENDS) {
         const ids = await createRun(a, `r${round}`, 150);
         const pushOrder = [[...ids].reverse(), [...ids].sort(() => Math.random() - 0.5)];
         const [polls, pushes] = await Promise.all([
-          fromBoth<CommandRecord[]>([a, b], 'claimForAgent', () => Array.from({ length: 15 }, () => ['a1', NOW, LEASE, 7])),
+          fromBoth<HandOut>([a, b], 'claimForAgent', () => Array.from({ length: 15 }, () => ['a1', NOW, LEASE, 7])),
           fromBoth<string | null>([a, b], 'claimForPush', (who) => pushOrder[who]!.map((id) => [id, NOW, LEASE])),
         ]);
         const got = [
-          ...polls.flat(2).map((c) => c.id),
+          ...polls.flat().flatMap((h) => h.commands).map((c) => c.id),
           ...pushes.flatMap((won, who) => pushOrder[who]!.filter((_, i) => won[i])),
         ];
         assertEachOnce(got, ids, `round ${round}`);
@@ -197,7 +197,7 @@ for (const backend of BACKENDS) {
       const ran: string[] = [];
       let maxInFlight = 0;
       await race([a, b], 3, async (s) => {
-        const claimed = await s.claimForAgent('a1', NOW, LEASE, 2);
+        const claimed = (await s.claimForAgent('a1', NOW, LEASE, 2)).commands;
         for (const c of claimed) {
           ran.push(c.id);
           await s.markStarted(c.id, 'a1', NOW);
@@ -223,7 +223,7 @@ for (const backend of BACKENDS) {
       const ran: string[] = [];
       const skipped: string[] = [];
       await race([a, b], 3, async (s) => {
-        const claimed = await s.claimForAgent('a1', NOW, LEASE, 1);
+        const claimed = (await s.claimForAgent('a1', NOW, LEASE, 1)).commands;
         for (const c of claimed) {
           ran.push(c.id);
           await s.recordResult(c.id, 'a1', result('boom', 'failed'), NOW);
@@ -292,10 +292,10 @@ for (const backend of BACKENDS) {
       const [a, b] = await twoReplicas(backend, t);
       const ids = await createRun(a, 'r', 150);
       const [claims, cancels] = await Promise.all([
-        fromBoth<CommandRecord[]>([b], 'claimForAgent', () => Array.from({ length: 30 }, () => ['a1', NOW, LEASE, 5])),
+        fromBoth<HandOut>([b], 'claimForAgent', () => Array.from({ length: 30 }, () => ['a1', NOW, LEASE, 5])),
         fromBoth<CancelOutcome>([a], 'requestCancel', () => ids.map((id) => [id, NOW])),
       ]);
-      const claimed = new Set(claims.flat(2).map((c) => c.id));
+      const claimed = new Set(claims.flat().flatMap((h) => h.commands).map((c) => c.id));
       ids.forEach((id, i) => assert.equal(cancels[0]![i]!.kind, claimed.has(id) ? 'requested' : 'cancelled', id));
       assert.deepEqual((await b.pendingCancels('a1')).sort(), [...claimed].sort());
     });
@@ -315,7 +315,7 @@ for (const backend of BACKENDS) {
         (async () => { [removals] = await fromBoth<RemoveOutcome>([a], 'removeAgent', () => agents.map((id) => [id, NOW]), 2) as [RemoveOutcome[]]; })(),
         ...agents.map(async (id, i) => {
           // b works on each agent as a replica would: claims by poll and push, results, a new run
-          const polled = await callEach<CommandRecord[]>(b, 'claimForAgent', [[id, NOW, LEASE, 3]]);
+          const polled = (await callEach<HandOut>(b, 'claimForAgent', [[id, NOW, LEASE, 3]])).map((h) => h.commands);
           const pushed = await callEach<string | null>(b, 'claimForPush', [[`${id}-r0-c0009`, NOW, LEASE]]);
           for (const c of polled[0]!) claimed.add(c.id);
           if (pushed[0]) claimed.add(`${id}-r0-c0009`);

@@ -92,7 +92,7 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
       const next = await s.appendAudit(by('command.cancel'));
       assert.deepEqual([next.seq, next.prev_hash], [4, before.auditHead!.hash]);
       // creation order survives the copy: of commands created at the same time, the first created is handed out first
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1', 'c2']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands.map((c) => c.id), ['c1', 'c2']);
     }
   });
 

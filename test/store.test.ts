@@ -97,7 +97,7 @@ for (const backend of BACKENDS) {
       const claim = await s.claimForPush('c1', NOW, LATER);
       assert.equal(typeof claim, 'string');
       assert.equal(await s.claimForPush('c1', NOW, LATER), null, 'claimed once');
-      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'a claimed command is not handed out again');
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands, [], 'a claimed command is not handed out again');
       await s.releasePush('c1', claim!, 'connection refused');
       const q = (await s.getCommands(['c1']))[0]!;
       assert.deepEqual([q.status, q.delivery, q.last_push_error], ['queued', null, 'connection refused']);
@@ -121,7 +121,7 @@ for (const backend of BACKENDS) {
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
-      const got = await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10);
+      const got = (await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10)).commands;
       assert.deepEqual(got.map((c) => [c.id, c.status, c.delivery]), [['c1', 'dispatched', 'poll'], ['c2', 'dispatched', 'poll']]);
       await s.markStarted('c2', 'a1', NOW);
       assert.deepEqual((await s.requeueExpiredLeases('2026-01-01T00:00:10.000Z')).length, 0, 'lease still runs');
@@ -129,21 +129,41 @@ for (const backend of BACKENDS) {
       assert.deepEqual(back.map((c) => [c.id, c.status]), [['c1', 'queued']], 'only the unstarted one returns');
     });
 
-    test('a hand-out that never reached its agent goes back to queued at once: only its own, unstarted, poll-claimed commands', async (t) => {
+    test('a hand-out that never reached its agent goes back to queued at once: only its own claim\'s unstarted commands', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
       assert.notEqual(await s.claimForPush('c3', NOW, LATER), null);
-      await s.claimForAgent('a1', NOW, LATER, 10);
+      const handOut = await s.claimForAgent('a1', NOW, LATER, 10);
+      assert.deepEqual(handOut.commands.map((c) => c.id), ['c1', 'c2']);
       await s.markStarted('c2', 'a1', NOW);
-      assert.equal(await s.releaseHandOut('other', ['c1']), 0, 'not another agent\'s');
-      assert.equal(await s.releaseHandOut('a1', ['c1', 'c2', 'c3', 'nope']), 1);
+      assert.equal(await s.releaseHandOut('other', handOut.claim), 0, 'not another agent\'s');
+      assert.equal(await s.releaseHandOut('a1', 'another claim'), 0, 'not another claim\'s');
+      assert.equal(await s.releaseHandOut('a1', handOut.claim), 1);
       const after = await s.getCommands(['c1', 'c2', 'c3']);
       assert.deepEqual(after.map((c) => [c.id, c.status, c.delivery]), [['c1', 'queued', null], ['c2', 'running', 'poll'], ['c3', 'dispatched', 'push']]);
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['c1'], 'handed out again');
+      const again = await s.claimForAgent('a1', NOW, LATER, 10);
+      assert.deepEqual(again.commands.map((c) => c.id), ['c1'], 'handed out again');
+      assert.notEqual(again.claim, handOut.claim);
+      assert.equal(await s.releaseHandOut('a1', handOut.claim), 0, 'the first hand-out gives back nothing the second took');
+      assert.equal((await s.getCommands(['c1']))[0]!.status, 'dispatched');
       assert.equal(await s.commandOwner('c1'), 'a1');
       assert.equal(await s.commandOwner('nope'), undefined);
+    });
+
+    test('a hand-out whose lease ran out gives back nothing once another hand-out took its commands', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1')], NOW);
+      const first = await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 10);
+      assert.deepEqual((await s.requeueExpiredLeases('2026-01-01T00:01:00.000Z')).map((c) => c.id), ['c1']);
+      const second = await s.claimForAgent('a1', '2026-01-01T00:01:00.000Z', LATER, 10);
+      assert.deepEqual(second.commands.map((c) => c.id), ['c1']);
+      assert.equal(await s.releaseHandOut('a1', first.claim), 0);
+      assert.equal((await s.getCommands(['c1']))[0]!.status, 'dispatched', 'still with the second hand-out');
+      assert.equal(await s.releaseHandOut('a1', second.claim), 1);
     });
 
     test('the delivery TTL: a queued command past it expires and is never handed out', async (t) => {
@@ -151,7 +171,7 @@ for (const backend of BACKENDS) {
       await token(s, 'e', LATER);
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [{ ...cmd('c1'), expires_at: '2026-01-01T00:00:02.000Z' }], NOW);
-      assert.deepEqual(await s.claimForAgent('a1', '2026-01-01T00:00:03.000Z', LATER, 10), []);
+      assert.deepEqual((await s.claimForAgent('a1', '2026-01-01T00:00:03.000Z', LATER, 10)).commands, []);
       const expired = await s.expireQueued('2026-01-01T00:00:03.000Z');
       assert.deepEqual(expired.map((c) => [c.id, c.status]), [['c1', 'expired']]);
     });
@@ -255,7 +275,7 @@ for (const backend of BACKENDS) {
       assert.equal((await s.getCommands(['c1']))[0]!.status, 'cancelled');
       const run = (await s.getRun('r1'))!;
       assert.deepEqual([run.done, run.counts], [true, { cancelled: 4, succeeded: 1 }]);
-      assert.deepEqual(await s.claimForAgent('a1', LATER, LATER, 10), []);
+      assert.deepEqual((await s.claimForAgent('a1', LATER, LATER, 10)).commands, []);
 
       const row = await s.agentByTokenHash('hash-a1');
       assert.deepEqual([row?.removed_at, row?.token], [LATER, ''], 'the token hash still finds it, to say it was removed; the token itself is gone');
@@ -294,13 +314,13 @@ for (const backend of BACKENDS) {
 
       assert.notEqual(await s.claimForPush('up1', NOW, LATER), null);
       assert.equal(await s.claimForPush('x1', NOW, LATER), null, 'not pushed while the upgrade is handed out');
-      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'not handed out either');
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands, [], 'not handed out either');
       await enqueue(s, [{ ...cmd('y2'), agent_id: 'a2' }], NOW);
-      assert.deepEqual((await s.claimForAgent('a2', NOW, LATER, 10)).map((c) => c.id), ['y2'], 'other agents are not held back');
+      assert.deepEqual((await s.claimForAgent('a2', NOW, LATER, 10)).commands.map((c) => c.id), ['y2'], 'other agents are not held back');
       await s.markStarted('up1', 'a1', NOW);
-      assert.deepEqual(await s.claimForAgent('a1', NOW, LATER, 10), [], 'nor while it runs');
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands, [], 'nor while it runs');
       await s.recordResult('up1', 'a1', { ...result, stdout: 'upgraded 1.0.0 -> 1.1.0\n' }, NOW);
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).map((c) => c.id), ['x1'], 'handed out once the upgrade ended');
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands.map((c) => c.id), ['x1'], 'handed out once the upgrade ended');
     });
 
     test('enrollment tokens: listed without secrets, revoked once, at most N outstanding', async (t) => {
@@ -356,8 +376,8 @@ for (const backend of BACKENDS) {
       await s.enrollAgent('e', agent('a1'), NOW);
       await enqueue(s, [cmd('c3'), cmd('c1'), cmd('c2')], LATER);
       await enqueue(s, [cmd('c0')], NOW);
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c0', 'c3', 'c1']);
-      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).map((c) => c.id), ['c2']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).commands.map((c) => c.id), ['c0', 'c3', 'c1']);
+      assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 3)).commands.map((c) => c.id), ['c2']);
       assert.deepEqual((await s.getCommands(['c2', 'nope', 'c0'])).map((c) => c.id), ['c2', 'c0'], 'in the order asked, unknown left out');
     });
 
@@ -369,9 +389,9 @@ for (const backend of BACKENDS) {
       await enqueue(s, [cmd('old')], NOW);
       await enqueue(s, [cmd('fresh'), cmd('refused')], T1);
       await s.recordPushFailure('refused', 'connection refused');
-      const got = await s.claimForAgent('a1', T1, LATER, 10, { queuedBefore: '2026-01-01T00:00:05.000Z' });
+      const got = (await s.claimForAgent('a1', T1, LATER, 10, { queuedBefore: '2026-01-01T00:00:05.000Z' })).commands;
       assert.deepEqual(got.map((c) => c.id), ['old', 'refused']);
-      assert.deepEqual((await s.claimForAgent('a1', T1, LATER, 10)).map((c) => c.id), ['fresh']);
+      assert.deepEqual((await s.claimForAgent('a1', T1, LATER, 10)).commands.map((c) => c.id), ['fresh']);
     });
 
     test('a failed push gives back only its own claim: not one taken after its lease ran out', async (t) => {
@@ -401,8 +421,7 @@ for (const backend of BACKENDS) {
       await s.claimForPush('c1', NOW, LATER); // no longer queued: nothing
       await s.releasePush('c1', claim, 'refused');
       await s.recordPushFailure('c1', 'refused');
-      await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
-      await s.releaseHandOut('a1', ['c1']);
+      await s.releaseHandOut('a1', (await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1)).claim);
       await s.claimForAgent('a1', NOW, '2026-01-01T00:00:30.000Z', 1);
       await s.markStarted('c1', 'a1', NOW);
       await s.markStarted('c1', 'a1', NOW); // running already: nothing

@@ -5,13 +5,21 @@ import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import { SERVER_URL } from '../protocol/server-urls.ts';
 import type { Labels } from '../protocol/wire.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/myx-agent/config.json';
 
 /** The config file as written on disk. */
 export interface AgentConfigFile {
+  /** The control plane's URL (one replica, a load balancer, or one name with several addresses). */
   server_url?: string;
+  /**
+   * Several URLs of the control plane (its replicas), tried in order; with server_url, that one
+   * comes first. The agent also learns the replicas' URLs from the control plane (kept in
+   * `state/control-plane-urls.json`) and turns to them when these fail.
+   */
+  server_urls?: string[];
   agent_token?: string;
   server_fingerprint?: string;
   agent_id?: string;
@@ -38,9 +46,9 @@ export interface AgentConfigFile {
   upgrade_drain_seconds?: number;
 }
 
-type KeyType = 'string' | 'boolean' | 'port' | 'positive' | 'labels';
+type KeyType = 'string' | 'url' | 'urls' | 'boolean' | 'port' | 'positive' | 'labels';
 const KEYS: Record<keyof AgentConfigFile, KeyType> = {
-  server_url: 'string', agent_token: 'string', server_fingerprint: 'string', agent_id: 'string', name: 'string',
+  server_url: 'url', server_urls: 'urls', agent_token: 'string', server_fingerprint: 'string', agent_id: 'string', name: 'string',
   web_service_enabled: 'boolean', web_service_port: 'port', web_service_bind: 'string', advertise_address: 'string',
   certificate_path: 'string', private_key_path: 'string', labels: 'labels', heartbeat_interval_seconds: 'positive',
   log_level: 'string', upgrade_confirm_seconds: 'positive', upgrade_drain_seconds: 'positive',
@@ -54,7 +62,8 @@ export interface AgentFlags {
 export interface AgentOptions {
   configPath: string;
   configDir: string;
-  serverUrl: string;
+  /** The control plane's URLs from the config file (server_url first), without a trailing slash. */
+  serverUrls: string[];
   agentToken: string;
   serverFingerprint: string;
   agentId: string | null;
@@ -108,6 +117,10 @@ export function validateConfig(raw: unknown, path: string): AgentConfigFile {
 function checkValue(type: KeyType, v: unknown): string | undefined {
   switch (type) {
     case 'string': return typeof v === 'string' && v.length > 0 ? undefined : 'must be a non-empty string';
+    case 'url': return typeof v === 'string' && SERVER_URL.test(v) ? undefined : 'must look like https://HOST:PORT';
+    case 'urls':
+      return Array.isArray(v) && v.length > 0 && v.every((u) => typeof u === 'string' && SERVER_URL.test(u))
+        ? undefined : 'must be a list of URLs like ["https://cp1:8000", "https://cp2:8000"]';
     case 'boolean': return typeof v === 'boolean' ? undefined : 'must be true or false';
     case 'port': return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : 'must be a port number (0-65535)';
     case 'positive': return typeof v === 'number' && v > 0 ? undefined : 'must be a positive number';
@@ -124,7 +137,8 @@ function checkValue(type: KeyType, v: unknown): string | undefined {
 export function compileAgentOptions(file: AgentConfigFile, flags: AgentFlags, configPath: string): AgentOptions {
   const path = resolve(configPath);
   const configDir = dirname(path);
-  if (!file.server_url || !file.agent_token || !file.server_fingerprint) {
+  const serverUrls = [...new Set([...(file.server_url ? [file.server_url] : []), ...(file.server_urls ?? [])].map((u) => u.replace(/\/$/, '')))];
+  if (serverUrls.length === 0 || !file.agent_token || !file.server_fingerprint) {
     throw new ConfigError(`${path} lacks server_url, agent_token or server_fingerprint: enroll with \`myx-agent enroll --server URL --token TOKEN --config ${path}\``);
   }
   const serverFingerprint = normalizeFingerprint(file.server_fingerprint);
@@ -136,7 +150,7 @@ export function compileAgentOptions(file: AgentConfigFile, flags: AgentFlags, co
   return {
     configPath: path,
     configDir,
-    serverUrl: file.server_url.replace(/\/$/, ''),
+    serverUrls,
     agentToken: file.agent_token,
     serverFingerprint,
     agentId: file.agent_id ?? null,

@@ -2,16 +2,17 @@
 // result spool, wired together; one log line says what it is doing.
 
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { checkSecretFile } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
-import type { AgentMode, Delivery, HeartbeatRequest } from '../protocol/wire.ts';
+import type { AgentMode, Delivery, HeartbeatRequest, HeartbeatResponse } from '../protocol/wire.ts';
 import { Poller } from './poller.ts';
 import { CommandRunner, type RunnerOptions } from './command-runner.ts';
 import { assertWritableDir, compileAgentOptions, readConfigFile, type AgentFlags, type AgentOptions } from './config.ts';
 import { ControlClient } from './control-client.ts';
+import { CONTROL_PLANE_URLS_FILE, ControlPlaneUrls } from './control-plane-urls.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { Journal } from './journal.ts';
 import { unlessUnwritable } from './journal-health.ts';
@@ -63,7 +64,10 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   if (cert) await checkSecretFile(cert.keyPath, options.tls.userSupplied ? 'supplied' : 'own', warn);
 
   const journal = new Journal(options.journalPath, log); // a full or read-only disk: started anyway, refusing commands
-  const client = new ControlClient(options.serverUrl, options.serverFingerprint, options.agentToken);
+  const urls = await ControlPlaneUrls.load(options.serverUrls, join(dirname(options.journalPath), CONTROL_PLANE_URLS_FILE), log, options.agentId ?? name);
+  const client = new ControlClient(urls.all(), options.serverFingerprint, options.agentToken, (s) => {
+    log.warn({ from: s.from, to: s.to }, `the control plane at ${s.from} does not answer (${s.reason}): talking to ${s.to} now`);
+  });
   const reporter = new ResultReporter(journal, client, log);
   const sendProgress: SendProgress = (id, report) => client.progress(id, report);
   const runner = new CommandRunner(journal, reporter, sendProgress, log, runnerOpts);
@@ -129,7 +133,13 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   // Removed from the control plane: nobody will take these commands' results, so nothing should run for it.
   const onRemoved = () => void runner.stopAll();
   // An upgraded agent's first heartbeat that goes through confirms its new version.
-  const onBeat = () => {
+  const onBeat = (res: HeartbeatResponse) => {
+    void urls.learn(res.control_plane_urls).then((changed) => {
+      if (changed) {
+        client.setUrls(urls.all());
+        log.info({ urls: client.urls }, `the control plane's URLs: ${client.urls.join(', ')}`);
+      }
+    });
     const confirmed = upgrade.confirm();
     if (confirmed === 'confirmed') runner.refuse(null);
     else if (confirmed === 'rolled_back') requestExit({ reason: 'the upgrade was rolled back' });
@@ -142,7 +152,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
 
   log.info(
     {
-      mode, agent: name, agent_id: options.agentId, config: options.configPath, server: options.serverUrl,
+      mode, agent: name, agent_id: options.agentId, config: options.configPath, server: client.currentUrl, server_urls: client.urls,
       web_url: webPort ? `https://${options.web.bind}:${webPort}` : null, fingerprint: cert?.fingerprint ?? null,
       certificate: cert?.certPath ?? null, version: MYX_VERSION,
     },

@@ -1,18 +1,21 @@
 // `myx-agent enroll`: trades a one-time enrollment token for this agent's own token, pinning the
 // control plane by the fingerprint inside the token, and writes the config file (0600).
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileExists, writeFileAtomic } from '../common/files.ts';
 import { ensureSelfSigned, loadCertificate } from '../common/tls-cert.ts';
 import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import type { Labels } from '../protocol/wire.ts';
+import { splitServerUrls } from '../protocol/server-urls.ts';
 import { assertWritableDir, ConfigError, validateConfig, type AgentConfigFile } from './config.ts';
 import { ControlClient } from './control-client.ts';
+import { CONTROL_PLANE_URLS_FILE } from './control-plane-urls.ts';
 import { defaultAgentName, hostName, osDescription } from './system-info.ts';
 
 export interface EnrollOptions {
+  /** The control plane's URL, or several (its replicas), comma-separated. */
   server: string;
   token: string;
   configPath: string;
@@ -37,8 +40,7 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const configDir = dirname(configPath);
   const parsed = parseEnrollmentToken(o.token);
   if (!parsed) throw new ConfigError('the enrollment token is malformed: copy it whole from `myx token create`');
-  if (!/^https:\/\/[^/\s]+\/?$/.test(o.server)) throw new ConfigError(`--server must look like https://HOST:PORT, got "${o.server}"`);
-  const serverUrl = o.server.replace(/\/$/, '');
+  const serverUrls = parseServerUrls(o.server);
 
   await mkdir(configDir, { recursive: true, mode: 0o700 }).catch(() => {});
   await assertWritableDir(configDir, configPath);
@@ -61,14 +63,17 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
   const advertise = o.advertiseAddress ?? existing.advertise_address ?? null;
   const labels = { ...existing.labels, ...o.labels };
 
-  const res = await ControlClient.register(serverUrl, parsed.serverFingerprint, {
+  const res = await ControlClient.register(serverUrls, parsed.serverFingerprint, {
     enrollment_token: o.token.trim(), name, hostname: hostName(), os: osDescription(), version: MYX_VERSION,
     mode: web ? 'web' : 'poll', web_port: web && webPort > 0 ? webPort : null, fingerprint, advertise_address: advertise, labels,
   });
 
+  // the URL that took the enrollment first; with several, all of them (in that order)
+  const urls = [res.url, ...serverUrls.filter((u) => u !== res.url)];
+  const { server_url: _url, server_urls: _urls, ...kept } = existing;
   const config: AgentConfigFile = {
-    ...existing,
-    server_url: serverUrl,
+    ...kept,
+    ...(urls.length === 1 ? { server_url: urls[0]! } : { server_urls: urls }),
     server_fingerprint: parsed.serverFingerprint,
     agent_id: res.agent_id,
     agent_token: res.agent_token,
@@ -80,5 +85,15 @@ export async function enroll(o: EnrollOptions): Promise<EnrollResult> {
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
   };
   await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + '\n', 0o600);
+  // URLs learned from a control plane enrolled with before are not this one's
+  await rm(join(configDir, 'state', CONTROL_PLANE_URLS_FILE), { force: true });
   return { agentId: res.agent_id, name: res.name, configPath };
+}
+
+/** `--server`: one URL or several, separated by commas or blanks (as `myx replicas` lists them). */
+function parseServerUrls(value: string): string[] {
+  const split = splitServerUrls(value);
+  if ('bad' in split) throw new ConfigError(`--server must look like https://HOST:PORT (several: separated by commas), got "${split.bad}"`);
+  if (split.urls.length === 0) throw new ConfigError('--server needs the control plane\'s URL, like https://HOST:PORT');
+  return split.urls;
 }

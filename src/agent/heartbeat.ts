@@ -9,7 +9,7 @@
 // removed, the agent beats every REMOVED_RETRY_MS instead of every few seconds.
 
 import type { Logger } from '../common/logger.ts';
-import type { Delivery, HeartbeatRequest } from '../protocol/wire.ts';
+import type { Delivery, HeartbeatRequest, HeartbeatResponse } from '../protocol/wire.ts';
 import { agentRemoved, REMOVED_RETRY_MS, type ControlClient } from './control-client.ts';
 
 export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'removed';
@@ -20,7 +20,7 @@ export class Heartbeat {
   readonly #facts: () => HeartbeatRequest;
   readonly #onDelivery: (d: Delivery) => void;
   readonly #onRemoved: () => void;
-  readonly #onBeat: () => void;
+  readonly #onBeat: (res: HeartbeatResponse) => void;
   #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #state: LinkState = 'connecting';
@@ -28,12 +28,12 @@ export class Heartbeat {
 
   /**
    * `onRemoved`: called once each time the control plane starts saying this agent was removed.
-   * `onBeat`: after each heartbeat that went through, before its delivery is handled (an upgraded
-   * agent confirms its new version there).
+   * `onBeat`: after each heartbeat that went through, with its answer, before its delivery is
+   * handled (an upgraded agent confirms its new version there; the replicas' URLs are learned).
    */
   constructor(
     client: ControlClient, log: Logger, facts: () => HeartbeatRequest, onDelivery: (d: Delivery) => void, intervalSeconds: number,
-    onRemoved: () => void = () => {}, onBeat: () => void = () => {},
+    onRemoved: () => void = () => {}, onBeat: (res: HeartbeatResponse) => void = () => {},
   ) {
     this.#client = client;
     this.#log = log;
@@ -63,7 +63,7 @@ export class Heartbeat {
       const res = await this.#client.heartbeat(this.#facts());
       this.#intervalMs = res.heartbeat_interval_seconds * 1000;
       this.#enter('connected');
-      this.#onBeat();
+      this.#onBeat(res);
       this.#onDelivery(res);
     } catch (err) {
       if (agentRemoved(err)) this.#enter('removed');

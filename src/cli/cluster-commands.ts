@@ -57,5 +57,6 @@ function replicasTable(list: ReplicaView[]): string {
   ].map((c) => displayText(c)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  const all = [...new Set(list.map((r) => r.public_url))].join(',');
+  return [line(header), ...rows.map(line)].join('\n') + `\n\nAll of them, for --server or MYX_SERVER: ${displayText(all)}\n`;
 }

@@ -13,7 +13,7 @@ import type { ConnectionFlags } from './operator-client.ts';
 export function withConnection(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'data dir of a control plane on this host (env MYX_DATA_DIR; default ./myx-data or ./.myx/server)')
-    .option('--server <url>', 'control plane URL (env MYX_SERVER)')
+    .option('--server <url[,url...]>', 'control plane URL, or the URLs of its replicas, comma-separated (env MYX_SERVER)')
     .option('--token <token>', 'operator token (env MYX_TOKEN)')
     .option('--fingerprint <sha256>', 'control plane certificate fingerprint (env MYX_SERVER_FINGERPRINT)');
 }

@@ -1,17 +1,14 @@
 // A small Server-Sent Events reader for the control plane's command stream.
 
-import { openStream } from '../common/json-client.ts';
-import type { PinnedPool } from '../common/pinned-pool.ts';
+import type { IncomingMessage } from 'node:http';
 
 export interface SseEvent {
   event: string;
   data: string;
 }
 
-/** Yields events until the server ends the stream; throws when the connection fails. */
-export async function* readEvents(url: string, pool: PinnedPool, headers: Record<string, string>): AsyncGenerator<SseEvent> {
-  // the server pings every 15 s, so 45 s of silence means the connection is gone
-  const res = await openStream({ url, pool, headers, timeoutMs: 45_000 });
+/** Yields the events of an opened stream until the server ends it; throws when the connection fails. */
+export async function* readEvents(res: IncomingMessage): AsyncGenerator<SseEvent> {
   res.setEncoding('utf8');
   // The unfinished block is kept in pieces and only new text is searched for its end: appending to
   // one string and searching all of it made a megabyte event (1 MiB of binary output) take seconds.

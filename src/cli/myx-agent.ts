@@ -66,7 +66,7 @@ program
 program
   .command('enroll')
   .description('enroll this host with a control plane and write the config file')
-  .requiredOption('--server <url>', 'control plane URL, e.g. https://control:8000')
+  .requiredOption('--server <url[,url...]>', 'control plane URL, e.g. https://control:8000; replicas: several, comma-separated (the agent learns the others too)')
   .option('--token <token>', 'enrollment token from `myx token create` (better: env MYX_ENROLL_TOKEN, which other users cannot see in the process list)')
   .option('--config <path>', 'config file to write', DEFAULT_CONFIG)
   .option('--name <name>', 'agent name (default: host name)')

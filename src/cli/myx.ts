@@ -75,13 +75,20 @@ program.commands.find((c) => c.name() === 'server')!
   .option('--public-url <url>', 'URL agents on other hosts use (default https://<hostname>:<port>)')
   .option('--release-dir <dir>', 'the release to install (myx, myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
   .option('--prefix <dir>', 'put every file under DIR (for images and tests); the user is not created')
+  .option('--store <url|->', 'run on PostgreSQL: the database URL, or - to read it from stdin (env MYX_DATABASE_URL); written to /etc/myx/server.env (0600), never into the unit')
   .option('--no-start', 'write everything, start nothing')
-  .action(async (o: { listen: string; publicUrl?: string; releaseDir?: string; prefix?: string; start: boolean }) => {
+  .action(async (o: { listen: string; publicUrl?: string; releaseDir?: string; prefix?: string; store?: string; start: boolean }) => {
     const { installServer } = await import('./server-install.ts');
     const { defaultReleaseDir } = await import('./release-location.ts');
+    const { urlHasPassword } = await import('../server/options.ts');
+    if (o.store && o.store !== '-' && urlHasPassword(o.store)) {
+      process.stderr.write('myx: the --store URL carries a password, which other users of this host can read in the process list: pass --store - and the URL on stdin, or set MYX_DATABASE_URL\n');
+    }
+    const databaseUrl = o.store === '-' ? (await readStdin()).trim() : o.store ?? env.databaseUrl;
     process.stdout.write(await installServer({
       listen: o.listen, releaseDir: o.releaseDir ?? defaultReleaseDir(), noStart: !o.start,
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}), ...(o.prefix ? { prefix: o.prefix } : {}),
+      ...(databaseUrl ? { databaseUrl } : {}),
     }));
   });
 
@@ -272,6 +279,12 @@ withConnection(program.command('cancel'))
     await c.close();
     process.exitCode = record.status === 'cancelled' || res.outcome === 'final' ? EXIT.ok : EXIT.commandFailed;
   });
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text;
+}
 
 function positive(value: string, what: string): number {
   const n = Number(value);

@@ -1,12 +1,17 @@
 // The operator CLI's view of the control plane: where it is (flags, environment, or the data dir
-// of a server on this host) and typed calls to its operator API.
+// of a server on this host) and typed calls to its operator API. With several URLs (replicas), a
+// call that failed on one replica goes to the next when that cannot do anything twice: reads,
+// waits and other calls that may be repeated on any failure of the replica, calls that create
+// something (a run, a token) only when they surely reached no replica (ServerUrls).
 
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { requestJson } from '../common/json-client.ts';
+import { openStream, requestJson } from '../common/json-client.ts';
 import { PinnedPool } from '../common/pinned-pool.ts';
+import { ServerUrls, type Resend } from '../common/server-urls.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
+import { splitServerUrls } from '../protocol/server-urls.ts';
 import type {
   AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
   EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
@@ -25,7 +30,8 @@ export interface ConnectionFlags {
 }
 
 export interface Connection {
-  url: string;
+  /** The control plane's URLs (replicas), tried in this order. */
+  urls: string[];
   token: string;
   fingerprint: string;
 }
@@ -42,7 +48,7 @@ export async function resolveConnection(f: ConnectionFlags): Promise<Connection>
     if (!fp) throw new CliError('--server needs the control plane\'s certificate fingerprint: --fingerprint FP or MYX_SERVER_FINGERPRINT (printed when the server starts, and in DATA_DIR/server.json)');
     const fingerprint = normalizeFingerprint(fp);
     if (!fingerprint) throw new CliError(`"${fp}" is not a SHA-256 fingerprint (expected 64 hex digits, colons optional)`);
-    return { url: server.replace(/\/$/, ''), token, fingerprint };
+    return { urls: parseServerList(server), token, fingerprint };
   }
   const dataDir = f.dataDir ?? env.dataDir ?? LOCAL_DATA_DIRS.find((d) => existsSync(join(d, 'server.json')));
   if (!dataDir) {
@@ -62,16 +68,34 @@ export async function resolveConnection(f: ConnectionFlags): Promise<Connection>
     const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied; run as the user that runs the server' : 'missing';
     throw new CliError(`cannot read the operator token ${join(dir, 'operator.token')} (${why})`);
   }
-  return { url: info.url, token, fingerprint: info.fingerprint };
+  return { urls: [info.url], token, fingerprint: info.fingerprint };
+}
+
+/**
+ * `--server` / MYX_SERVER: one URL or several, separated by commas or blanks, so the URLs that
+ * `myx replicas` prints can be pasted as they are ("(this one)" marks are left out).
+ */
+export function parseServerList(value: string): string[] {
+  const split = splitServerUrls(value);
+  if ('bad' in split) throw new CliError(`--server (or MYX_SERVER) takes URLs like https://HOST:PORT, several separated by commas; got "${split.bad}"`);
+  if (split.urls.length === 0) throw new CliError('--server (or MYX_SERVER) needs the control plane\'s URL, like https://HOST:PORT');
+  return split.urls;
 }
 
 export class OperatorClient {
   readonly #conn: Connection;
   readonly #pool: PinnedPool;
+  readonly #urls: ServerUrls;
 
   constructor(conn: Connection) {
     this.#conn = conn;
     this.#pool = new PinnedPool({ fingerprint: conn.fingerprint, connections: 2 });
+    this.#urls = new ServerUrls(conn.urls);
+  }
+
+  /** The URL calls go to first (the one that answered last). */
+  get url(): string {
+    return this.#urls.current;
   }
 
   /** Enrolled agents, or (`removed`) the removed ones. */
@@ -86,16 +110,16 @@ export class OperatorClient {
 
   /** Starts a run that upgrades the targets to the release's agent binary. */
   async upgradeAgents(req: UpgradeAgentsRequest): Promise<UpgradeAgentsResponse> {
-    return this.#call('POST', '/api/agents/upgrade', req, 60_000);
+    return this.#call('POST', '/api/agents/upgrade', req, 60_000, 'unsent');
   }
 
   async removeAgent(nameOrId: string): Promise<RemoveAgentResponse> {
     // cancel pushes to the agent's web service happen within the request
-    return this.#call('DELETE', `/api/agents/${encodeURIComponent(nameOrId)}`, undefined, 30_000);
+    return this.#call('DELETE', `/api/agents/${encodeURIComponent(nameOrId)}`, undefined, 30_000, 'unsent');
   }
 
   async createEnrollmentToken(ttlSeconds: number): Promise<EnrollmentTokenResponse> {
-    return this.#call('POST', '/api/enrollment-tokens', { ttl_seconds: ttlSeconds });
+    return this.#call('POST', '/api/enrollment-tokens', { ttl_seconds: ttlSeconds }, undefined, 'unsent');
   }
 
   async enrollmentTokens(limit: number): Promise<EnrollmentTokenView[]> {
@@ -103,11 +127,11 @@ export class OperatorClient {
   }
 
   async revokeEnrollmentToken(id: string): Promise<RevokeEnrollmentTokenResponse> {
-    return this.#call('DELETE', `/api/enrollment-tokens/${encodeURIComponent(id)}`);
+    return this.#call('DELETE', `/api/enrollment-tokens/${encodeURIComponent(id)}`, undefined, undefined, 'unsent');
   }
 
   async createRun(req: CreateRunRequest): Promise<RunResponse> {
-    return this.#call('POST', '/api/runs', req, 60_000); // a run on thousands of agents is a big answer
+    return this.#call('POST', '/api/runs', req, 60_000, 'unsent'); // a run on thousands of agents is a big answer
   }
 
   /** Creates a run and returns just its commands. */
@@ -161,15 +185,15 @@ export class OperatorClient {
   }
 
   async addOperator(req: AddOperatorRequest): Promise<OperatorTokenResponse> {
-    return this.#call('POST', '/api/operators', req);
+    return this.#call('POST', '/api/operators', req, undefined, 'unsent'); // prints a token once: never sent twice
   }
 
   async removeOperator(name: string): Promise<RemoveOperatorResponse> {
-    return this.#call('DELETE', `/api/operators/${encodeURIComponent(name)}`);
+    return this.#call('DELETE', `/api/operators/${encodeURIComponent(name)}`, undefined, undefined, 'unsent');
   }
 
   async rotateOperator(name: string): Promise<OperatorTokenResponse> {
-    return this.#call('POST', `/api/operators/${encodeURIComponent(name)}/rotate`);
+    return this.#call('POST', `/api/operators/${encodeURIComponent(name)}/rotate`, undefined, undefined, 'unsent'); // a second rotation would void the token printed
   }
 
   /** A page of the audit log (`after`: the seq to go on from). */
@@ -185,13 +209,17 @@ export class OperatorClient {
 
   /**
    * Live output and final records of `ids` (Server-Sent Events), replayed from the start or from
-   * `from` (per id, bytes as printed); `output: false` for the final records alone.
+   * `from` (per id, bytes as printed); `output: false` for the final records alone. The stream is
+   * opened on the first replica that takes it; the caller opens it again when it is cut.
    */
-  events(ids: string[], opts: { from?: number[]; output?: boolean } = {}): AsyncGenerator<SseEvent> {
+  async *events(ids: string[], opts: { from?: number[]; output?: boolean } = {}): AsyncGenerator<SseEvent> {
     const q = new URLSearchParams({ ids: ids.join(',') });
     if (opts.from && opts.from.some((n) => n > 0)) q.set('from', opts.from.join(','));
     if (opts.output === false) q.set('output', 'none');
-    return readEvents(`${this.#conn.url}/api/commands/stream?${q}`, this.#pool, { authorization: `Bearer ${this.#conn.token}` });
+    const headers = { authorization: `Bearer ${this.#conn.token}` };
+    // the server pings every 15 s, so 45 s of silence means the connection is gone
+    const res = await this.#urls.call((url) => openStream({ url: `${url}/api/commands/stream?${q}`, pool: this.#pool, headers, timeoutMs: 45_000 }), 'idempotent');
+    yield* readEvents(res);
   }
 
   /** A page of a command's output (GET /api/commands/:id/output); `wait` holds the answer until there is more. */
@@ -205,12 +233,12 @@ export class OperatorClient {
     this.#pool.destroy();
   }
 
-  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    const res = await requestJson<T>({
-      method, url: this.#conn.url + path, pool: this.#pool, body,
+  /** `resend`: reads, waits, cancels and label changes may be repeated on another replica; what creates or removes something is `unsent`. */
+  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, timeoutMs?: number, resend: Resend = 'idempotent'): Promise<T> {
+    return this.#urls.call(async (url) => (await requestJson<T>({
+      method, url: url + path, pool: this.#pool, body, sendOnce: resend === 'unsent',
       headers: { authorization: `Bearer ${this.#conn.token}` },
       ...(timeoutMs ? { timeoutMs } : {}),
-    });
-    return res.body;
+    })).body, resend);
   }
 }

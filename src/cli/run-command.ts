@@ -1,5 +1,6 @@
 // `myx run`: queue the command for each target, follow the run live (output as it arrives,
-// reconnecting if the control plane restarts), and end with every final record.
+// reconnecting if the control plane restarts, or through another replica when its replica dies),
+// and end with every final record.
 // Exit code 0 only when every target succeeded.
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,13 +78,14 @@ export async function followRun(client: OperatorClient, { run, commands: created
   const watcher = watchWaiting(client, records, printer);
   let backoff = 0;
   let lostContact = false;
+  let lostAt = client.url;
   try {
     while (pending().length > 0) {
       try {
         const ids = pending();
         for await (const ev of client.events(ids, { output: printer.streaming && !o.json, from: ids.map((id) => printer.resumeAt(id)) })) {
           if (lostContact) {
-            printer.notice('reconnected to the control plane');
+            printer.notice(client.url === lostAt ? 'reconnected to the control plane' : `reconnected to the control plane, at ${client.url}`);
             lostContact = false;
           }
           backoff = 0;
@@ -96,7 +98,10 @@ export async function followRun(client: OperatorClient, { run, commands: created
         }
       } catch (e) {
         if (e instanceof RequestFailedError && !e.retryable) throw e;
-        if (!lostContact) printer.notice(`lost contact with the control plane (${(e as Error).message}); the commands go on, reconnecting…`);
+        if (!lostContact) {
+          printer.notice(`lost contact with the control plane (${(e as Error).message}); the commands go on, reconnecting…`);
+          lostAt = client.url;
+        }
         lostContact = true;
         backoff = Math.min(MAX_RECONNECT_MS, Math.max(250, backoff * 2));
         await sleep(backoff);

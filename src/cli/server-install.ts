@@ -9,8 +9,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, readFile, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/files.ts';
-import { SERVER_DATA_DIR, SERVER_UNIT_NAME, SERVER_USER, serverUnit } from '../server/install/server-unit.ts';
-import { parseHostPort } from '../server/options.ts';
+import { SERVER_DATA_DIR, SERVER_ENV_FILE, SERVER_UNIT_NAME, SERVER_USER, serverUnit } from '../server/install/server-unit.ts';
+import { parseHostPort, redactUrl } from '../server/options.ts';
 import { checksumOf } from '../server/release-dir.ts';
 import { CliError } from './fail.ts';
 
@@ -21,6 +21,11 @@ export interface ServerInstallOptions {
   releaseDir: string;
   listen: string;
   publicUrl?: string;
+  /**
+   * A PostgreSQL URL: written to the unit's environment file (0600) as MYX_DATABASE_URL. Unset:
+   * that file is left as it is (none: SQLite in the data dir).
+   */
+  databaseUrl?: string;
   noStart: boolean;
 }
 
@@ -43,8 +48,10 @@ export async function installServer(o: ServerInstallOptions): Promise<string> {
   const libDir = `${prefix}/usr/local/lib/myx`;
   const binLink = `${prefix}/usr/local/bin/myx`;
   const unitPath = `${prefix}/etc/systemd/system/${SERVER_UNIT_NAME}`;
+  const envFile = `${prefix}${SERVER_ENV_FILE}`;
   // Render before anything is written: a value the unit cannot hold stops us here.
-  const unit = serverUnit({ libDir, listen: o.listen, port, ...(o.publicUrl ? { publicUrl: o.publicUrl.replace(/\/$/, '') } : {}) });
+  const unit = serverUnit({ libDir, listen: o.listen, port, envFile, ...(o.publicUrl ? { publicUrl: o.publicUrl.replace(/\/$/, '') } : {}) });
+  const envText = o.databaseUrl === undefined ? null : environmentFile(o.databaseUrl);
   const sums = await checkRelease(o.releaseDir);
 
   await mkdir(libDir, { recursive: true, mode: 0o755 });
@@ -53,12 +60,15 @@ export async function installServer(o: ServerInstallOptions): Promise<string> {
   const linkState = await placeLink(binLink, '../lib/myx/myx');
   const userState = prefix ? 'not created: --prefix' : ensureUser();
   const unitState = await placeText(unitPath, unit);
+  const envState = envText === null ? null : await placeText(envFile, envText, 0o600);
+  const store = envText !== null ? `PostgreSQL ${redactUrl(new URL(o.databaseUrl!))}: MYX_DATABASE_URL in ${envFile} (0600, ${envState})`
+    : existsSync(envFile) ? `as ${envFile} says (left as it is)` : `SQLite in ${SERVER_DATA_DIR}`;
 
   let service = 'not started (--no-start)';
   if (!o.noStart) {
     if (prefix) systemctl(['link', unitPath]);
     systemctl(['daemon-reload']);
-    const changed = Object.values(states).some((s) => s !== 'unchanged') || unitState !== 'unchanged';
+    const changed = Object.values(states).some((s) => s !== 'unchanged') || unitState !== 'unchanged' || (envState !== null && envState !== 'unchanged');
     if (changed && spawnSync('systemctl', ['is-active', '--quiet', SERVER_UNIT_NAME]).status === 0) {
       systemctl(['restart', SERVER_UNIT_NAME]);
       service = 'restarted (new release or unit), enabled at boot';
@@ -75,6 +85,7 @@ export async function installServer(o: ServerInstallOptions): Promise<string> {
     `  command  ${binLink} -> ../lib/myx/myx (${linkState})`,
     `  user     ${SERVER_USER} (${userState}); data in ${SERVER_DATA_DIR}, created by systemd for it (0700)`,
     `  unit     ${unitPath} (${unitState}): listens on ${o.listen}${o.publicUrl ? `, public URL ${o.publicUrl}` : ''}`,
+    `  store    ${store}`,
     `  service  ${service}`,
     ...(o.noStart ? [`Start it with:  ${start}`] : [`Check it:  systemctl status ${SERVER_UNIT_NAME}; journalctl -u ${SERVER_UNIT_NAME} -f`]),
     `Then enroll hosts:  sudo myx token create --data-dir ${SERVER_DATA_DIR}   (prints the install line)`,
@@ -138,11 +149,26 @@ async function placeLink(path: string, target: string): Promise<State> {
   return current ? 'updated' : 'installed';
 }
 
-async function placeText(path: string, text: string): Promise<'written' | 'rewritten' | 'unchanged'> {
+async function placeText(path: string, text: string, mode = 0o644): Promise<'written' | 'rewritten' | 'unchanged'> {
   const current = await readFile(path, 'utf8').catch(() => null);
-  if (current === text) return 'unchanged';
-  await writeFileAtomic(path, text, 0o644);
+  if (current === text) {
+    await chmod(path, mode);
+    return 'unchanged';
+  }
+  await mkdir(join(path, '..'), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(path, text, mode);
   return current === null ? 'written' : 'rewritten';
+}
+
+/**
+ * The unit's environment file with the database URL. systemd reads such a file with quoting and
+ * escapes of its own: a URL holding a quote, a backslash, a blank or a control character is
+ * refused (percent-encode them) rather than written in a form systemd might read otherwise.
+ */
+function environmentFile(url: string): string {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new CliError('--store must be a PostgreSQL URL like postgres://myx@db.example:5432/myx');
+  if (/[\s"'\\\x00-\x1f\x7f]/.test(url)) throw new CliError('the database URL holds a quote, backslash, blank or control character: percent-encode it (%22, %27, %5C, %20)');
+  return `# Written by \`myx server install\`: the control plane's PostgreSQL database (replicas share it).\nMYX_DATABASE_URL=${url}\n`;
 }
 
 function ensureUser(): string {

@@ -11,11 +11,19 @@ export class RequestFailedError extends Error {
   readonly status: number;
   /** The server's error code, or the transport error's code. */
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /**
+   * Whether the request may have reached the server: true for any answer, and for a transport
+   * failure once a connection was up (the request may have been read). False only when no
+   * connection was ever handed to the request (refused, unreachable, TLS or pin failure, no free
+   * connection in time): then resending it elsewhere cannot do anything twice.
+   */
+  readonly reached: boolean;
+  constructor(status: number, code: string, message: string, reached = status > 0) {
     super(message);
     this.name = 'RequestFailedError';
     this.status = status;
     this.code = code;
+    this.reached = reached;
   }
   /** Worth retrying later: nothing arrived, the peer had a server-side problem, or it timed the request out (408). */
   get retryable(): boolean {
@@ -31,6 +39,11 @@ export interface JsonRequest {
   body?: unknown;
   /** ms to wait for the whole answer, @default 10000 */
   timeoutMs?: number;
+  /**
+   * Never send it a second time, not even on a new connection after a kept-alive one broke under
+   * it (the server may have read it before it died): for a request that creates something. @default false
+   */
+  sendOnce?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -46,7 +59,7 @@ export async function requestJson<T>(req: JsonRequest): Promise<JsonResponse<T>>
     res.setEncoding('utf8');
     for await (const chunk of res) text += chunk as string;
   } catch (err) {
-    throw transportError(err, req.url);
+    throw transportError(err, req.url, true);
   }
   const parsed = parseJson(text);
   if (res.statusCode! >= 200 && res.statusCode! < 300) return { status: res.statusCode!, body: parsed as T };
@@ -68,7 +81,8 @@ export async function openStream(req: Omit<JsonRequest, 'method' | 'body'>, acce
 /** Errors of a kept-alive connection the peer closed while it sat idle: the request never got there. */
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-function open(req: JsonRequest, accept: string, retried = false): Promise<IncomingMessage> {
+/** `reachedBefore`: an earlier attempt of this request had a connection (it may have got there). */
+function open(req: JsonRequest, accept: string, retried = false, reachedBefore = false): Promise<IncomingMessage> {
   const headers: Record<string, string> = { accept, ...req.headers };
   let payload: string | undefined;
   if (req.body !== undefined) {
@@ -80,16 +94,18 @@ function open(req: JsonRequest, accept: string, retried = false): Promise<Incomi
     const ms = req.timeoutMs ?? 10_000;
     const timedOut = () => Object.assign(new Error('timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
     let failed = false;
+    // the pool hands the request a connection only once TLS is up and the pin checked (PinnedPool)
+    let connected = false;
     const fail = (err: Error) => {
       if (failed) return;
       failed = true;
       clearTimeout(unanswered);
       // A server may close an idle kept-alive connection just as we reuse it; try once more on a new one.
-      if (r.reusedSocket && !retried && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
-        open(req, accept, true).then(resolve, reject);
+      if (r.reusedSocket && !retried && !req.sendOnce && STALE_CONNECTION.has((err as NodeJS.ErrnoException).code ?? '')) {
+        open(req, accept, true, true).then(resolve, reject);
         return;
       }
-      reject(transportError(err, req.url));
+      reject(transportError(err, req.url, reachedBefore || connected));
     };
     const r = request(req.url, { method: req.method, headers, agent: req.pool }, (res) => {
       clearTimeout(unanswered);
@@ -97,6 +113,7 @@ function open(req: JsonRequest, accept: string, retried = false): Promise<Incomi
       res.once('error', () => {});
       resolve(res);
     });
+    r.once('socket', () => (connected = true));
     r.setTimeout(ms, () => r.destroy(timedOut()));
     // The socket timeout above starts only once the pool hands out a connection. A request waiting
     // for one can wait forever (node's Agent does not serve its queue again after the connections it
@@ -126,7 +143,7 @@ function httpError(status: number, body: unknown, url: string): RequestFailedErr
   return new RequestFailedError(status, `HTTP_${status}`, `${new URL(url).host} answered HTTP ${status}`);
 }
 
-function transportError(err: unknown, url: string): RequestFailedError {
+function transportError(err: unknown, url: string, reached: boolean): RequestFailedError {
   if (err instanceof RequestFailedError) return err;
   const e = err as NodeJS.ErrnoException;
   const code = e.code ?? 'REQUEST_FAILED';
@@ -141,5 +158,5 @@ function transportError(err: unknown, url: string): RequestFailedError {
     EPROTO: `TLS handshake with ${host} failed (is it speaking HTTPS?)`,
   };
   const message = code === 'CERT_PIN_MISMATCH' ? e.message : reasons[code] ?? `request to ${host} failed: ${e.message}`;
-  return new RequestFailedError(0, code, message);
+  return new RequestFailedError(0, code, message, reached);
 }

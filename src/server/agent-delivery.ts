@@ -60,12 +60,11 @@ export async function deliveryFor(ctx: ServerContext, agent: AgentRow, channel: 
   const fallbackOnly = channel === 'heartbeat' && agent.mode === 'web' && agent.push_state !== 'failing'
     ? { queuedBefore: new Date(now - PUSH_GRACE_MS).toISOString() }
     : undefined;
-  const claimed = await ctx.store.claimForAgent(
+  const { claim, commands: claimed } = await ctx.store.claimForAgent(
     agent.id, new Date(now).toISOString(), new Date(now + ctx.options.leaseSeconds * 1000).toISOString(), BATCH, fallbackOnly,
   );
   if (claimed.length > 0) {
-    const ids = claimed.map((c) => c.id);
-    const handBack = () => void giveBack(ctx, agent, ids, channel);
+    const handBack = () => void giveBack(ctx, agent, claim, channel);
     if (!to.alive) {
       handBack();
       return { commands: [], cancel: [] };
@@ -79,9 +78,9 @@ export function isEmpty(d: Delivery): boolean {
   return d.commands.length === 0 && d.cancel.length === 0;
 }
 
-async function giveBack(ctx: ServerContext, agent: AgentRow, ids: string[], channel: string): Promise<void> {
+async function giveBack(ctx: ServerContext, agent: AgentRow, claim: string, channel: string): Promise<void> {
   try {
-    const n = await ctx.store.releaseHandOut(agent.id, ids);
+    const n = await ctx.store.releaseHandOut(agent.id, claim);
     if (n === 0) return;
     ctx.log.info({ agent: agent.name, commands: n }, `the agent's ${channel} connection closed before its commands were handed out: queued again`);
   } catch (err) {

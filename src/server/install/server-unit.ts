@@ -6,6 +6,11 @@ export const SERVER_UNIT_NAME = 'myx-server.service';
 export const SERVER_USER = 'myx';
 /** Where the control plane keeps its database, certificate and operator token (StateDirectory=myx). */
 export const SERVER_DATA_DIR = '/var/lib/myx';
+/**
+ * The unit's environment file (root's, 0600): MYX_DATABASE_URL for a control plane on PostgreSQL,
+ * kept out of the unit and the command line, which every user of the host may read.
+ */
+export const SERVER_ENV_FILE = '/etc/myx/server.env';
 
 export interface ServerUnitOptions {
   /** The folder holding the release: myx, myx-agent, SHA256SUMS. @default /usr/local/lib/myx */
@@ -16,13 +21,15 @@ export interface ServerUnitOptions {
   port: number;
   /** --public-url, when given. */
   publicUrl?: string;
+  /** The environment file's path (SERVER_ENV_FILE, under a prefix in tests); read when it exists. */
+  envFile: string;
 }
 
 /** Characters that may go into the unit as they are: no quoting, no `%` specifiers, no spaces. */
 const PLAIN = /^[A-Za-z0-9/._:[\]-]+$/;
 
 export function serverUnit(o: ServerUnitOptions): string {
-  for (const v of [o.libDir, o.listen, o.publicUrl ?? '']) {
+  for (const v of [o.libDir, o.listen, o.publicUrl ?? '', o.envFile]) {
     if (v !== '' && !PLAIN.test(v)) throw new Error(`"${v}" cannot go into a systemd unit as it is (letters, digits and / . _ : [ ] - only)`);
   }
   const args = ['server', '--data-dir', SERVER_DATA_DIR, '--listen', o.listen, '--release-dir', o.libDir, ...(o.publicUrl ? ['--public-url', o.publicUrl] : [])];
@@ -42,6 +49,8 @@ After=network-online.target
 Type=exec
 User=${SERVER_USER}
 Group=${SERVER_USER}
+# MYX_DATABASE_URL (PostgreSQL, replicas) when the file exists; read by systemd, as root.
+EnvironmentFile=-${o.envFile}
 ExecStart=${o.libDir}/myx ${args.join(' ')}
 Restart=always
 RestartSec=2

@@ -14,7 +14,7 @@ import type {
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -179,6 +179,9 @@ export class PostgresStore implements Store {
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    // Nothing waits (no rate control, or all started): one index probe, no lock. Every result of a
+    // fan-out comes here, and the run's lock would make them take turns, each holding a connection.
+    if (!(await runs.hasWaiting(this.#pool, runId))) return { queued: [], skipped: [] };
     // The run's row lock serializes rate control per run. Only this method queues a waiting
     // command, so under the lock the in-flight count can only fall: max_concurrency holds.
     return inTransaction(this.#pool, async (db) => {
@@ -225,13 +228,14 @@ export class PostgresStore implements Store {
     return (await commands.commandsAwaitingPush(this.#pool, createdBefore, now, limit)).map(toCommand);
   }
 
-  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
-    const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null);
-    return rows.map(toCommand);
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
+    const claim = randomUUID();
+    const rows = await commands.claimForAgent(this.#pool, agentId, now, leaseUntil, limit, fallbackOnly?.queuedBefore ?? null, claim);
+    return { claim, commands: rows.map(toCommand) };
   }
 
-  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
-    return commandIds.length === 0 ? 0 : commands.releaseHandOut(this.#pool, agentId, commandIds);
+  async releaseHandOut(agentId: string, claim: string): Promise<number> {
+    return commands.releaseHandOut(this.#pool, agentId, claim);
   }
 
   async commandOwner(commandId: string): Promise<string | undefined> {

@@ -11,6 +11,7 @@ import m0006 from './sqlite-migrations/0006-console-sessions.ts';
 import m0007 from './sqlite-migrations/0007-replicas.ts';
 import m0008 from './sqlite-migrations/0008-operators-audit.ts';
 import m0009 from './sqlite-migrations/0009-complete-output.ts';
+import m0010 from './sqlite-migrations/0010-claims.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -22,4 +23,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 7, name: '0007-replicas', sql: m0007 },
   { version: 8, name: '0008-operators-audit', sql: m0008 },
   { version: 9, name: '0009-complete-output', sql: m0009 },
+  { version: 10, name: '0010-claims', sql: m0010 },
 ];

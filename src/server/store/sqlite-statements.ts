@@ -101,6 +101,7 @@ export function prepareStatements(db: DatabaseSync) {
     runCountsOf: p(`SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands
       WHERE run_id = $run AND agent_id IN (SELECT value FROM json_each($agents)) GROUP BY status`),
     commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+    runHasWaiting: p(`SELECT 1 FROM commands WHERE run_id = ? AND status = 'waiting' LIMIT 1`),
     waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
     promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
     skip: p(`UPDATE commands SET status = 'skipped', finished_at = ?, error = ? WHERE id = ? AND status = 'waiting'`),
@@ -117,17 +118,18 @@ export function prepareStatements(db: DatabaseSync) {
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
-      push_claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
+      claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
-      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND push_claim = $claim`),
+      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND (last_push_error IS NOT NULL OR created_at < ?) AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
+    handedOut: p(`SELECT id FROM commands WHERE agent_id = ? AND claim = ? AND status = 'dispatched' AND delivery = 'poll' ORDER BY rowid`),
     releaseHandOut: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
-      WHERE id = ? AND agent_id = ? AND status = 'dispatched' AND delivery = 'poll'`),
-    claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease
+      WHERE id = ? AND status = 'dispatched' AND delivery = 'poll'`),
+    claimForPoll: p(`UPDATE commands SET status = 'dispatched', delivery = 'poll', dispatched_at = $now, lease_expires_at = $lease, claim = $claim
       WHERE id = $id AND status = 'queued'`),
     started: p(`UPDATE commands SET status = 'running', started_at = COALESCE(started_at, $started_at), lease_expires_at = NULL
       WHERE id = $id AND status IN ('queued', 'dispatched')`),

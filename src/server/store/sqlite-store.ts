@@ -22,7 +22,7 @@ import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -175,6 +175,8 @@ export class SqliteStore implements Store {
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
+    // nothing waits (no rate control, or all started): nothing to count, every result of a fan-out ends here
+    if (!this.#stmt.runHasWaiting.get(runId)) return { queued: [], skipped: [] };
     const { queued, skipped } = transaction(this.#db, () => {
       const run = this.#stmt.runById.get(runId) as { max_concurrency: number | null; max_errors: number | null } | undefined;
       const counts = new Map((this.#stmt.runCounts.all(runId) as { status: CommandStatus; n: number }[]).map((c) => [c.status, c.n]));
@@ -231,19 +233,24 @@ export class SqliteStore implements Store {
     return this.getCommands((this.#stmt.awaitingPush.all({ before: createdBefore, now, limit }) as { id: string }[]).map((r) => r.id));
   }
 
-  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]> {
+  async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
+    const claim = randomUUID();
     const ids = transaction(this.#db, () => {
       const rows = (fallbackOnly
         ? this.#stmt.claimableFallback.all(agentId, now, fallbackOnly.queuedBefore, limit)
         : this.#stmt.claimable.all(agentId, now, limit)) as { id: string }[];
-      for (const r of rows) this.#stmt.claimForPoll.run({ id: r.id, now, lease: leaseUntil });
+      for (const r of rows) this.#stmt.claimForPoll.run({ id: r.id, now, lease: leaseUntil, claim });
       return rows.map((r) => r.id);
     });
-    return this.#published(await this.getCommands(ids));
+    return { claim, commands: this.#published(await this.getCommands(ids)) };
   }
 
-  async releaseHandOut(agentId: string, commandIds: string[]): Promise<number> {
-    const released = transaction(this.#db, () => commandIds.filter((id) => Number(this.#stmt.releaseHandOut.run(id, agentId).changes) > 0));
+  async releaseHandOut(agentId: string, claim: string): Promise<number> {
+    const released = transaction(this.#db, () => {
+      const ids = (this.#stmt.handedOut.all(agentId, claim) as { id: string }[]).map((r) => r.id);
+      for (const id of ids) this.#stmt.releaseHandOut.run(id);
+      return ids;
+    });
     this.#published(await this.getCommands(released));
     return released.length;
   }

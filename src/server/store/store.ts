@@ -149,6 +149,12 @@ export type RemoveOutcome =
   }
   | { kind: 'not_found' };
 
+/** What claimForAgent handed out, and the claim that names the hand-out (releaseHandOut takes it). */
+export interface HandOut {
+  claim: string;
+  commands: CommandRecord[];
+}
+
 export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
 
 export type CancelOutcome =
@@ -291,7 +297,8 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore {
    * max_concurrency are queued, dispatched or running. Atomic and serialized per run: concurrent
    * callers never together queue more than max_concurrency allows, nothing is queued by a call
    * that starts after max_errors was reached, and each command is returned (queued or skipped)
-   * to exactly one caller: exactly the rows it changed. Publishes `command` for each.
+   * to exactly one caller: exactly the rows it changed. A run with nothing waiting returns at once,
+   * without taking the run's lock (nothing becomes waiting after createRun). Publishes `command` for each.
    */
   advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }>;
   /** Runs that still hold commands back (checked again periodically, e.g. after a restart). */
@@ -334,13 +341,15 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore {
    * the rows it changed. A caller may get fewer than `limit` while another holds some.
    * Publishes `command` for each.
    */
-  claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<CommandRecord[]>;
+  claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut>;
   /**
-   * A hand-out (claimForAgent) that never reached the agent, because its connection was gone:
-   * those of `commandIds` still dispatched to it that way and not started go back to queued at once
-   * instead of waiting for their lease. Returns how many did. Publishes `command` for each.
+   * A hand-out (claimForAgent, named by its claim) that never reached the agent, because its
+   * connection was gone: its commands still dispatched to the agent by it and not started go back
+   * to queued at once instead of waiting for their lease. Only this claim's: a command whose lease
+   * ran out and that another hand-out (on any replica) took since is left alone. Returns how many
+   * went back. Publishes `command` for each.
    */
-  releaseHandOut(agentId: string, commandIds: string[]): Promise<number>;
+  releaseHandOut(agentId: string, claim: string): Promise<number>;
   /** The agent a command belongs to, or undefined when there is no such command (read before a report's body is). */
   commandOwner(commandId: string): Promise<string | undefined>;
   /** queued or dispatched -> running (the agent says it started); idempotent, a later call changes nothing. Publishes `command` when it changed. */

@@ -35,7 +35,7 @@ export const COPY_TABLES: CopyTable[] = [
     name: 'commands',
     columns: ['id', 'run_id', 'agent_id', 'upgrade', 'command', 'args', 'timeout', 'env', 'cwd', 'status', 'delivery', 'exit_code', 'signal', 'stdout',
       'stderr', 'stdout_bytes', 'stderr_bytes', 'stdout_truncated', 'stderr_truncated', 'error', 'last_push_error', 'created_at',
-      'expires_at', 'dispatched_at', 'lease_expires_at', 'cancel_requested_at', 'started_at', 'finished_at', 'output_offset', 'push_claim',
+      'expires_at', 'dispatched_at', 'lease_expires_at', 'cancel_requested_at', 'started_at', 'finished_at', 'output_offset', 'claim',
       'requested_by', 'output_head_limit', 'output_tail_limit', 'stdout_head', 'stdout_tail_from', 'stdout_end', 'stdout_seen', 'stderr_head',
       'stderr_tail_from', 'stderr_end', 'stderr_seen', 'output_bytes', 'output_dropped_at'],
     bytes: ['signal', 'stdout', 'stderr', 'error', 'last_push_error'],

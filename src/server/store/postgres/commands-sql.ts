@@ -41,7 +41,7 @@ function oldestFirst(x: Row, y: Row): number {
 
 export async function claimForPush(db: Db, id: string, now: string, leaseUntil: string, claim: string): Promise<boolean> {
   const r = await db.query(
-    `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3, push_claim = $4
+    `UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $2, lease_expires_at = $3, claim = $4
      WHERE id = $1 AND status = 'queued' AND ${NOT_UPGRADING} RETURNING ${commandEvent('commands')}`, [id, now, leaseUntil, claim]);
   return r.rowCount! > 0;
 }
@@ -50,7 +50,7 @@ export async function claimForPush(db: Db, id: string, now: string, leaseUntil: 
 export async function releasePush(db: Db, id: string, claim: string, error: string): Promise<void> {
   await db.query(
     `UPDATE commands c SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL, last_push_error = $3
-     WHERE id = $1 AND status = 'dispatched' AND delivery = 'push' AND push_claim = $2 RETURNING ${COMMAND_EVENT}`, [id, claim, bytes(error)]);
+     WHERE id = $1 AND status = 'dispatched' AND delivery = 'push' AND claim = $2 RETURNING ${COMMAND_EVENT}`, [id, claim, bytes(error)]);
 }
 
 /** The agent's heartbeat may take the command now: its agent hears of it. */
@@ -68,11 +68,11 @@ export async function commandsAwaitingPush(db: Db, createdBefore: string, now: s
 }
 
 /** Claims the agent's oldest queued, unexpired commands; rows another transaction holds are skipped, not waited for. */
-export async function claimForAgent(db: Db, agentId: string, now: string, leaseUntil: string, limit: number, queuedBefore: string | null): Promise<Row[]> {
+export async function claimForAgent(db: Db, agentId: string, now: string, leaseUntil: string, limit: number, queuedBefore: string | null, claim: string): Promise<Row[]> {
   return updateReturning(db,
-    `status = 'dispatched', delivery = 'poll', dispatched_at = $2, lease_expires_at = $3`,
+    `status = 'dispatched', delivery = 'poll', dispatched_at = $2, lease_expires_at = $3, claim = $6`,
     `c.status = 'queued'`,
-    [agentId, now, leaseUntil, limit, queuedBefore],
+    [agentId, now, leaseUntil, limit, queuedBefore, claim],
     `SELECT id FROM commands WHERE agent_id = $1 AND status = 'queued' AND (expires_at IS NULL OR expires_at > $2)
        AND ($5::text IS NULL OR last_push_error IS NOT NULL OR created_at < $5) AND ${NOT_UPGRADING}
      ORDER BY created_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`);
@@ -116,11 +116,11 @@ export async function cancelForRemoval(db: Db, agentId: string, now: string): Pr
   return r.rows.sort((a, b) => a.seq - b.seq).map(({ id, was }) => ({ id, was }));
 }
 
-/** Poll hand-outs of this agent that never reached it: dispatched (by poll, not started) -> queued. */
-export async function releaseHandOut(db: Db, agentId: string, ids: string[]): Promise<number> {
+/** The commands of a hand-out (its claim) that never reached the agent: dispatched (by poll, not started) -> queued. */
+export async function releaseHandOut(db: Db, agentId: string, claim: string): Promise<number> {
   const r = await db.query(
     `UPDATE commands c SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL
-     WHERE id = ANY($1::text[]) AND agent_id = $2 AND status = 'dispatched' AND delivery = 'poll' RETURNING ${COMMAND_EVENT}`, [ids, agentId]);
+     WHERE agent_id = $1 AND claim = $2 AND status = 'dispatched' AND delivery = 'poll' RETURNING ${COMMAND_EVENT}`, [agentId, claim]);
   return r.rowCount!;
 }
 

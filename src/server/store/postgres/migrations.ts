@@ -9,6 +9,7 @@ import m0004 from './migrations/0004-console-sessions.ts';
 import m0005 from './migrations/0005-replicas.ts';
 import m0006 from './migrations/0006-operators-audit.ts';
 import m0007 from './migrations/0007-complete-output.ts';
+import m0008 from './migrations/0008-claims.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -18,4 +19,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 5, name: '0005-replicas', sql: m0005 },
   { version: 6, name: '0006-operators-audit', sql: m0006 },
   { version: 7, name: '0007-complete-output', sql: m0007 },
+  { version: 8, name: '0008-claims', sql: m0008 },
 ];

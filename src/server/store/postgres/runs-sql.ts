@@ -72,6 +72,12 @@ export async function statusCounts(db: Db, runIds: string[], agentIds?: string[]
   return out;
 }
 
+/** Whether any command of the run waits (rate control). None never becomes some: only createRun makes them. */
+export async function hasWaiting(db: Db, runId: string): Promise<boolean> {
+  const r = await db.query<{ w: boolean }>(`SELECT EXISTS (SELECT 1 FROM commands WHERE run_id = $1 AND status = 'waiting') AS w`, [runId]);
+  return r.rows[0]!.w;
+}
+
 /** Locks the run until the transaction ends: rate control of one run takes turns. */
 export async function lockRun(db: Db, id: string): Promise<{ max_concurrency: number | null; max_errors: number | null } | undefined> {
   const r = await db.query<{ max_concurrency: number | null; max_errors: number | null }>(

@@ -1,0 +1,8 @@
+// Migration 0008-claims (PostgreSQL). Applied once, in order; never edit one that has shipped.
+export default `
+-- SQLite's migration 0010, with the same meaning.
+-- A poll or heartbeat hand-out holds a claim too (a hand-out that never reached its agent gives
+-- back its own commands, never those a later claim took after the lease ran out): one column for
+-- the claim of whoever holds the command, push or hand-out.
+ALTER TABLE commands RENAME COLUMN push_claim TO claim;
+`;
