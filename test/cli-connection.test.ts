@@ -94,6 +94,11 @@ describe('connection flags on every command', () => {
     replicas: async () => ({ args: [], out: /^URL +ID +SWEEPER.*\n.*\(this one\) +rpl_/ }),
     show: async () => ({ args: [(await client.createCommands({ targets: { agents: ['conn'] }, command: 'true' }))[0]!.id], out: /^id: +cmd_/ }),
     commands: async () => ({ args: [], out: /^ID +AGENT/ }),
+    logs: async () => {
+      const [c] = await client.createCommands({ targets: { agents: ['conn'] }, command: 'echo', args: ['logged'] });
+      await client.wait([c!.id], 20);
+      return { args: [c!.id], out: /^logged\n$/ };
+    },
     cancel: async () => {
       const [c] = await client.createCommands({ targets: { agents: [await dummyAgent()] }, command: 'true' });
       return { args: [c!.id], out: /cancelled before it was delivered/ };

@@ -152,7 +152,8 @@ test('running the line again is safe: same identity, nothing rewritten; a change
   assert.ok(third.stdout.includes(`${p.unit} (rewritten)`), third.stdout);
   assert.ok(readFileSync(p.bin).equals(readFileSync(join(release, 'myx-agent'))));
   assert.equal(readFileSync(p.unit, 'utf8'), agentUnit({ bin: p.bin, config: p.config }));
-  assert.deepEqual(tree(first.prefix), [...INSTALLED, 'etc/myx-agent/state', 'etc/myx-agent/state/journal.db'].sort(), 'the journal of the agent that ran, and nothing more');
+  assert.deepEqual(tree(first.prefix), [...INSTALLED, 'etc/myx-agent/state', 'etc/myx-agent/state/control-plane-urls.json', 'etc/myx-agent/state/journal.db'].sort(),
+    'the journal and the learned control-plane URLs of the agent that ran, and nothing more');
   assert.equal(JSON.parse(readFileSync(p.config, 'utf8')).agent_id, first.agentId);
   assert.deepEqual((await agents(server)).filter((a) => a.name === 'inst-01').map((a) => a.id), [first.agentId], 'no second agent');
 });
