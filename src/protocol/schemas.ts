@@ -34,10 +34,15 @@ const env = {
   additionalProperties: { type: 'string', maxLength: 32768, pattern: NO_NUL },
 } as const;
 const commandSpec = {
+  /** The program to run (no shell). */
   command: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
+  /** Its arguments, passed verbatim. */
   args: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 131072, pattern: NO_NUL } },
+  /** Seconds it may run before its process group is killed (`timed_out`), @default 300 */
   timeout: { type: 'integer', minimum: 1, maximum: MAX_TIMEOUT_SECONDS },
+  /** Environment variables added to the agent's. */
   env,
+  /** Working directory. @default the agent's */
   cwd: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
 } as const;
 const nullableString = (maxLength: number) => ({ anyOf: [{ type: 'string', maxLength }, { type: 'null' }] }) as const;
@@ -58,7 +63,7 @@ const agentFacts = {
   advertise_address: { anyOf: [{ type: 'string', pattern: '^[A-Za-z0-9._:%\\[\\]-]{1,255}$' }, { type: 'null' }] },
   labels,
 } as const;
-const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'];
+const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'] as const;
 
 export const registerSchema = {
   type: 'object',
@@ -81,7 +86,8 @@ export const heartbeatSchema = {
 /** A version as `myx-agent --version` prints it (semver-like; also what the control plane accepts from a release). */
 export const VERSION_PATTERN = '^[0-9A-Za-z.+-]{1,64}$';
 
-const upgradeSpec = {
+/** What an upgrade command installs (ExecuteRequest.upgrade, CommandRecord.upgrade). */
+export const upgradeSpecSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['version', 'sha256', 'size'],
@@ -96,7 +102,7 @@ export const executeSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['command_id', 'command'],
-  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpec },
+  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpecSchema },
 } as const;
 
 export const resultSchema = {
@@ -122,7 +128,7 @@ export const resultSchema = {
 
 const limit = { type: 'string', pattern: '^[0-9]{1,6}%?$' } as const;
 
-const targetsSchema = {
+export const targetsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -139,8 +145,11 @@ export const createRunSchema = {
   properties: {
     targets: targetsSchema,
     ...commandSpec,
+    /** Delivery TTL in seconds: a command still queued then ends `expired`, @default 3600 */
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
+    /** Agents running it at once: `N` or `N%` of the targets. @default no limit */
     max_concurrency: limit,
+    /** Stop starting new agents once this many failed: `N` or `N%`; the rest end `skipped`. @default no limit */
     max_errors: limit,
   },
 } as const;

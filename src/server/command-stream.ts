@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
 import { charStart } from '../protocol/utf8.ts';
-import type { OutputEvent } from '../protocol/wire.ts';
+import type { OutputEvent, StreamQuery } from '../protocol/wire.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { visibleCommands } from './scope.ts';
@@ -20,7 +20,7 @@ const READ_BYTES = 1024 * 1024;
 const decoder = new TextDecoder('utf-8');
 
 export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: { ids: string; from?: string; output?: 'all' | 'none' } }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
+  app.get<{ Querystring: StreamQuery }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
     const listed = req.query.ids.split(',').filter((s) => s.length > 0);
     const ids = [...new Set(listed)];
     const from = req.query.from?.split(',').map(Number) ?? [];
