@@ -210,7 +210,7 @@ withConnection(program.command('show'))
     const { escapedOutput, strippedOutput } = await import('./run-printer.ts');
     const output = o.stripControl ? strippedOutput : escapedOutput;
     if (id.startsWith('run_')) {
-      const res = await c.run(id);
+      const res = await c.getRun(id);
       if (o.json) json(res);
       else process.stdout.write(views.runDetails(res.run, res.commands, output));
     } else {

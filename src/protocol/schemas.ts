@@ -287,6 +287,8 @@ export const streamQuerySchema = {
     from: { type: 'string', maxLength: 200000, pattern: '^[0-9]{1,15}(,[0-9]{1,15})*$' },
     // `none`: final records only (a client that does not show output live)
     output: { enum: ['all', 'none'] },
+    // `all`: a `status` event (the record) for each change of a command's status too, and each one's status as the stream starts
+    statuses: { enum: ['final', 'all'] },
   },
 } as const;
 
