@@ -6,6 +6,7 @@ import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
 import { ApiError } from './errors.ts';
 import { base64Length, ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, OUTPUT_PIECE_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
 import { OPERATOR_NAME_PATTERN, OPERATOR_ROLES } from './roles.ts';
+import { WEBHOOK_EVENTS } from './webhooks.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
@@ -366,5 +367,21 @@ export const auditQuerySchema = {
     action: { enum: AUDIT_ACTIONS },
     after: { type: 'string', pattern: '^[0-9]{1,15}$' },
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
+} as const;
+
+export const addWebhookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'events'],
+  properties: {
+    /** Where events are POSTed: `http://` or `https://` (its certificate verified against the system's CAs, or pinned by `fingerprint`); no user:password@ part. */
+    url: { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s/?#@]+(/[^\\s#]*)?$' },
+    /** What it hears: `run.finished`, `command.finished`. */
+    events: { type: 'array', minItems: 1, maxItems: WEBHOOK_EVENTS.length, uniqueItems: true, items: { enum: WEBHOOK_EVENTS } },
+    /** The HMAC key deliveries are signed with. @default a new random one, answered once */
+    secret: { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' },
+    /** An `https://` receiver's certificate fingerprint (SHA-256): trusted instead of certificate authorities. */
+    fingerprint: { type: 'string', maxLength: 128, pattern: '^[0-9A-Fa-f:]{64,95}$' },
   },
 } as const;

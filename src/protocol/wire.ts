@@ -13,6 +13,7 @@ import type {
 import type { OperatorIdentity } from './team-wire.ts';
 
 export type * from './team-wire.ts';
+export type * from './webhook-wire.ts';
 
 export type AgentMode = 'web' | 'poll';
 export type Labels = Record<string, string>;
