@@ -12,7 +12,8 @@ import type {
   AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
   EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
   RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, SessionView,
-  UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse,
+  UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse, AddWebhookRequest, AddWebhookResponse, RemoveWebhookResponse, WebhookDeliveriesResponse,
+  WebhookDeliveryView, WebhooksResponse, WebhookView,
 } from '../protocol/wire.ts';
 import type { Connection } from './connection.ts';
 import { MyxError } from './errors.ts';
@@ -152,6 +153,24 @@ export class MyxApi {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
     return this.#call('GET', `/api/audit?${q}`);
+  }
+
+  /** Adds a webhook (admins); the answer carries its secret when the control plane made it, this once. */
+  async addWebhook(req: AddWebhookRequest): Promise<AddWebhookResponse> {
+    return this.#call('POST', '/api/webhooks', req, undefined, 'unsent'); // a generated secret is shown once: never sent twice
+  }
+
+  async webhooks(): Promise<WebhookView[]> {
+    return (await this.#call<WebhooksResponse>('GET', '/api/webhooks')).webhooks;
+  }
+
+  async removeWebhook(id: string): Promise<RemoveWebhookResponse> {
+    return this.#call('DELETE', `/api/webhooks/${encodeURIComponent(id)}`, undefined, undefined, 'unsent');
+  }
+
+  /** A webhook's deliveries, newest first. */
+  async webhookDeliveries(id: string, limit = 50): Promise<WebhookDeliveryView[]> {
+    return (await this.#call<WebhookDeliveriesResponse>('GET', `/api/webhooks/${encodeURIComponent(id)}/deliveries?limit=${limit}`)).deliveries;
   }
 
   async auditVerify(): Promise<AuditVerifyResponse> {

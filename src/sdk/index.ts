@@ -7,6 +7,8 @@ export { MyxApi, type CancelResponse, type MyxApiOptions, type SseEvent } from '
 export { MyxError, type SdkErrorCode } from './errors.ts';
 export type { ConnectOptions, Connection, DataDirOptions, ServerOptions } from './connection.ts';
 export type { AbortSignalLike } from './retry.ts';
+export { verifyWebhookSignature, type WebhookCheck } from '../common/webhook-signature.ts';
+export { WEBHOOK_EVENTS, WEBHOOK_HEADERS, WEBHOOK_TOLERANCE_SECONDS, type WebhookEventType } from '../protocol/webhooks.ts';
 export type { UrlSwitch } from '../common/server-urls.ts';
 export type { CommandStatus } from '../protocol/command-status.ts';
 export type { ErrorCode } from '../protocol/errors.ts';
