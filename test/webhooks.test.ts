@@ -3,7 +3,7 @@
 // and with the SDK's helper) holds over the raw body and fails for a tampered body or a stale time;
 // a receiver that answers 500 gets the same event again after the back-off, and the delivery record
 // shows both attempts; a receiver that never answers holds up no run; an https receiver is reached
-// through its pinned certificate and refused when the pin is wrong.
+// through its pinned certificate and refused when the pin is wrong; bad input is refused.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -14,8 +14,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
-import type { AddWebhookResponse, CommandRecord, WebhookDeliveryView, WebhookEvent } from '../src/protocol/wire.ts';
-import { verifyWebhookSignature } from '../src/sdk/index.ts';
+import type { AddWebhookRequest, AddWebhookResponse, CommandRecord, WebhookDeliveryView, WebhookEvent } from '../src/protocol/wire.ts';
+import { connect, MyxError, verifyWebhookSignature } from '../src/sdk/index.ts';
 import { enrollAgent, eventually, startAgent, startServer, tempDir, type TestAgent, type TestServer } from './helpers.ts';
 import { postgresServer, postgresSkip } from './postgres-server.ts';
 
@@ -179,6 +179,31 @@ for (const backend of BACKENDS) {
       const timedOut = (await deliveries(webhook.id)).find((d) => d.last_error === 'no answer within 2 s')!;
       assert.ok(['pending', 'sending'].includes(timedOut.state), `tried again: ${timedOut.state}`);
       await remove(webhook.id);
+    });
+
+    test('bad input to the webhook routes gets a 4xx with a stable code, never a 5xx; past 100 webhooks, WEBHOOKS_TOO_MANY', async (t) => {
+      const myx = await connect({ dataDir: server.dataDir });
+      t.after(() => myx.close());
+      const refused = async (body: unknown, code: string, what: string) => {
+        await assert.rejects(myx.api.addWebhook(body as AddWebhookRequest), (e: MyxError) => e instanceof MyxError && e.code === code && e.status >= 400 && e.status < 500, what);
+      };
+      const url = 'http://127.0.0.1:9/bad';
+      for (const [body, what] of [
+        [{ url: 'ftp://127.0.0.1/x', events: ['run.finished'] }, 'another scheme'], [{ url: 'http://user:pw@127.0.0.1/x', events: ['run.finished'] }, 'credentials in the URL'],
+        [{ url: 'http://127.0.0.1/a\u0000b', events: ['run.finished'] }, 'a NUL'], [{ url: 'http:///x', events: ['run.finished'] }, 'no host'],
+        [{ url: 'http://[::1/x', events: ['run.finished'] }, 'a broken host'], [{ url: `http://${'a'.repeat(3000)}`, events: ['run.finished'] }, 'too long'],
+        [{ url, events: [] }, 'no events'], [{ url, events: ['run.started'] }, 'an unknown event'], [{ url, events: ['run.finished', 'run.finished'] }, 'an event twice'],
+        [{ url, events: ['run.finished'], secret: 'short' }, 'a short secret'], [{ url, events: ['run.finished'], secret: 'has a space in it, long enough' }, 'a secret with a space'],
+        [{ url: 'https://127.0.0.1:9/x', events: ['run.finished'], fingerprint: 'zz'.repeat(32) }, 'a fingerprint that is not one'],
+        [{ url, events: ['run.finished'], extra: true }, 'an extra field'], [{ events: ['run.finished'] }, 'no url'], [[], 'not an object'],
+      ] as const) await refused(body, 'BAD_REQUEST', what);
+      await assert.rejects(myx.api.removeWebhook('whk_nope'), (e: MyxError) => e.code === 'WEBHOOK_NOT_FOUND' && e.status === 404);
+      await assert.rejects(myx.api.webhookDeliveries('../x'), (e: MyxError) => e.code === 'BAD_REQUEST' || e.code === 'NOT_FOUND');
+      const before = (await myx.api.webhooks()).length;
+      const made: string[] = [];
+      for (let i = before; i < 100; i++) made.push((await myx.api.addWebhook({ url: `${url}/${i}`, events: ['run.finished'] })).webhook.id);
+      await refused({ url, events: ['run.finished'] }, 'WEBHOOKS_TOO_MANY', 'the 101st');
+      for (const id of made) await myx.api.removeWebhook(id);
     });
 
     test('an https receiver is reached through its pinned certificate, and refused when the pin is another', async (t) => {

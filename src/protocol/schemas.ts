@@ -376,7 +376,7 @@ export const addWebhookSchema = {
   required: ['url', 'events'],
   properties: {
     /** Where events are POSTed: `http://` or `https://` (its certificate verified against the system's CAs, or pinned by `fingerprint`); no user:password@ part. */
-    url: { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s/?#@]+(/[^\\s#]*)?$' },
+    url: { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://[^\\x00-\\x20\\x7f/?#@]+([/?][^\\x00-\\x20\\x7f#]*)?$' },
     /** What it hears: `run.finished`, `command.finished`. */
     events: { type: 'array', minItems: 1, maxItems: WEBHOOK_EVENTS.length, uniqueItems: true, items: { enum: WEBHOOK_EVENTS } },
     /** The HMAC key deliveries are signed with. @default a new random one, answered once */

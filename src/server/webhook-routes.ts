@@ -23,7 +23,12 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: AddWebhookRequest }>('/api/webhooks', { ...operatorRoute('admin', 'webhook.add'), schema: { body: addWebhookSchema } }, async (req, reply) => {
     const { url, events } = req.body;
     const audit = auditEntry(req, { targets: [], details: { url: origin(url), events, pinned: req.body.fingerprint !== undefined, secret: req.body.secret ? 'given' : 'generated' } });
-    const parsed = new URL(url);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ApiError('BAD_REQUEST', 'the webhook URL is not a URL (http://HOST[:PORT]/PATH or https://…)');
+    }
     if (parsed.hostname === '') throw new ApiError('BAD_REQUEST', 'the webhook URL needs a host');
     let fingerprint: string | null = null;
     if (req.body.fingerprint !== undefined) {
