@@ -149,5 +149,20 @@ for (const backend of BACKENDS) {
       assert.deepEqual(d!.history.map((h) => [h.status, h.error]), [[500, 'HTTP 500'], [null, 'timed out']]);
       assert.deepEqual(await s.claimDeliveries(at(1000), at(1060), 10), [], 'a failed delivery is not tried again');
     });
+
+    test('deliveries that are over are pruned once old; pending ones stay whatever their age', async (t) => {
+      const s = await freshStore(backend, t);
+      await enroll(s, 'a1');
+      await s.addWebhook(hook('wh', ['command.finished', 'run.finished']), NOW, 10);
+      await run(s, 'r1', [cmd('c1'), cmd('c2')]);
+      await s.recordResult('c1', 'a1', ok(), NOW);
+      const [d] = await s.claimDeliveries(at(1), at(61), 1);
+      await s.recordAttempt(d!.id, d!.claim, { ok: true, attempt: { at: at(1), status: 200, error: null, duration_ms: 1 } });
+      const created = (await s.listDeliveries('wh', 10)).map((x) => x.created_at).sort();
+      assert.equal(await s.pruneDeliveries(created[0]!, 100), 0, 'none created before the first');
+      const future = '9999-01-01T00:00:00.000Z';
+      assert.equal(await s.pruneDeliveries(future, 100), 1, 'the delivered one');
+      assert.deepEqual((await s.listDeliveries('wh', 10)).map((x) => `${x.event} ${x.state}`), ['run.finished pending']);
+    });
   });
 }

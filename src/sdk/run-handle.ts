@@ -7,7 +7,7 @@
 import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
 import type { CommandRecord, OutputEvent, RunRecord, RunResponse, StreamName } from '../protocol/wire.ts';
 import type { CancelResponse, MyxApi } from './api.ts';
-import type { MyxError } from './errors.ts';
+import { MyxError } from './errors.ts';
 import { checkAborted, nextBackoff, pause, transient, untilDone, type AbortSignalLike } from './retry.ts';
 
 /** What `events()` yields. */
@@ -102,6 +102,7 @@ export class RunHandle {
   async *events(opts: EventsOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
     const withOutput = opts.output ?? true;
     const statuses = opts.statuses ?? 'all';
+    let ask = statuses; // what the stream is asked for: a control plane from before `statuses` takes final records only
     const names = new Map(this.commands.map((c) => [c.id, c.agent_name]));
     const next = new Map<string, number>(); // output shown, per command (bytes as printed)
     const shown = new Map<string, CommandStatus>(); // status last yielded, per command
@@ -121,7 +122,7 @@ export class RunHandle {
       checkAborted(opts.signal);
       const ids = pending();
       try {
-        const stream = this.#api.events(ids, { output: withOutput, statuses, from: ids.map((id) => next.get(id) ?? 0) });
+        const stream = this.#api.events(ids, { output: withOutput, statuses: ask, from: ids.map((id) => next.get(id) ?? 0) });
         for await (const ev of stream) {
           checkAborted(opts.signal);
           if (lost) {
@@ -146,6 +147,10 @@ export class RunHandle {
           }
         }
       } catch (err) {
+        if (ask === 'all' && err instanceof MyxError && err.code === 'BAD_REQUEST' && /querystring/.test(err.message)) {
+          ask = 'final'; // an older control plane: its changes short of final are not streamed, its final records are
+          continue;
+        }
         const e = transient(err);
         if (!lost) {
           lost = true;

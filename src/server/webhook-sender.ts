@@ -99,7 +99,9 @@ export class WebhookSender {
       const abort = new AbortController();
       this.#inFlight.add(abort);
       void this.#deliver(d, abort.signal)
-        .catch((err: unknown) => this.#log.error({ err, delivery: d.id }, 'a webhook delivery failed unexpectedly; it is tried again once its claim runs out'))
+        .catch((err: unknown) => {
+          if (!this.#stopped) this.#log.error({ err, delivery: d.id }, 'a webhook delivery failed unexpectedly; it is tried again once its claim runs out');
+        })
         .finally(() => {
           this.#inFlight.delete(abort);
           this.#tick();

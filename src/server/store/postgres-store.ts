@@ -124,6 +124,7 @@ export class PostgresStore implements Store {
   listDeliveries(webhookId: string, limit: number): Promise<DeliveryRow[]> { return this.#webhooks.listDeliveries(webhookId, limit); }
   claimDeliveries(now: string, claimedUntil: string, limit: number): Promise<ClaimedDelivery[]> { return this.#webhooks.claimDeliveries(now, claimedUntil, limit); }
   recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> { return this.#webhooks.recordAttempt(deliveryId, claim, outcome); }
+  pruneDeliveries(createdBefore: string, limit: number): Promise<number> { return this.#webhooks.pruneDeliveries(createdBefore, limit); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);

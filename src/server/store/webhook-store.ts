@@ -80,4 +80,10 @@ export interface WebhookStore {
    * claim is no longer the row's (it ran out and another took it) or the row is gone.
    */
   recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean>;
+  /**
+   * Deletes up to `limit` deliveries that are over (delivered or failed) and were created before
+   * `createdBefore`; returns how many. Concurrent callers delete each row once (a row another is
+   * deleting is left to it).
+   */
+  pruneDeliveries(createdBefore: string, limit: number): Promise<number>;
 }

@@ -63,6 +63,14 @@ export async function claimDeliveries(db: Db, now: string, until: string, limit:
   return r.rows as Row[];
 }
 
+/** Deletes deliveries that are over and old; a row another sweeper holds is left to it. */
+export async function pruneDeliveries(db: Db, createdBefore: string, limit: number): Promise<number> {
+  const r = await db.query(
+    `DELETE FROM webhook_deliveries WHERE id IN (
+       SELECT id FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, [createdBefore, limit]);
+  return r.rowCount!;
+}
+
 /** The history of a delivery while this claim holds it (locked until the transaction ends). */
 export async function claimedHistory(db: Db, id: string, claim: string): Promise<string | undefined> {
   return (await db.query<{ history: string }>('SELECT history FROM webhook_deliveries WHERE id = $1 AND claim = $2 FOR UPDATE', [id, claim])).rows[0]?.history;

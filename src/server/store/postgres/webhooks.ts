@@ -55,6 +55,10 @@ export class PostgresWebhooks implements WebhookStore {
     return rows.map(toClaimed).sort((a, b) => (a.next_attempt_at ?? '').localeCompare(b.next_attempt_at ?? '') || a.created_at.localeCompare(b.created_at));
   }
 
+  async pruneDeliveries(createdBefore: string, limit: number): Promise<number> {
+    return sql.pruneDeliveries(this.#pool, createdBefore, limit);
+  }
+
   async recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> {
     return inTransaction(this.#pool, async (db) => {
       const history = await sql.claimedHistory(db, deliveryId, claim);

@@ -37,6 +37,8 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);
 CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook_id, created_at);
+-- the sweeper drops deliveries that are over, 30 days on
+CREATE INDEX webhook_deliveries_over ON webhook_deliveries (created_at) WHERE state IN ('delivered', 'failed');
 
 -- Events are enqueued by the writes themselves, whichever store method makes them (STYLE.md 13):
 -- command.finished from the write that ends a command (or creates it ended), for the webhooks
