@@ -57,6 +57,10 @@ describe('the audit log', () => {
     assert.equal((await f.server.myx(['operators', 'add', 'temp', '--role', 'viewer'])).code, 0);
     assert.equal((await f.server.myx(['operators', 'rotate', 'temp'])).code, 0);
     assert.equal((await f.server.myx(['operators', 'remove', 'temp'])).code, 0);
+    const hook = await f.server.myx(['webhooks', 'add', 'http://127.0.0.1:9/audit?token=in-the-query', '--events', 'run.finished', '--json']);
+    assert.equal(hook.code, 0, hook.stderr);
+    const { webhook, secret } = JSON.parse(hook.stdout) as { webhook: { id: string }; secret: string };
+    assert.equal((await f.server.myx(['webhooks', 'remove', webhook.id])).code, 0);
     const signIn = await send(`${f.server.url}/api/session`, { json: { token: viewer.token } });
     const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
     const out = await send(`${f.server.url}/api/session`, { method: 'DELETE', headers: { cookie, 'x-myx-csrf': signIn.body.csrf_token } });
@@ -88,6 +92,10 @@ describe('the audit log', () => {
     assert.ok(log.filter((e) => e.action === 'enrollment_token.create').length >= 3);
     assert.equal(find('agent.remove').targets[0], 'prod-1');
     for (const action of ['operator.add', 'operator.rotate', 'operator.remove']) assert.deepEqual([find(action).actor, find(action).targets], ['admin', ['temp']]);
+    const added = find('webhook.add');
+    assert.deepEqual([added.actor, added.targets, added.details], ['admin', [webhook.id], { url: 'http://127.0.0.1:9', events: ['run.finished'], pinned: false, secret: 'generated' }]);
+    assert.deepEqual(find('webhook.remove').targets, [webhook.id]);
+    assert.ok(!JSON.stringify(log).includes(secret) && !JSON.stringify(log).includes('in-the-query'), 'neither the secret nor the URL\'s query');
     assert.equal(find('session.sign_in').actor, 'view-all');
     assert.equal(find('session.sign_out').actor, 'view-all');
     const bootstrap = (await audit(['--since', '1d', '--action', 'operator.bootstrap']))[0]!;

@@ -96,7 +96,7 @@ describe('connection flags on every command', () => {
     commands: async () => ({ args: [], out: /^ID +AGENT/ }),
     logs: async () => {
       const [c] = await client.createCommands({ targets: { agents: ['conn'] }, command: 'echo', args: ['logged'] });
-      await client.wait([c!.id], 20);
+      await client.wait([c!.id], 30);
       return { args: [c!.id], out: /^logged\n$/ };
     },
     cancel: async () => {
@@ -109,6 +109,10 @@ describe('connection flags on every command', () => {
     'operators rotate': async () => ({ args: [(await client.addOperator({ name: `person-${++dummies}`, role: 'viewer' })).operator.name], out: /has a new token/ }),
     audit: async () => ({ args: ['--since', '1h'], out: /^SEQ +TIME +ACTOR/ }),
     'audit verify': async () => ({ args: [], out: /^audit log intact: \d+ entries/ }),
+    'webhooks add': async () => ({ args: [`http://127.0.0.1:9/conn-${++dummies}`, '--events', 'run.finished'], out: /^Webhook whk_\S+ added: run\.finished to http/ }),
+    'webhooks list': async () => ({ args: [], out: /^(ID +URL +EVENTS|No webhooks)/ }),
+    'webhooks remove': async () => ({ args: [(await client.addWebhook({ url: 'http://127.0.0.1:9/gone', events: ['run.finished'] })).webhook.id], out: /^removed webhook whk_/ }),
+    'webhooks deliveries': async () => ({ args: [(await client.addWebhook({ url: 'http://127.0.0.1:9/seen', events: ['run.finished'] })).webhook.id], out: /^No deliveries yet/ }),
   };
 
   test('the list of commands is the one myx --help shows', async () => {

@@ -409,7 +409,7 @@ export class FaultFleet {
     const runs = await retrying(() => this.client.runs(1000));
     if (runs.length >= 1000) throw new Error('more than 1000 runs: the audit would miss some');
     const out: { run: RunRecord; commands: CommandRecord[] }[] = [];
-    for (const r of runs) out.push(await retrying(() => this.client.run(r.id)));
+    for (const r of runs) out.push(await retrying(() => this.client.getRun(r.id)));
     return out;
   }
 }

@@ -1,6 +1,8 @@
 // The dependency direction of DESIGN.md, enforced: protocol imports nothing of ours and no Node
-// API; agent and server never import each other; only cli wires them together. The web console
-// (browser code, compiled by esbuild) imports protocol only, and of packages only preact.
+// API; agent and server never import each other; only cli wires them together. The SDK (what
+// `import 'myx'` gives) imports protocol and common only, and no package, so a project using it
+// installs nothing else; the CLI is built on it. The web console (browser code, compiled by
+// esbuild) imports protocol only, and of packages only preact.
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,7 +16,8 @@ const ALLOWED: Record<string, string[]> = {
   common: ['protocol', 'common'],
   agent: ['protocol', 'common', 'agent'],
   server: ['protocol', 'common', 'server'],
-  cli: ['protocol', 'common', 'agent', 'server', 'cli'],
+  sdk: ['protocol', 'common', 'sdk'],
+  cli: ['protocol', 'common', 'sdk', 'agent', 'server', 'cli'],
   console: ['protocol', 'console'],
 };
 /** Packages browser code may import (anything else would be a Node module or a dependency to review). */
@@ -37,6 +40,8 @@ test('every import follows the layering', () => {
         if (!ALLOWED[part]!.includes(target)) problems.push(`${relative(ROOT, file)} imports ${spec} (${part} -> ${target})`);
       } else if (part === 'protocol') {
         problems.push(`${relative(ROOT, file)} imports ${spec}: protocol stays free of I/O and packages`);
+      } else if (part === 'sdk' && !spec.startsWith('node:')) {
+        problems.push(`${relative(ROOT, file)} imports ${spec}: the SDK imports Node's modules and ours only (a project using it installs nothing else)`);
       } else if (part === 'console' && !CONSOLE_PACKAGES.test(spec)) {
         problems.push(`${relative(ROOT, file)} imports ${spec}: the console imports preact and our protocol only`);
       }

@@ -133,6 +133,8 @@ describe('every spelling of every protected route is refused without the right c
     const [cmdWeb] = JSON.parse(ran.stdout) as CommandRecord[];
     const [cmdDummy] = await client.createCommands({ targets: { agents: ['sp-dummy'] }, command: 'echo', args: [secret] }) as [CommandRecord];
     const spareToken = await client.createEnrollmentToken(600);
+    const hook = await client.addWebhook({ url: 'http://127.0.0.1:9/spelled', events: ['run.finished'], secret });
+    const spareHook = await client.addWebhook({ url: 'http://127.0.0.1:9/spare', events: ['run.finished'] });
     const result = { status: 'succeeded', exit_code: 0, signal: null, stdout: secret, stderr: '', stdout_bytes: 1, stderr_bytes: 0, stdout_truncated: false,
       stderr_truncated: false, error: null, started_at: NOW(), finished_at: NOW() };
     const op = (method: string, route: string, path: string, extra: Partial<Route> = {}): Route => ({ svc: 'cp', method, route, path, caller: 'operator', ...extra });
@@ -166,6 +168,10 @@ describe('every spelling of every protected route is refused without the right c
       op('POST', '/api/operators/:name/rotate', '/api/operators/admin/rotate'),
       op('GET', '/api/audit', '/api/audit', { readOnly: true }),
       op('GET', '/api/audit/verify', '/api/audit/verify', { readOnly: true }),
+      op('POST', '/api/webhooks', '/api/webhooks', { body: { url: 'http://127.0.0.1:9/spelled-again', events: ['run.finished'] } }),
+      op('GET', '/api/webhooks', '/api/webhooks', { readOnly: true }),
+      op('DELETE', '/api/webhooks/:id', `/api/webhooks/${spareHook.webhook.id}`),
+      op('GET', '/api/webhooks/:id/deliveries', `/api/webhooks/${hook.webhook.id}/deliveries`, { readOnly: true }),
       ag('POST', '/api/agents/heartbeat', '/api/agents/heartbeat', { ...facts, uptime_seconds: 1, running: 0 }),
       ag('GET', '/api/agents/poll', '/api/agents/poll?wait=0'),
       ag('POST', '/api/agents/commands/:id/progress', `/api/agents/commands/${cmdDummy.id}/progress`, { started_at: NOW(), chunks: [{ offset: 0, stream: 'stdout', data: secret }] }),

@@ -65,6 +65,9 @@ describe('roles x scopes x every operator route', () => {
     prodCmd = prodRun.commands[0]!;
     const prodQueued = async () => ({ path: `/api/commands/${(await f.run(['prod-db'])).commands[0]!.id}/cancel` });
     const runBody = (targets: unknown) => ({ targets, command: 'echo', args: ['matrix'] });
+    const webhookBody = () => ({ url: `http://127.0.0.1:9/${fresh('matrix')}`, events: ['command.finished'] });
+    const webhook = async () => (await f.call(f.admin, 'POST', '/api/webhooks', webhookBody())).body.webhook.id as string;
+    const heard = await webhook();
     cases = [
       { method: 'GET', route: '/api/agents', role: 'viewer', request: () => ({ path: '/api/agents' }) },
       {
@@ -143,6 +146,10 @@ describe('roles x scopes x every operator route', () => {
       },
       { method: 'GET', route: '/api/audit', role: 'admin', request: () => ({ path: '/api/audit' }) },
       { method: 'GET', route: '/api/audit/verify', role: 'admin', request: () => ({ path: '/api/audit/verify' }) },
+      { method: 'POST', route: '/api/webhooks', role: 'admin', request: () => ({ path: '/api/webhooks', json: webhookBody() }) },
+      { method: 'GET', route: '/api/webhooks', role: 'admin', request: () => ({ path: '/api/webhooks' }) },
+      { method: 'DELETE', route: '/api/webhooks/:id', role: 'admin', request: async () => ({ path: `/api/webhooks/${await webhook()}` }) },
+      { method: 'GET', route: '/api/webhooks/:id/deliveries', role: 'admin', request: () => ({ path: `/api/webhooks/${heard}/deliveries` }) },
     ];
   });
   after(async () => {

@@ -17,6 +17,7 @@ import type { StoreEvent } from '../src/server/store/store-events.ts';
 import { callEach } from './store-worker.ts';
 import type { AuditDraft } from '../src/protocol/audit.ts';
 import type { AuditEntry } from '../src/protocol/wire.ts';
+import type { ClaimedDelivery } from '../src/server/store/webhook-store.ts';
 import { checkChain } from '../src/server/audit-verify.ts';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -439,6 +440,45 @@ for (const backend of BACKENDS) {
       let next: boolean[] = [];
       for (let i = 0; i < 400 && next.filter(Boolean).length !== 1; i++) next = await holds();
       assert.equal(next.filter(Boolean).length, 1, 'another one took over');
+    });
+
+    test('webhook deliveries: each is claimed by one replica at a time, whoever asks; each event enqueued once while both end commands', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      await a.addWebhook({ id: 'wh', url: 'http://127.0.0.1:9/', events: ['command.finished', 'run.finished'], secret: 'whsec_0123456789abcdef', fingerprint: null, created_by: null }, NOW, 10);
+      const ids = await createRun(a, 'r', 120);
+      await a.claimForAgent('a1', NOW, LEASE, 1000);
+      // both replicas record every result: each command ends once, so its event is enqueued once
+      await fromBoth<ResultOutcome>([a, b], 'recordResult', (who) => ids.map((id) => [id, 'a1', result(`from ${who}`), NOW]));
+      const got: string[] = [];
+      await race([a, b], 3, async (s) => {
+        const claimed = await callEach<ClaimedDelivery[]>(s, 'claimDeliveries', [[AFTER_LEASE, AFTER_EXPIRY, 4]]);
+        got.push(...claimed[0]!.map((d) => d.subject_id));
+        return claimed[0]!.length > 0;
+      });
+      assertEachOnce(got, [...ids, 'r'], 'deliveries claimed');
+      const listed = await b.listDeliveries('wh', 1000);
+      assert.equal(listed.length, ids.length + 1);
+      assert.ok(listed.every((d) => d.state === 'sending' && d.attempts === 1));
+    });
+
+    test('a webhook removed while both replicas end commands and create runs: every write goes through, and nothing is left for it', async (t) => {
+      const [a, b] = await twoReplicas(backend, t);
+      const hooks = Array.from({ length: 10 }, (_, i) => `wh${i}`);
+      for (const id of hooks) await a.addWebhook({ id, url: 'http://127.0.0.1:9/', events: ['command.finished', 'run.finished'], secret: 'whsec_0123456789abcdef', fingerprint: null, created_by: null }, NOW, 100);
+      const ids = await createRun(a, 'r', 100);
+      await a.claimForAgent('a1', NOW, LEASE, 1000);
+      const newRun = (i: number) => [{ id: `r2-${i}`, command: 'echo', args: [], target: 'test', max_concurrency: null, max_errors: null, requested_by: null },
+        [{ id: `r2-${i}-c`, status: 'queued', agent_id: 'a1', command: 'echo', args: [], timeout: 5, env: null, cwd: null, expires_at: EXPIRES }], NOW];
+      const [results, removed, created] = await Promise.all([
+        fromBoth<ResultOutcome>([a], 'recordResult', () => ids.map((id) => [id, 'a1', result('x'), NOW])),
+        fromBoth<{ undelivered: number } | undefined>([b], 'removeWebhook', () => hooks.map((id) => [id])),
+        fromBoth<unknown>([a], 'createRun', () => Array.from({ length: 20 }, (_, i) => newRun(i))),
+      ]);
+      assert.ok(results[0]!.every((r) => r.kind === 'recorded'));
+      assert.equal(created[0]!.length, 20);
+      assert.ok(removed[0]!.every((r) => r !== undefined));
+      assert.deepEqual(await a.listWebhooks(), []);
+      assert.deepEqual(await a.claimDeliveries(AFTER_EXPIRY, AFTER_EXPIRY, 1000), [], 'no delivery outlives its webhook');
     });
 
     test('replicas starting together on a new database all start, and migrate it once', async (t) => {

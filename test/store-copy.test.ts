@@ -31,6 +31,8 @@ async function everything(s: Store) {
     }))),
     identity: await s.clusterFingerprint(),
     audit: await s.listAudit({ limit: 100 }), auditHead: await s.auditHead(),
+    webhooks: await s.listWebhooks(),
+    deliveries: await Promise.all((await s.listWebhooks()).map((w) => s.listDeliveries(w.id, 100))),
   });
 }
 
@@ -47,6 +49,8 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     await sqlite.addOperator({ id: 'op_alice', name: 'alice', role: 'operator', scope: { env: odd } }, 'op-hash', NOW, by('operator.add'));
     await sqlite.createSession({ idHash: 'session-hash', operatorTokenHash: 'op-hash', expiresAt: LATER }, NOW, by('session.sign_in'));
     await sqlite.recordClusterFingerprint('AB:CD', NOW);
+    // a webhook with a secret, and deliveries: one delivered after a failed attempt, one waiting for its run
+    await sqlite.addWebhook({ id: 'whk_1', url: 'https://hooks.example/é 😀', events: ['command.finished', 'run.finished'], secret: 'whsec_copied-secret', fingerprint: 'AB:CD', created_by: 'alice' }, NOW, 10, by('webhook.add'));
     for (const id of ['a1', 'a2']) {
       await sqlite.createEnrollmentToken({ id: `enr_${id}`, tokenHash: `e-${id}`, expiresAt: LATER }, NOW, 100);
       await sqlite.enrollAgent(`e-${id}`, {
@@ -70,14 +74,18 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
       stderr_truncated: false, error: odd, started_at: NOW, finished_at: NOW,
     }, NOW);
     await sqlite.removeAgent('a2', NOW);
+    const [sent] = await sqlite.claimDeliveries(NOW, LATER, 1);
+    await sqlite.recordAttempt(sent!.id, sent!.claim, { ok: false, attempt: { at: NOW, status: 500, error: 'tab\t é 😀', duration_ms: 3 }, retryAt: LATER });
     const before = await everything(sqlite);
+    assert.deepEqual(before.deliveries[0]!.map((d) => [d.event, d.state, d.attempts]).sort(), [
+      ['command.finished', 'pending', 0], ['command.finished', 'pending', 1], ['run.finished', 'pending', 0]]);
     await sqlite.close();
 
     const url = await (await postgresServer()).createDatabase({ empty: true });
     const counts = await copyStore({ kind: 'sqlite', path: join(dir, 'a.db') }, { kind: 'postgres', url, display: 'pg' });
     assert.deepEqual(counts, {
       operators: 1, operator_tokens: 1, enrollment_tokens: 3, agents: 2, runs: 1, commands: 4, output_chunks: 3, cluster_identity: 1, console_sessions: 1,
-      audit_log: 3, audit_head: 1,
+      audit_log: 4, audit_head: 1, webhooks: 1, webhook_deliveries: 3,
     });
     await copyStore({ kind: 'postgres', url, display: 'pg' }, { kind: 'sqlite', path: join(dir, 'b.db') });
 
@@ -90,7 +98,9 @@ describe('myx store copy', { skip: postgresSkip() }, () => {
     for (const s of [pgStore, back]) {
       // the audit chain goes on from where it was: the next entry links to the copied head
       const next = await s.appendAudit(by('command.cancel'));
-      assert.deepEqual([next.seq, next.prev_hash], [4, before.auditHead!.hash]);
+      assert.deepEqual([next.seq, next.prev_hash], [5, before.auditHead!.hash]);
+      // the copy enqueued nothing of its own, and its deliveries go on where they were
+      assert.equal((await s.listDeliveries('whk_1', 100)).length, 3);
       // creation order survives the copy: of commands created at the same time, the first created is handed out first
       assert.deepEqual((await s.claimForAgent('a1', NOW, LATER, 10)).commands.map((c) => c.id), ['c1', 'c2']);
     }

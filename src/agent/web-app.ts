@@ -20,7 +20,7 @@ import { ApiError } from '../protocol/errors.ts';
 import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { RESULT_BODY_LIMIT } from '../protocol/limits.ts';
 import { executeSchema, idParamsSchema, requireWellFormedId, resultSchema } from '../protocol/schemas.ts';
-import type { AgentStatus, CommandResult, ExecuteRequest, ExecuteResponse } from '../protocol/wire.ts';
+import type { AgentStatus, CommandResult, ExecuteRequest, ExecuteResponse, IdParams } from '../protocol/wire.ts';
 import type { CommandRunner } from './command-runner.ts';
 
 export interface AgentAppDeps {
@@ -70,13 +70,13 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     return reply.code(duplicate ? 200 : 202).send(body);
   });
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...CONTROL_PLANE, schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: IdParams }>('/api/commands/:id', { ...CONTROL_PLANE, schema: { params: idParamsSchema } }, async (req) => {
     const entry = deps.runner.get(req.params.id);
     if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${req.params.id}`);
     return { command_id: entry.id, state: entry.state, accepted_at: entry.accepted_at, result: entry.result, reported: entry.reported_at !== null };
   });
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...CONTROL_PLANE, schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: IdParams }>('/api/commands/:id/cancel', { ...CONTROL_PLANE, schema: { params: idParamsSchema } }, async (req) => {
     const entry = deps.runner.get(req.params.id);
     if (!entry) throw new ApiError('COMMAND_NOT_FOUND', `this agent has no command ${req.params.id}`);
     return { command_id: entry.id, cancelling: deps.runner.cancel(entry.id), state: entry.state };
@@ -91,7 +91,7 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     deps.runner.checkExternal(req.params.id);
     resultsInFlight.admit('control-plane', req, reply);
   };
-  app.post<{ Params: { id: string }; Body: CommandResult }>(
+  app.post<{ Params: IdParams; Body: CommandResult }>(
     '/api/commands/:id/result',
     { ...CONTROL_PLANE, schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: RESULT_BODY_LIMIT, preParsing: resultBeforeBody },
     async (req) => {

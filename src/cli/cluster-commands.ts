@@ -44,6 +44,7 @@ export function addClusterCommands(program: Command): void {
       const n = (table: string) => counts[table] ?? 0;
       process.stdout.write(`copied ${shown(from)} to ${shown(target)}: ${n('agents')} agents, ${n('enrollment_tokens')} enrollment tokens, `
         + `${n('operator_tokens')} operator tokens, ${n('runs')} runs, ${n('commands')} commands, ${n('output_chunks')} output chunks`
+        + `${n('webhooks') ? `, ${n('webhooks')} webhooks (${n('webhook_deliveries')} deliveries)` : ''}`
         + `${n('cluster_identity') ? ', the certificate fingerprint agents pinned' : ''}\n`);
     });
 }

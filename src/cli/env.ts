@@ -9,6 +9,8 @@ export const env = {
   server: process.env.MYX_SERVER,
   token: process.env.MYX_TOKEN,
   serverFingerprint: process.env.MYX_SERVER_FINGERPRINT,
+  /** `myx webhooks add`: the secret to sign with, instead of --secret (kept out of process arguments). */
+  webhookSecret: process.env.MYX_WEBHOOK_SECRET,
   agentConfig: process.env.MYX_AGENT_CONFIG,
   logLevel: process.env.MYX_LOG_LEVEL,
   /** 'json' or 'pretty'; default pretty on a terminal, JSON otherwise */

@@ -14,6 +14,7 @@ import { addTokenCommands } from './token-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
 import { addOperatorCommands } from './operator-commands.ts';
 import { addUpgradeCommand } from './upgrade-command.ts';
+import { addWebhookCommands } from './webhook-commands.ts';
 import { checkLimits, parseLabels, targetsOf, withTargetFlags } from './target-flags.ts';
 
 const program = new Command('myx')
@@ -40,9 +41,11 @@ program
   .option('--output-cap <size>', 'output kept of each stream of a command; past it, its first part and its last MiB (`myx logs`, the console)', '64MiB')
   .option('--output-retention <duration>', 'drop the kept output of commands finished longer ago than this (records and `myx show` summaries stay)', '30d')
   .option('--output-retention-size <size>', 'drop the kept output of the oldest finished commands while all of it is over this', '10GiB')
+  .option('--webhook-retries <durations>', 'back-offs between failed webhook attempts, in order; their number bounds the retries', '10s,1m,5m,30m,2h,6h')
+  .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer an attempt', '10s')
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
-    store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string;
+    store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string; webhookRetries: string; webhookTimeout: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
     const { urlHasPassword } = await import('../server/options.ts');
@@ -58,6 +61,8 @@ program
       heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
       outputCapBytes: parseSize(o.outputCap, '--output-cap'), outputRetentionSeconds: parseDuration(o.outputRetention, '--output-retention'),
       outputRetentionBytes: parseSize(o.outputRetentionSize, '--output-retention-size'),
+      webhookRetrySeconds: o.webhookRetries.split(',').map((d) => parseDuration(d, '--webhook-retries')),
+      webhookTimeoutMs: parseDuration(o.webhookTimeout, '--webhook-timeout') * 1000,
       ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
@@ -109,6 +114,7 @@ addTokenCommands(program);
 addClusterCommands(program);
 addOperatorCommands(program);
 addAuditCommands(program);
+addWebhookCommands(program);
 
 const agents = withConnection(program.command('agents'))
   .description('list enrolled agents; `agents remove` and `agents label` change them')
@@ -210,7 +216,7 @@ withConnection(program.command('show'))
     const { escapedOutput, strippedOutput } = await import('./run-printer.ts');
     const output = o.stripControl ? strippedOutput : escapedOutput;
     if (id.startsWith('run_')) {
-      const res = await c.run(id);
+      const res = await c.getRun(id);
       if (o.json) json(res);
       else process.stdout.write(views.runDetails(res.run, res.commands, output));
     } else {

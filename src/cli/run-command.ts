@@ -1,16 +1,14 @@
-// `myx run`: queue the command for each target, follow the run live (output as it arrives,
-// reconnecting if the control plane restarts, or through another replica when its replica dies),
-// and end with every final record.
+// `myx run`: queue the command for each target, follow the run live through the SDK's run handle
+// (output as it arrives, reconnecting if the control plane restarts, or through another replica
+// when its replica dies), and end with every final record.
 // Exit code 0 only when every target succeeded.
 
-import { setTimeout as sleep } from 'node:timers/promises';
-import { RequestFailedError } from '../common/json-client.ts';
-import { isFinal } from '../protocol/command-status.ts';
 import { displayJson } from '../protocol/display-text.ts';
 import type { CommandRecord, RunResponse, Targets } from '../protocol/wire.ts';
+import { RunHandle } from '../sdk/run-handle.ts';
 import { EXIT } from './fail.ts';
 import type { OperatorClient } from './operator-client.ts';
-import { RunPrinter, type LiveChunk } from './run-printer.ts';
+import { RunPrinter } from './run-printer.ts';
 
 export interface RunOptions {
   targets: Targets;
@@ -29,7 +27,6 @@ export interface RunOptions {
 
 /** After this long, say which targets are still waiting and why; then again every minute. */
 const PATIENCE_MS = 3000;
-const MAX_RECONNECT_MS = 5000;
 
 export async function runCommand(client: OperatorClient, o: RunOptions, out = process.stdout, err = process.stderr): Promise<number> {
   const created = await client.createRun({
@@ -53,74 +50,63 @@ export interface FollowOptions {
 }
 
 /**
- * Follows a run the control plane created (`myx run`, `myx agents upgrade`): output and a status
- * line per agent as they come, then the summary (or the records, with --json). 0 only if all succeeded.
+ * Follows a run the control plane created (`myx run`, `myx agents upgrade`) through the SDK's run
+ * handle: output and a status line per agent as they come, then the summary (or the records, with
+ * --json). 0 only if all succeeded.
  */
-export async function followRun(client: OperatorClient, { run, commands: created }: RunResponse, o: FollowOptions, out = process.stdout, err = process.stderr): Promise<number> {
-  const printer = new RunPrinter(created, o.json ? nullStream : out, err, {
+export async function followRun(client: OperatorClient, created: RunResponse, o: FollowOptions, out = process.stdout, err = process.stderr): Promise<number> {
+  const { run } = created;
+  const handle = new RunHandle(client, created);
+  const printer = new RunPrinter(created.commands, o.json ? nullStream : out, err, {
     ...(o.stream === undefined ? {} : { stream: o.stream }),
     ...(o.stripControl ? { stripControl: true } : {}),
   });
   if (!o.json) for (const line of o.notices ?? []) printer.notice(line);
-  if (created.length > 1 && !o.json) {
+  if (created.commands.length > 1 && !o.json) {
     const limits = [run.max_concurrency ? `${run.max_concurrency} at a time` : '', run.max_errors ? `stop after ${run.max_errors} error${run.max_errors === 1 ? '' : 's'}` : ''].filter(Boolean);
-    printer.notice(`${run.id}: ${created.length} agents (${run.target})${limits.length ? ', ' + limits.join(', ') : ''}`);
+    printer.notice(`${run.id}: ${created.commands.length} agents (${run.target})${limits.length ? ', ' + limits.join(', ') : ''}`);
   }
-  // commands that ended as the run was created (an upgrade with nothing to do) are shown at once
-  for (const c of created) if (isFinal(c.status)) printer.final(c);
-  const records = new Map(created.map((c) => [c.id, c]));
-  const pending = () => [...records.values()].filter((c) => !isFinal(c.status)).map((c) => c.id);
-  const finish = (c: CommandRecord) => {
-    records.set(c.id, c);
-    printer.final(c);
-  };
-
-  const watcher = watchWaiting(client, records, printer);
-  let backoff = 0;
-  let lostContact = false;
+  const watcher = watchWaiting(client, handle, printer);
   let lostAt = client.url;
+  let final: CommandRecord[] = [];
   try {
-    while (pending().length > 0) {
-      try {
-        const ids = pending();
-        for await (const ev of client.events(ids, { output: printer.streaming && !o.json, from: ids.map((id) => printer.resumeAt(id)) })) {
-          if (lostContact) {
-            printer.notice(client.url === lostAt ? 'reconnected to the control plane' : `reconnected to the control plane, at ${client.url}`);
-            lostContact = false;
-          }
-          backoff = 0;
-          if (ev.event === 'output') {
-            const { command_id, ...chunk } = JSON.parse(ev.data) as LiveChunk & { command_id: string };
-            printer.output(command_id, chunk);
-          } else if (ev.event === 'final') {
-            finish(JSON.parse(ev.data) as CommandRecord);
-          }
-        }
-      } catch (e) {
-        if (e instanceof RequestFailedError && !e.retryable) throw e;
-        if (!lostContact) {
-          printer.notice(`lost contact with the control plane (${(e as Error).message}); the commands go on, reconnecting…`);
+    for await (const ev of handle.events({ output: printer.streaming && !o.json, statuses: 'final' })) {
+      switch (ev.type) {
+        case 'output':
+          printer.output(ev.command_id, ev);
+          break;
+        case 'status':
+          printer.final(ev.command); // commands that ended as the run was created (an upgrade with nothing to do) come first
+          break;
+        case 'disconnected':
+          printer.notice(`lost contact with the control plane (${ev.error.message}); the commands go on, reconnecting…`);
           lostAt = client.url;
+          break;
+        case 'reconnected':
+          printer.notice(ev.url === lostAt ? 'reconnected to the control plane' : `reconnected to the control plane, at ${ev.url}`);
+          break;
+        case 'end':
+          final = ev.commands;
+          break;
+        default: {
+          const _exhaustive: never = ev;
+          throw new Error(`unknown run event ${JSON.stringify(_exhaustive)}`);
         }
-        lostContact = true;
-        backoff = Math.min(MAX_RECONNECT_MS, Math.max(250, backoff * 2));
-        await sleep(backoff);
       }
     }
   } finally {
     watcher.stop();
   }
-  const final = created.map((c) => records.get(c.id)!);
   if (o.json) out.write(displayJson(final, 2) + '\n');
   else printer.summary(final);
   return final.every((c) => c.status === 'succeeded') ? EXIT.ok : EXIT.commandFailed;
 }
 
 /** Tells the operator, once a while, about targets whose commands are not running yet, and why. */
-function watchWaiting(client: OperatorClient, records: Map<string, CommandRecord>, printer: RunPrinter): { stop: () => void } {
+function watchWaiting(client: OperatorClient, handle: RunHandle, printer: RunPrinter): { stop: () => void } {
   const told = new Map<string, string>();
   const look = async () => {
-    const waiting = [...records.values()].filter((c) => c.status === 'queued' || c.status === 'dispatched');
+    const waiting = handle.commands.filter((c) => c.status === 'queued' || c.status === 'dispatched');
     if (waiting.length === 0) return;
     const now = await client.wait(waiting.map((c) => c.id), 0).catch(() => undefined);
     for (const c of now?.commands ?? []) {

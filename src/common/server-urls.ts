@@ -3,7 +3,7 @@
 // to the next when that one failed as a replica fails (not as a request is refused), so both fail
 // over without an operator. Every URL is pinned to the same certificate by the caller's pool.
 
-import { RequestFailedError } from './json-client.ts';
+import { RequestFailedError } from './request-error.ts';
 
 /**
  * After which failures a call may be sent to the next URL:

@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   'enrollment_token.create', 'enrollment_token.revoke',
   'operator.add', 'operator.remove', 'operator.rotate', 'operator.bootstrap',
   'session.sign_in', 'session.sign_out', 'auth.failed',
+  'webhook.add', 'webhook.remove',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

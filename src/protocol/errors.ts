@@ -38,6 +38,8 @@ export const ERRORS = {
   ENROLLMENT_TOKENS_TOO_MANY: { status: 409, message: 'too many enrollment tokens are outstanding (unused and unexpired): revoke some (`myx token list`, `myx token revoke ID`) or let them expire' },
   AGENT_NAME_TAKEN: { status: 409, message: 'an agent with this name is already enrolled' },
   AGENT_NOT_FOUND: { status: 404, message: 'no such agent' },
+  WEBHOOK_NOT_FOUND: { status: 404, message: 'no webhook with this id' },
+  WEBHOOKS_TOO_MANY: { status: 409, message: 'this control plane has as many webhooks as it takes (100): remove one first' },
   /** Not 401: the token was genuine, and a removed agent checking back must not count as an attack on its address. */
   AGENT_REMOVED: { status: 410, message: 'this agent was removed from the control plane (`myx agents remove`); enroll it again with a new token to bring it back' },
   OPERATOR_NOT_FOUND: { status: 404, message: 'no such operator (see `myx operators list`)' },

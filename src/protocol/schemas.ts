@@ -6,6 +6,7 @@ import { COMMAND_STATUSES, RESULT_STATUSES } from './command-status.ts';
 import { ApiError } from './errors.ts';
 import { base64Length, ERROR_TEXT_MAX, LIVE_OUTPUT_LIMIT, OUTPUT_FIELD_MAX, OUTPUT_PIECE_MAX, PROGRESS_CHUNKS_MAX } from './limits.ts';
 import { OPERATOR_NAME_PATTERN, OPERATOR_ROLES } from './roles.ts';
+import { WEBHOOK_EVENTS } from './webhooks.ts';
 
 /** Ids the control plane hands out: letters, digits, `_` and `-`; nothing a path could abuse. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
@@ -34,10 +35,15 @@ const env = {
   additionalProperties: { type: 'string', maxLength: 32768, pattern: NO_NUL },
 } as const;
 const commandSpec = {
+  /** The program to run (no shell). */
   command: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
+  /** Its arguments, passed verbatim. */
   args: { type: 'array', maxItems: 4096, items: { type: 'string', maxLength: 131072, pattern: NO_NUL } },
+  /** Seconds it may run before its process group is killed (`timed_out`), @default 300 */
   timeout: { type: 'integer', minimum: 1, maximum: MAX_TIMEOUT_SECONDS },
+  /** Environment variables added to the agent's. */
   env,
+  /** Working directory. @default the agent's */
   cwd: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
 } as const;
 const nullableString = (maxLength: number) => ({ anyOf: [{ type: 'string', maxLength }, { type: 'null' }] }) as const;
@@ -58,7 +64,7 @@ const agentFacts = {
   advertise_address: { anyOf: [{ type: 'string', pattern: '^[A-Za-z0-9._:%\\[\\]-]{1,255}$' }, { type: 'null' }] },
   labels,
 } as const;
-const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'];
+const agentFactsRequired = ['name', 'hostname', 'os', 'version', 'mode', 'web_port', 'fingerprint', 'advertise_address', 'labels'] as const;
 
 export const registerSchema = {
   type: 'object',
@@ -81,7 +87,8 @@ export const heartbeatSchema = {
 /** A version as `myx-agent --version` prints it (semver-like; also what the control plane accepts from a release). */
 export const VERSION_PATTERN = '^[0-9A-Za-z.+-]{1,64}$';
 
-const upgradeSpec = {
+/** What an upgrade command installs (ExecuteRequest.upgrade, CommandRecord.upgrade). */
+export const upgradeSpecSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['version', 'sha256', 'size'],
@@ -96,7 +103,7 @@ export const executeSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['command_id', 'command'],
-  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpec },
+  properties: { command_id: id, ...commandSpec, upgrade: upgradeSpecSchema },
 } as const;
 
 export const resultSchema = {
@@ -122,7 +129,7 @@ export const resultSchema = {
 
 const limit = { type: 'string', pattern: '^[0-9]{1,6}%?$' } as const;
 
-const targetsSchema = {
+export const targetsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -139,8 +146,11 @@ export const createRunSchema = {
   properties: {
     targets: targetsSchema,
     ...commandSpec,
+    /** Delivery TTL in seconds: a command still queued then ends `expired`, @default 3600 */
     ttl: { type: 'integer', minimum: 1, maximum: 30 * 24 * 3600 },
+    /** Agents running it at once: `N` or `N%` of the targets. @default no limit */
     max_concurrency: limit,
+    /** Stop starting new agents once this many failed: `N` or `N%`; the rest end `skipped`. @default no limit */
     max_errors: limit,
   },
 } as const;
@@ -278,6 +288,8 @@ export const streamQuerySchema = {
     from: { type: 'string', maxLength: 200000, pattern: '^[0-9]{1,15}(,[0-9]{1,15})*$' },
     // `none`: final records only (a client that does not show output live)
     output: { enum: ['all', 'none'] },
+    // `all`: a `status` event (the record) for each change of a command's status too, and each one's status as the stream starts
+    statuses: { enum: ['final', 'all'] },
   },
 } as const;
 
@@ -355,5 +367,21 @@ export const auditQuerySchema = {
     action: { enum: AUDIT_ACTIONS },
     after: { type: 'string', pattern: '^[0-9]{1,15}$' },
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  },
+} as const;
+
+export const addWebhookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'events'],
+  properties: {
+    /** Where events are POSTed: `http://` or `https://` (its certificate verified against the system's CAs, or pinned by `fingerprint`); no user:password@ part. */
+    url: { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://[^\\x00-\\x20\\x7f/?#@]+([/?][^\\x00-\\x20\\x7f#]*)?$' },
+    /** What it hears: `run.finished`, `command.finished`. */
+    events: { type: 'array', minItems: 1, maxItems: WEBHOOK_EVENTS.length, uniqueItems: true, items: { enum: WEBHOOK_EVENTS } },
+    /** The HMAC key deliveries are signed with. @default a new random one, answered once */
+    secret: { type: 'string', minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' },
+    /** An `https://` receiver's certificate fingerprint (SHA-256): trusted instead of certificate authorities. */
+    fingerprint: { type: 'string', maxLength: 128, pattern: '^[0-9A-Fa-f:]{64,95}$' },
   },
 } as const;

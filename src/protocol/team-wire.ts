@@ -3,6 +3,8 @@
 
 import type { AuditAction } from './audit.ts';
 import type { OperatorRole } from './roles.ts';
+import type { FromSchema } from './schema-types.ts';
+import type { addOperatorSchema, operatorParamsSchema } from './schemas.ts';
 import type { Labels } from './wire.ts';
 
 /** Who a caller is: what GET /api/session says, and what each operator request runs as. */
@@ -26,11 +28,9 @@ export interface OperatorsResponse {
 }
 
 /** POST /api/operators. `scope` is for viewers and operators (an admin is never scoped). */
-export interface AddOperatorRequest {
-  name: string;
-  role: OperatorRole;
-  scope?: Labels;
-}
+export type AddOperatorRequest = FromSchema<typeof addOperatorSchema>;
+/** The `:name` of DELETE /api/operators/:name and POST /api/operators/:name/rotate. */
+export type OperatorParams = FromSchema<typeof operatorParamsSchema>;
 
 /** POST /api/operators and POST /api/operators/:name/rotate: the token, shown this once (only its hash is kept). */
 export interface OperatorTokenResponse {

@@ -1,33 +1,32 @@
 // Wire types: the JSON bodies exchanged between the CLI, the control plane and agents.
-// Keys are snake_case on the wire, like the agent's config file.
+// Keys are snake_case on the wire, like the agent's config file. What a request may carry (bodies,
+// queries, path parameters) is derived from its JSON schema in schemas.ts, which the services
+// validate it with: one source for both. Answers have no schema; their interfaces are here.
 
 import type { CommandStatus, Delivery as DeliveryMode, ResultStatus } from './command-status.ts';
+import type { FromSchema } from './schema-types.ts';
+import type {
+  agentParamsSchema, auditQuerySchema, createEnrollmentTokenSchema, createRunSchema, executeSchema, heartbeatSchema, idParamsSchema, limitQuerySchema,
+  listAgentsQuerySchema, listCommandsQuerySchema, outputQuerySchema, pollQuerySchema, progressSchema, rawOutputQuerySchema, registerSchema, resultSchema,
+  runPreviewSchema, runQuerySchema, setLabelsSchema, signInSchema, streamQuerySchema, targetsSchema, upgradeAgentsSchema, upgradeSpecSchema, waitSchema,
+} from './schemas.ts';
 import type { OperatorIdentity } from './team-wire.ts';
 
 export type * from './team-wire.ts';
+export type * from './webhook-wire.ts';
 
 export type AgentMode = 'web' | 'poll';
 export type Labels = Record<string, string>;
 
-/** What an agent says about itself at registration and in every heartbeat. */
-export interface AgentFacts {
-  name: string;
-  hostname: string;
-  os: string;
-  version: string;
-  mode: AgentMode;
-  web_port: number | null;
-  /** SHA-256 of the agent's web service certificate (canonical form); null in poll mode. */
-  fingerprint: string | null;
-  /** Where the control plane should push; null means "the address I connect from". */
-  advertise_address: string | null;
-  labels: Labels;
-}
+/**
+ * What an agent says about itself at registration and in every heartbeat. `fingerprint`: SHA-256
+ * of its web service certificate (canonical form), null in poll mode; `advertise_address`: where
+ * the control plane should push, null for "the address I connect from".
+ */
+export type AgentFacts = Omit<RegisterRequest, 'enrollment_token'>;
 
 /** POST /api/agents/register */
-export interface RegisterRequest extends AgentFacts {
-  enrollment_token: string;
-}
+export type RegisterRequest = FromSchema<typeof registerSchema>;
 export interface RegisterResponse {
   agent_id: string;
   agent_token: string;
@@ -36,10 +35,9 @@ export interface RegisterResponse {
 }
 
 /** POST /api/agents/heartbeat (X-Agent-Token) */
-export interface HeartbeatRequest extends AgentFacts {
-  uptime_seconds: number;
-  running: number;
-}
+export type HeartbeatRequest = FromSchema<typeof heartbeatSchema>;
+/** GET /api/agents/poll */
+export type PollQuery = FromSchema<typeof pollQuerySchema>;
 export interface HeartbeatResponse extends Delivery {
   agent_id: string;
   heartbeat_interval_seconds: number;
@@ -66,31 +64,18 @@ export type PollResponse = Delivery;
  * Live output as agents before complete output send it (still taken): text of both streams, and
  * `offset` counts characters of the command's combined output. Current agents send `pieces`.
  */
-export interface OutputChunk {
-  offset: number;
-  stream: 'stdout' | 'stderr';
-  data: string;
-}
+export type OutputChunk = ProgressRequest['chunks'][number];
 
 export type StreamName = 'stdout' | 'stderr';
 
 /**
  * Bytes of one stream of a running command (POST .../progress, `pieces`). Offsets are bytes: where
- * the piece starts in its own stream, and where in the command's output as printed (both streams).
+ * the piece starts in its own stream (`offset`), and where in the command's output as printed, both
+ * streams (`at`); `data` is the bytes, base64. `tail: true` marks the stream's last bytes, sent when
+ * it ended: the head the control plane keeps ends where the agent's previous pieces ended, and what
+ * lies between was not kept (over the cap, or the control plane took nothing for too long).
  */
-export interface OutputPiece {
-  stream: StreamName;
-  offset: number;
-  at: number;
-  /** The bytes, base64. */
-  data: string;
-  /**
-   * The stream's last bytes, sent when it ended: the head the control plane keeps ends where the
-   * agent's previous pieces ended, and what lies between was not kept (over the cap, or the
-   * control plane took nothing for too long).
-   */
-  tail?: boolean;
-}
+export type OutputPiece = NonNullable<ProgressRequest['pieces']>[number];
 
 /** How much of each stream the control plane keeps: its first `head_bytes`, and past them its last `tail_bytes`. */
 export interface OutputKeep {
@@ -98,16 +83,13 @@ export interface OutputKeep {
   tail_bytes: number;
 }
 
-/** POST /api/agents/commands/:id/progress: the command started, and output so far. */
-export interface ProgressRequest {
-  started_at: string;
-  /** Text by character offsets, from agents before complete output; current agents send []. */
-  chunks: OutputChunk[];
-  /** Bytes per stream (current agents; control planes before complete output refuse the field). */
-  pieces?: OutputPiece[];
-  /** Bytes each stream has printed so far, also those not sent (yet, or at all). */
-  totals?: Record<StreamName, number>;
-}
+/**
+ * POST /api/agents/commands/:id/progress: the command started, and output so far. `chunks`: text by
+ * character offsets, from agents before complete output (current agents send []); `pieces`: bytes
+ * per stream (current agents; control planes before complete output refuse the field); `totals`:
+ * bytes each stream has printed so far, also those not sent (yet, or at all).
+ */
+export type ProgressRequest = FromSchema<typeof progressSchema>;
 export interface ProgressAck {
   /** The character offset the control plane expects next in `chunks`: resend from here after a gap. */
   next_offset: number;
@@ -121,30 +103,15 @@ export interface ProgressAck {
   final?: boolean;
 }
 
-/** POST /api/execute on the agent. */
-export interface ExecuteRequest {
-  command_id: string;
-  command: string;
-  args?: string[];
-  /** seconds, @default 300 */
-  timeout?: number;
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Present on an upgrade command (`myx agents upgrade`): the agent replaces itself instead of running `command`. */
-  upgrade?: UpgradeSpec;
-}
+/** POST /api/execute on the agent. `upgrade` is present on an upgrade command (`myx agents upgrade`): the agent replaces itself instead of running `command`. */
+export type ExecuteRequest = FromSchema<typeof executeSchema>;
 
 /**
  * What an agent upgrades to: the agent binary of the control plane's release directory, fetched
- * from `GET /downloads/myx-agent` over the agent's pinned channel and checked against these.
+ * from `GET /downloads/myx-agent` over the agent's pinned channel and checked against its
+ * `sha256` (hex, from the release's SHA256SUMS) and `size` (bytes).
  */
-export interface UpgradeSpec {
-  version: string;
-  /** hex SHA-256 of the binary, from the release's SHA256SUMS */
-  sha256: string;
-  /** bytes */
-  size: number;
-}
+export type UpgradeSpec = FromSchema<typeof upgradeSpecSchema>;
 export interface ExecuteResponse {
   status: 'accepted';
   command_id: string;
@@ -157,24 +124,10 @@ export interface ExecuteResponse {
 export type AgentCommandState = 'running' | ResultStatus;
 
 /** Captured output of a command: capped text (head and tail kept) and the real sizes. */
-export interface CommandOutput {
-  stdout: string;
-  stderr: string;
-  stdout_bytes: number;
-  stderr_bytes: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-}
+export type CommandOutput = Pick<CommandResult, 'stdout' | 'stderr' | 'stdout_bytes' | 'stderr_bytes' | 'stdout_truncated' | 'stderr_truncated'>;
 
 /** A command's outcome, as the agent reports it (POST /api/agents/commands/:id/result). */
-export interface CommandResult extends CommandOutput {
-  status: ResultStatus;
-  exit_code: number | null;
-  signal: string | null;
-  error: string | null;
-  started_at: string | null;
-  finished_at: string;
-}
+export type CommandResult = FromSchema<typeof resultSchema>;
 export interface ResultAck {
   command_id: string;
   status: CommandStatus;
@@ -283,41 +236,41 @@ export interface PushHealth {
   retry_at: string | null;
 }
 
-/** Who a run targets: named agents, agents carrying all these labels, or every agent. */
-export interface Targets {
-  agents?: string[];
-  labels?: Labels;
-  all?: boolean;
-}
+/** Who a run targets: named agents (`agents`, names or ids), agents carrying all these `labels`, or `all` agents (in the caller's scope). */
+export type Targets = FromSchema<typeof targetsSchema>;
 
 /** POST /api/runs */
-export interface CreateRunRequest {
-  targets: Targets;
-  command: string;
-  args?: string[];
-  timeout?: number;
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Delivery TTL in seconds, @default 3600 */
-  ttl?: number;
-  /** Agents running it at once: `N` or `N%` of the targets. @default no limit */
-  max_concurrency?: string;
-  /** Stop starting new agents once this many failed: `N` or `N%`; the rest end `skipped`. @default no limit */
-  max_errors?: string;
-}
+export type CreateRunRequest = FromSchema<typeof createRunSchema>;
 
-/** POST /api/agents/upgrade: a run that upgrades the targets to the release's agent binary. */
-export interface UpgradeAgentsRequest {
-  targets: Targets;
-  /** @default "10%" (at least one agent) */
-  max_concurrency?: string;
-  /** @default "1": the first failure stops the rollout */
-  max_errors?: string;
-  /** Delivery TTL in seconds for agents that are offline, @default 600 */
-  ttl?: number;
-  /** Install the release on agents that run a newer version too. @default false */
-  allow_downgrade?: boolean;
-}
+/**
+ * POST /api/agents/upgrade: a run that upgrades the targets to the release's agent binary.
+ * Defaults: `max_concurrency` "10%" (at least one agent), `max_errors` "1" (the first failure stops
+ * the rollout), `ttl` 600 s for offline agents, `allow_downgrade` false.
+ */
+export type UpgradeAgentsRequest = FromSchema<typeof upgradeAgentsSchema>;
+
+/** POST /api/agents/:id/labels: operator labels to set, and keys to remove. */
+export type SetLabelsRequest = FromSchema<typeof setLabelsSchema>;
+/** The `:id` of agent routes: a name or an id. */
+export type AgentParams = FromSchema<typeof agentParamsSchema>;
+/** The `:id` of command, run and token routes. */
+export type IdParams = FromSchema<typeof idParamsSchema>;
+/** GET /api/agents */
+export type ListAgentsQuery = FromSchema<typeof listAgentsQuerySchema>;
+/** GET /api/commands */
+export type ListCommandsQuery = FromSchema<typeof listCommandsQuerySchema>;
+/** GET /api/runs/:id */
+export type RunQuery = FromSchema<typeof runQuerySchema>;
+/** GET /api/runs, GET /api/enrollment-tokens */
+export type LimitQuery = FromSchema<typeof limitQuerySchema>;
+/** GET /api/commands/stream */
+export type StreamQuery = FromSchema<typeof streamQuerySchema>;
+/** GET /api/commands/:id/output */
+export type OutputQuery = FromSchema<typeof outputQuerySchema>;
+/** GET /api/commands/:id/output/raw */
+export type RawOutputQuery = FromSchema<typeof rawOutputQuerySchema>;
+/** GET /api/audit */
+export type AuditQuery = FromSchema<typeof auditQuerySchema>;
 export interface UpgradeAgentsResponse extends RunResponse {
   /** What the run installs. */
   release: UpgradeSpec;
@@ -363,20 +316,14 @@ export interface CommandsResponse {
   commands: CommandRecord[];
 }
 
-/** POST /api/commands/wait: answers when all are final or the wait ends. */
-export interface WaitRequest {
-  ids: string[];
-  /** seconds to hold the request, @default 25 */
-  timeout?: number;
-}
+/** POST /api/commands/wait: answers when all `ids` are final or the wait ends (`timeout` seconds to hold the request, @default 25). */
+export type WaitRequest = FromSchema<typeof waitSchema>;
 export interface WaitResponse extends CommandsResponse {
   done: boolean;
 }
 
 /** POST /api/enrollment-tokens */
-export interface CreateEnrollmentTokenRequest {
-  ttl_seconds?: number;
-}
+export type CreateEnrollmentTokenRequest = FromSchema<typeof createEnrollmentTokenSchema>;
 export interface EnrollmentTokenResponse {
   /** Names the token in `myx token list` / `revoke`; not a secret. */
   id: string;
@@ -463,9 +410,7 @@ export interface OutputEvent extends OutputChunk {
 }
 
 /** POST /api/runs/preview: the agents POST /api/runs would target now. */
-export interface RunPreviewRequest {
-  targets: Targets;
-}
+export type RunPreviewRequest = FromSchema<typeof runPreviewSchema>;
 export interface RunPreviewResponse {
   /** How they were chosen, as the run would record it. */
   target: string;
@@ -473,9 +418,7 @@ export interface RunPreviewResponse {
 }
 
 /** POST /api/session: sign in to the web console with an operator token (it sets the session cookie). */
-export interface SignInRequest {
-  token: string;
-}
+export type SignInRequest = FromSchema<typeof signInSchema>;
 
 /**
  * POST and GET /api/session: the session and whose it is. A caller with the Bearer token has no

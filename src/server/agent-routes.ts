@@ -10,7 +10,7 @@ import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { AGENT_FACTS_BODY_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../protocol/limits.ts';
 import { heartbeatSchema, idParamsSchema, requireWellFormedId, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
 import type {
-  AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
+  AgentFacts, CommandResult, HeartbeatRequest, HeartbeatResponse, IdParams, PollQuery, PollResponse, ProgressAck, ProgressRequest, RegisterRequest,
   RegisterResponse, ResultAck,
 } from '../protocol/wire.ts';
 import { deliveryFor, isEmpty, Receiver } from './agent-delivery.ts';
@@ -90,7 +90,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return body;
   });
 
-  app.get<{ Querystring: { wait?: string } }>('/api/agents/poll', { ...AGENT_ROUTE, schema: { querystring: pollQuerySchema } }, async (req, reply) => {
+  app.get<{ Querystring: PollQuery }>('/api/agents/poll', { ...AGENT_ROUTE, schema: { querystring: pollQuerySchema } }, async (req, reply) => {
     const agent = callingAgent(req);
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
     const receiver = new Receiver(req, reply);
@@ -131,7 +131,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     reportsInFlight.admit(agent.id, req, reply);
   };
 
-  app.post<{ Params: { id: string }; Body: ProgressRequest }>(
+  app.post<{ Params: IdParams; Body: ProgressRequest }>(
     '/api/agents/commands/:id/progress',
     { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: progressSchema }, bodyLimit: PROGRESS_BODY_LIMIT, preParsing: reportBeforeBody },
     async (req) => {
@@ -153,7 +153,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: CommandResult }>(
+  app.post<{ Params: IdParams; Body: CommandResult }>(
     '/api/agents/commands/:id/result',
     { ...AGENT_ROUTE, schema: { params: idParamsSchema, body: resultSchema }, bodyLimit: RESULT_BODY_LIMIT, preParsing: reportBeforeBody },
     async (req) => {

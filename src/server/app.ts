@@ -19,6 +19,7 @@ import { upgradeRoutes } from './upgrade-routes.ts';
 import { consoleRoutes, securityHeaders } from './console-routes.ts';
 import { outputRoutes } from './output-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
+import { webhookRoutes } from './webhook-routes.ts';
 
 export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): FastifyInstance {
   const app = createHttpApp({ logger: ctx.log, callers: serverCallers(ctx.store), onAuthFailures: auditAuthFailures(ctx), ...(tls ? { tls } : {}) });
@@ -37,6 +38,7 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   outputRoutes(app, ctx);
   operatorsRoutes(app, ctx);
   auditRoutes(app, ctx);
+  webhookRoutes(app, ctx);
   consoleRoutes(app, ctx);
   return app;
 }

@@ -2,23 +2,14 @@
 // `myx audit` prints and its JSON lines export for a SIEM) and GET /api/audit/verify (the chain checked).
 
 import type { FastifyInstance } from 'fastify';
-import type { AuditAction } from '../protocol/audit.ts';
 import { auditQuerySchema } from '../protocol/schemas.ts';
-import type { AuditResponse, AuditVerifyResponse } from '../protocol/wire.ts';
+import type { AuditQuery, AuditResponse, AuditVerifyResponse } from '../protocol/wire.ts';
 import { verifyAudit } from './audit-verify.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 5000;
-
-interface AuditQuery {
-  since?: string;
-  operator?: string;
-  action?: AuditAction;
-  after?: string;
-  limit?: string;
-}
 
 export function auditRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Querystring: AuditQuery }>('/api/audit', { ...operatorRoute('admin'), schema: { querystring: auditQuerySchema } }, async (req) => {

@@ -28,7 +28,10 @@ export class CommandEvents {
     switch (e.kind) {
       case 'command':
         if (isFinal(e.status)) this.#emitter.emit(`final:${e.id}`);
-        else if (e.status === 'queued') this.#emitter.emit(`agent:${e.agent_id}`);
+        else {
+          this.#emitter.emit(`status:${e.id}`);
+          if (e.status === 'queued') this.#emitter.emit(`agent:${e.agent_id}`);
+        }
         return;
       case 'output':
         this.#emitter.emit(`output:${e.command_id}`);
@@ -84,10 +87,11 @@ export class CommandEvents {
   }
 
   /**
-   * Subscribes to the output and final notices of `ids`, and to `onResync` (events may have been
-   * missed: read the store again); returns the unsubscribe function.
+   * Subscribes to the output and final notices of `ids`, to `onResync` (events may have been
+   * missed: read the store again) and, when given, to `onStatus` (a status change that is not
+   * final); returns the unsubscribe function.
    */
-  subscribe(ids: string[], onOutput: (id: string) => void, onFinal: (id: string) => void, onResync: () => void): () => void {
+  subscribe(ids: string[], onOutput: (id: string) => void, onFinal: (id: string) => void, onResync: () => void, onStatus?: (id: string) => void): () => void {
     const offs: (() => void)[] = [];
     const on = (event: string, fn: () => void) => {
       this.#emitter.on(event, fn);
@@ -96,6 +100,7 @@ export class CommandEvents {
     for (const id of ids) {
       on(`output:${id}`, () => onOutput(id));
       on(`final:${id}`, () => onFinal(id));
+      if (onStatus) on(`status:${id}`, () => onStatus(id));
     }
     on(RESYNC, onResync);
     return () => offs.forEach((off) => off());

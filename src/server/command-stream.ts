@@ -1,5 +1,6 @@
 // GET /api/commands/stream?ids=a,b: Server-Sent Events with the live output of one or more
-// commands (`output`), each command's final record (`final`), then `end`. Stored output is
+// commands (`output`), each command's final record (`final`), then `end`; with `statuses=all`, a
+// `status` event (the record) whenever a command's status changes short of final. Stored output is
 // replayed first (from `from`, when the client says where it was), so a client that reconnects
 // misses nothing (it dedupes by offset). New output and ends are heard from the store's event feed
 // (on any replica) and read from the store, a megabyte at a time, sent as fast as the client takes
@@ -9,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
 import { streamQuerySchema } from '../protocol/schemas.ts';
 import { charStart } from '../protocol/utf8.ts';
-import type { OutputEvent } from '../protocol/wire.ts';
+import type { OutputEvent, StreamQuery } from '../protocol/wire.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { visibleCommands } from './scope.ts';
@@ -20,11 +21,12 @@ const READ_BYTES = 1024 * 1024;
 const decoder = new TextDecoder('utf-8');
 
 export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Querystring: { ids: string; from?: string; output?: 'all' | 'none' } }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
+  app.get<{ Querystring: StreamQuery }>('/api/commands/stream', { ...operatorRoute('viewer'), schema: { querystring: streamQuerySchema } }, async (req, reply) => {
     const listed = req.query.ids.split(',').filter((s) => s.length > 0);
     const ids = [...new Set(listed)];
     const from = req.query.from?.split(',').map(Number) ?? [];
     const withOutput = req.query.output !== 'none';
+    const withStatuses = req.query.statuses === 'all';
     await visibleCommands(ctx, req, ids); // every one of them the caller's to see, or none
 
     reply.hijack();
@@ -43,6 +45,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
     };
     const next = new Map<string, number>(listed.flatMap((id, i) => (from[i] === undefined ? [] : [[id, from[i]!] as const])));
     const finals = new Set<string>();
+    const statusSent = new Map<string, string>();
     let closed = false;
 
     // One step at a time, in the order heard: each reads the store from where the stream is, so
@@ -82,8 +85,19 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       await send('final', command);
       if (finals.size === ids.length) close();
     };
+    /** The command's status when it is not final and not sent yet (a final one goes as its `final`). */
+    const pullStatus = async (id: string) => {
+      if (!withStatuses || finals.has(id)) return;
+      const [command] = await ctx.store.getCommands([id]);
+      if (!command) return;
+      if (isFinal(command.status)) return pullFinal(id);
+      if (statusSent.get(id) === command.status) return;
+      statusSent.set(id, command.status);
+      await send('status', command);
+    };
     const pullAll = async () => {
       for (const id of ids) {
+        await pullStatus(id);
         await pullOutput(id);
         await pullFinal(id);
       }
@@ -100,6 +114,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
       },
       (id) => step(() => pullFinal(id)),
       () => step(pullAll),
+      withStatuses ? (id) => step(() => pullStatus(id)) : undefined,
     );
     const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
     function close() {

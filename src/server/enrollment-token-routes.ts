@@ -7,9 +7,7 @@ import { formatEnrollmentToken, MAX_ENROLLMENT_TTL_SECONDS, MAX_OUTSTANDING_ENRO
 import { ApiError } from '../protocol/errors.ts';
 import { installLine } from '../protocol/install-line.ts';
 import { createEnrollmentTokenSchema, idParamsSchema, limitQuerySchema } from '../protocol/schemas.ts';
-import type {
-  CreateEnrollmentTokenRequest, EnrollmentTokenResponse, EnrollmentTokenView, RevokeEnrollmentTokenResponse,
-} from '../protocol/wire.ts';
+import type { CreateEnrollmentTokenRequest, EnrollmentTokenResponse, EnrollmentTokenView, IdParams, LimitQuery, RevokeEnrollmentTokenResponse } from '../protocol/wire.ts';
 import { auditEntry } from './audit.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
@@ -49,13 +47,13 @@ export function enrollmentTokenRoutes(app: FastifyInstance, ctx: ServerContext):
     return reply.code(201).send(body);
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/enrollment-tokens', { ...operatorRoute('admin'), schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: LimitQuery }>('/api/enrollment-tokens', { ...operatorRoute('admin'), schema: { querystring: limitQuerySchema } }, async (req) => {
     const now = new Date().toISOString();
     const rows = await store.listEnrollmentTokens(Math.min(Number(req.query.limit ?? 100), 1000));
     return { tokens: rows.map((r) => tokenView(r, now)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/api/enrollment-tokens/:id', { ...operatorRoute('admin', 'enrollment_token.revoke'), schema: { params: idParamsSchema } }, async (req) => {
+  app.delete<{ Params: IdParams }>('/api/enrollment-tokens/:id', { ...operatorRoute('admin', 'enrollment_token.revoke'), schema: { params: idParamsSchema } }, async (req) => {
     const now = new Date().toISOString();
     const outcome = await store.revokeEnrollmentToken(req.params.id, now, auditEntry(req, { targets: [req.params.id] }));
     if (outcome.kind === 'not_found') throw new ApiError('ENROLLMENT_TOKEN_NOT_FOUND', `no enrollment token with id ${req.params.id} (see \`myx token list\`)`);

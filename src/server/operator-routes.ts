@@ -4,14 +4,14 @@
 
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
-import { isFinal, type CommandStatus } from '../protocol/command-status.ts';
+import { isFinal } from '../protocol/command-status.ts';
 import {
   agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, runPreviewSchema,
   runQuerySchema, setLabelsSchema, waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentListResponse, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, Labels, RemoveAgentResponse, RunPreviewRequest,
-  RunPreviewResponse, RunResponse, WaitRequest, WaitResponse,
+  AgentListResponse, AgentParams, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, IdParams, LimitQuery, ListAgentsQuery,
+  ListCommandsQuery, RemoveAgentResponse, RunPreviewRequest, RunPreviewResponse, RunQuery, RunResponse, SetLabelsRequest, WaitRequest, WaitResponse,
 } from '../protocol/wire.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
@@ -31,14 +31,14 @@ const OUTPUT_HEAD_CHARS = 2000;
 
 export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { store } = ctx;
-  app.get<{ Querystring: { removed?: 'true' | 'false' } }>('/api/agents', { ...operatorRoute('viewer'), schema: { querystring: listAgentsQuerySchema } }, async (req) => {
+  app.get<{ Querystring: ListAgentsQuery }>('/api/agents', { ...operatorRoute('viewer'), schema: { querystring: listAgentsQuerySchema } }, async (req) => {
     const now = Date.now();
     const agents = (await visibleAgents(ctx, req, req.query.removed === 'true' ? 'removed' : 'active')).map((a) => agentView(a, now, ctx));
     const body: AgentListResponse = { agents, control_plane_version: MYX_VERSION };
     return body;
   });
 
-  app.delete<{ Params: { id: string } }>('/api/agents/:id', { ...operatorRoute('admin', 'agent.remove'), schema: { params: agentParamsSchema } }, async (req) => {
+  app.delete<{ Params: AgentParams }>('/api/agents/:id', { ...operatorRoute('admin', 'agent.remove'), schema: { params: agentParamsSchema } }, async (req) => {
     const audit = auditEntry(req, { targets: [req.params.id] });
     const [agent] = resolveAgents(await visibleAgents(ctx, req), [req.params.id], inYourScope(req));
     audit.targets = [agent!.name, agent!.id];
@@ -66,13 +66,13 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return body;
   });
 
-  app.get<{ Querystring: { limit?: string } }>('/api/runs', { ...operatorRoute('viewer'), schema: { querystring: limitQuerySchema } }, async (req) => {
+  app.get<{ Querystring: LimitQuery }>('/api/runs', { ...operatorRoute('viewer'), schema: { querystring: limitQuerySchema } }, async (req) => {
     const runs = await store.listRuns(Math.min(Number(req.query.limit ?? 20), 1000), await visibleAgentIds(ctx, req));
     const names = await visibleNames(ctx, req);
     return { runs: names ? runs.map((r) => scopedRun(r, names)) : runs };
   });
 
-  app.get<{ Params: { id: string }; Querystring: { output?: 'full' | 'head' } }>(
+  app.get<{ Params: IdParams; Querystring: RunQuery }>(
     '/api/runs/:id', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: runQuerySchema } }, async (req) => {
       const seen = await visibleAgentIds(ctx, req);
       const run = await store.getRun(req.params.id, seen);
@@ -86,7 +86,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
   );
 
   // Operator labels are an admin's: a scope is a label selector, so whoever sets labels decides what scopes take in.
-  app.post<{ Params: { id: string }; Body: { set?: Labels; remove?: string[] } }>(
+  app.post<{ Params: AgentParams; Body: SetLabelsRequest }>(
     '/api/agents/:id/labels', { ...operatorRoute('admin', 'agent.labels'), schema: { params: agentParamsSchema, body: setLabelsSchema } }, async (req) => {
       const audit = auditEntry(req, { targets: [req.params.id], details: { set: req.body.set ?? {}, remove: req.body.remove ?? [] } });
       const [agent] = resolveAgents(await visibleAgents(ctx, req), [req.params.id], inYourScope(req));
@@ -100,11 +100,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/commands/:id', { ...operatorRoute('viewer'), schema: { params: idParamsSchema } }, async (req) => {
+  app.get<{ Params: IdParams }>('/api/commands/:id', { ...operatorRoute('viewer'), schema: { params: idParamsSchema } }, async (req) => {
     return visibleCommand(ctx, req, req.params.id);
   });
 
-  app.get<{ Querystring: { agent?: string; status?: CommandStatus; limit?: string } }>(
+  app.get<{ Querystring: ListCommandsQuery }>(
     '/api/commands', { ...operatorRoute('viewer'), schema: { querystring: listCommandsQuerySchema } }, async (req) => {
       // a removed agent's commands stay listed: by id, or by name when no enrolled agent has it now
       const agent = req.query.agent
@@ -122,7 +122,7 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/commands/:id/cancel', { ...operatorRoute('operator', 'command.cancel'), schema: { params: idParamsSchema } }, async (req) => {
+  app.post<{ Params: IdParams }>('/api/commands/:id/cancel', { ...operatorRoute('operator', 'command.cancel'), schema: { params: idParamsSchema } }, async (req) => {
     const audit = auditEntry(req, { targets: [req.params.id] });
     const seen = await visibleCommand(ctx, req, req.params.id);
     audit.targets = [seen.id, seen.agent_name];

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
 import { scopeText } from '../protocol/roles.ts';
 import { addOperatorSchema, operatorParamsSchema } from '../protocol/schemas.ts';
-import type { AddOperatorRequest, OperatorsResponse, OperatorTokenResponse, OperatorView, RemoveOperatorResponse } from '../protocol/wire.ts';
+import type { AddOperatorRequest, OperatorParams, OperatorsResponse, OperatorTokenResponse, OperatorView, RemoveOperatorResponse } from '../protocol/wire.ts';
 import { auditEntry } from './audit.ts';
 import { callingOperator, operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
@@ -35,7 +35,7 @@ export function operatorsRoutes(app: FastifyInstance, ctx: ServerContext): void 
     return reply.code(201).send(body);
   });
 
-  app.delete<{ Params: { name: string } }>('/api/operators/:name', { ...operatorRoute('admin', 'operator.remove'), schema: { params: operatorParamsSchema } }, async (req) => {
+  app.delete<{ Params: OperatorParams }>('/api/operators/:name', { ...operatorRoute('admin', 'operator.remove'), schema: { params: operatorParamsSchema } }, async (req) => {
     const { name } = req.params;
     const outcome = await store.removeOperator(name, auditEntry(req, { targets: [name] }));
     if (outcome.kind === 'not_found') throw new ApiError('OPERATOR_NOT_FOUND', `no operator named "${name}" (see \`myx operators list\`)`);
@@ -45,7 +45,7 @@ export function operatorsRoutes(app: FastifyInstance, ctx: ServerContext): void 
     return body;
   });
 
-  app.post<{ Params: { name: string } }>('/api/operators/:name/rotate', { ...operatorRoute('admin', 'operator.rotate'), schema: { params: operatorParamsSchema } }, async (req) => {
+  app.post<{ Params: OperatorParams }>('/api/operators/:name/rotate', { ...operatorRoute('admin', 'operator.rotate'), schema: { params: operatorParamsSchema } }, async (req) => {
     const { name } = req.params;
     const token = newToken('operator');
     const outcome = await store.rotateOperator(name, hashToken(token), new Date().toISOString(), auditEntry(req, { targets: [name] }));

@@ -40,7 +40,19 @@ export interface ServerOptions {
   outputRetentionSeconds?: number;
   /** The oldest finished commands' output is dropped while all kept output is over this. @default 10 GiB */
   outputRetentionBytes?: number;
+  /**
+   * Seconds between a failed webhook attempt and the next, in order; their number bounds the
+   * retries (one attempt more than back-offs). @default WEBHOOK_RETRY_DEFAULT_SECONDS (10 s, 1 min, 5 min, 30 min, 2 h, 6 h)
+   */
+  webhookRetrySeconds?: number[];
+  /** Milliseconds a webhook receiver has to answer an attempt. @default 10000 */
+  webhookTimeoutMs?: number;
 }
+
+/** Back-offs between webhook attempts unless told otherwise: 7 attempts over about 8.5 hours. */
+export const WEBHOOK_RETRY_DEFAULT_SECONDS = [10, 60, 300, 1800, 7200, 21600];
+/** Webhooks a control plane takes, at most. */
+export const WEBHOOKS_MAX = 100;
 
 /** Retention of complete output unless told otherwise. */
 export const OUTPUT_RETENTION_DEFAULT_SECONDS = 30 * 86400;
@@ -63,6 +75,8 @@ export interface CompiledServerOptions {
   store: StoreTarget;
   releaseDir: string | null;
   output: { capBytes: number; keep: OutputKeep; retentionSeconds: number; retentionBytes: number };
+  /** Webhook deliveries: back-offs, the timeout of an attempt, attempts at once per replica, webhooks at most. */
+  webhooks: { retrySeconds: number[]; timeoutMs: number; concurrency: number; max: number };
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -103,6 +117,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     store: compileStore(o.store, database),
     releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     output: compileOutput(o),
+    webhooks: compileWebhooks(o),
     paths: {
       database,
       operatorToken: join(dataDir, 'operator.token'),
@@ -119,6 +134,16 @@ function compileOutput(o: ServerOptions): CompiledServerOptions['output'] {
   if (!(seconds > 0)) throw new OptionsError('--output-retention must be a positive duration');
   if (!(bytes >= 0)) throw new OptionsError('--output-retention-size must be a size');
   return { capBytes: cap, keep: outputKeep(cap), retentionSeconds: seconds, retentionBytes: bytes };
+}
+
+function compileWebhooks(o: ServerOptions): CompiledServerOptions['webhooks'] {
+  const retrySeconds = o.webhookRetrySeconds ?? WEBHOOK_RETRY_DEFAULT_SECONDS;
+  if (retrySeconds.length > 20 || !retrySeconds.every((s) => Number.isFinite(s) && s > 0 && s <= 7 * 86400)) {
+    throw new OptionsError('--webhook-retries takes up to 20 durations of 7 days at most, like 10s,1m,5m');
+  }
+  const timeoutMs = o.webhookTimeoutMs ?? 10_000;
+  if (!(timeoutMs >= 1000 && timeoutMs <= 120_000)) throw new OptionsError('--webhook-timeout must be from 1s to 2m');
+  return { retrySeconds, timeoutMs, concurrency: 8, max: WEBHOOKS_MAX };
 }
 
 function compileStore(value: string | undefined, sqlitePath: string): StoreTarget {

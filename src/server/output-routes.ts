@@ -8,27 +8,18 @@ import type { FastifyInstance } from 'fastify';
 import { isFinal } from '../protocol/command-status.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { idParamsSchema, OUTPUT_PAGE_DEFAULT, OUTPUT_PAGE_MAX, OUTPUT_WAIT_MAX_SECONDS, outputQuerySchema, rawOutputQuerySchema } from '../protocol/schemas.ts';
-import type { CommandRecord, OutputPage, OutputStream, StreamName } from '../protocol/wire.ts';
+import type { CommandRecord, IdParams, OutputPage, OutputQuery, RawOutputQuery, StreamName } from '../protocol/wire.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { outputPage, type PageQuery } from './output-pages.ts';
 import { visibleCommand } from './scope.ts';
 import type { OutputState } from './store/output-store.ts';
 
-interface OutputQuery {
-  stream?: OutputStream;
-  offset?: string;
-  limit?: string;
-  before?: string;
-  tail?: string;
-  wait?: string;
-}
-
 /** The raw download reads the store this much at a time. */
 const RAW_READ_BYTES = 1024 * 1024;
 
 export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Params: { id: string }; Querystring: OutputQuery }>(
+  app.get<{ Params: IdParams; Querystring: OutputQuery }>(
     '/api/commands/:id/output', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: outputQuerySchema } }, async (req, reply) => {
       await visibleCommand(ctx, req, req.params.id);
       const q = req.query;
@@ -49,7 +40,7 @@ export function outputRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { stream?: StreamName } }>(
+  app.get<{ Params: IdParams; Querystring: RawOutputQuery }>(
     '/api/commands/:id/output/raw', { ...operatorRoute('viewer'), schema: { params: idParamsSchema, querystring: rawOutputQuerySchema } }, async (req, reply) => {
       await visibleCommand(ctx, req, req.params.id);
       const stream = req.query.stream ?? 'stdout';

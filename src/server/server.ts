@@ -23,6 +23,7 @@ import { startSweeper, type Sweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
 import { RunControl } from './run-control.ts';
 import { VersionWatch } from './version-watch.ts';
+import { WebhookSender } from './webhook-sender.ts';
 import type { Store } from './store/store.ts';
 
 /** What `myx server` writes beside its data so a CLI on the same host can find it. No secrets. */
@@ -87,6 +88,8 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     throw listenError(err, options.host, options.port);
   }
   sweeper = startSweeper(store, runs, log, options.output);
+  const webhooks = new WebhookSender(store, log, options.webhooks);
+  webhooks.start();
   const url = localUrlFor(options, boundPort);
   const info: ServerInfo = { url, public_url: ctx.publicUrl(), fingerprint: cert.fingerprint, pid: process.pid, version: MYX_VERSION };
   await writeFileAtomic(options.paths.serverInfo, JSON.stringify(info, null, 2) + '\n', 0o644);
@@ -104,6 +107,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     url, publicUrl: info.public_url, fingerprint: cert.fingerprint, operatorTokenPath: options.paths.operatorToken, store,
     async close() {
       sweeper?.stop();
+      webhooks.stop();
       await replicas.stop();
       await app.close();
       events.close();

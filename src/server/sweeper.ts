@@ -3,8 +3,8 @@
 // to queued), delivery TTLs that passed (expired), runs that hold commands back for rate control
 // (caught up after a restart or a missed step), and queued commands no replica pushed (the one
 // that queued them died, or is far behind), and output retention (every few seconds: the kept
-// output of the oldest finished commands is dropped past its age or the total size). SQLite: the
-// one process always sweeps.
+// output of the oldest finished commands is dropped past its age or the total size), and webhook
+// deliveries that are over, 30 days on. SQLite: the one process always sweeps.
 
 import type { Logger } from '../common/logger.ts';
 import type { RunControl } from './run-control.ts';
@@ -18,6 +18,9 @@ const SWEEPER_PUSH_BATCH = 500;
 export const RETENTION_EVERY_MS = 5000;
 /** Commands whose output one retention call drops, at most (it goes on at once while there are more). */
 const RETENTION_BATCH = 100;
+/** Webhook deliveries that are over (delivered or failed) are kept this long after they were made. */
+export const DELIVERY_RETENTION_SECONDS = 30 * 86400;
+const DELIVERY_PRUNE_BATCH = 1000;
 
 export interface RetentionSettings {
   /** Output of commands that finished longer ago than this is dropped. */
@@ -62,6 +65,7 @@ export function startSweeper(store: Store, runs: RunControl, log: Logger, retent
       if (now.getTime() - retainedAt >= RETENTION_EVERY_MS) {
         retainedAt = now.getTime();
         await applyRetention(store, log, retention, now);
+        await pruneDeliveries(store, log, now);
       }
     } catch (err) {
       log.error({ err }, 'sweep failed');
@@ -76,6 +80,14 @@ export function startSweeper(store: Store, runs: RunControl, log: Logger, retent
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** Drops webhook deliveries that are over and older than DELIVERY_RETENTION_SECONDS, in batches. */
+async function pruneDeliveries(store: Store, log: Logger, now: Date): Promise<void> {
+  const before = new Date(now.getTime() - DELIVERY_RETENTION_SECONDS * 1000).toISOString();
+  let n = 0;
+  for (let got = DELIVERY_PRUNE_BATCH; got === DELIVERY_PRUNE_BATCH;) n += got = await store.pruneDeliveries(before, DELIVERY_PRUNE_BATCH);
+  if (n > 0) log.info({ deliveries: n }, 'webhook deliveries that were over 30 days ago dropped');
 }
 
 /** Drops kept output past its age or the total size, oldest finished first, in batches. */

@@ -30,6 +30,8 @@ import { createPool, inTransaction, type PoolOptions } from './postgres/pool.ts'
 import * as runs from './postgres/runs-sql.ts';
 import { PostgresSession, type SessionOptions } from './postgres/session.ts';
 import { PostgresTokens } from './postgres/tokens.ts';
+import { PostgresWebhooks } from './postgres/webhooks.ts';
+import type { AttemptOutcome, ClaimedDelivery, DeliveryRow, NewWebhook, WebhookRow } from './webhook-store.ts';
 
 export type PostgresStoreOptions = PoolOptions & SessionOptions & {
   /** Told when an event listener throws (the others still hear the event). */
@@ -47,6 +49,7 @@ export class PostgresStore implements Store {
   readonly #tokens: PostgresTokens;
   readonly #output: PostgresOutput;
   readonly #operators: PostgresOperators;
+  readonly #webhooks: PostgresWebhooks;
 
   private constructor(pool: pg.Pool, events: EventHub, session: PostgresSession) {
     this.#pool = pool;
@@ -56,6 +59,7 @@ export class PostgresStore implements Store {
     this.#tokens = new PostgresTokens(pool);
     this.#output = new PostgresOutput(pool);
     this.#operators = new PostgresOperators(pool);
+    this.#webhooks = new PostgresWebhooks(pool);
   }
 
   /**
@@ -110,6 +114,17 @@ export class PostgresStore implements Store {
   appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
   listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
   auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
+
+  addWebhook(w: NewWebhook, now: string, max: number, audit?: AuditDraft): Promise<{ ok: true; webhook: WebhookRow } | { ok: false; reason: 'too_many' }> {
+    return this.#webhooks.addWebhook(w, now, max, audit);
+  }
+  listWebhooks(): Promise<WebhookRow[]> { return this.#webhooks.listWebhooks(); }
+  getWebhook(id: string): Promise<WebhookRow | undefined> { return this.#webhooks.getWebhook(id); }
+  removeWebhook(id: string, audit?: AuditDraft): Promise<{ undelivered: number } | undefined> { return this.#webhooks.removeWebhook(id, audit); }
+  listDeliveries(webhookId: string, limit: number): Promise<DeliveryRow[]> { return this.#webhooks.listDeliveries(webhookId, limit); }
+  claimDeliveries(now: string, claimedUntil: string, limit: number): Promise<ClaimedDelivery[]> { return this.#webhooks.claimDeliveries(now, claimedUntil, limit); }
+  recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> { return this.#webhooks.recordAttempt(deliveryId, claim, outcome); }
+  pruneDeliveries(createdBefore: string, limit: number): Promise<number> { return this.#webhooks.pruneDeliveries(createdBefore, limit); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);

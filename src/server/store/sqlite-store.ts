@@ -18,6 +18,8 @@ import { SqliteCluster } from './sqlite-cluster.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
+import { SqliteWebhooks } from './sqlite-webhooks.ts';
+import type { AttemptOutcome, ClaimedDelivery, DeliveryRow, NewWebhook, WebhookRow } from './webhook-store.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
@@ -42,6 +44,7 @@ export class SqliteStore implements Store {
   readonly #tokens: SqliteTokens;
   readonly #operators: SqliteOperators;
   readonly #output: SqliteOutput;
+  readonly #webhooks: SqliteWebhooks;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -52,6 +55,7 @@ export class SqliteStore implements Store {
     this.#tokens = new SqliteTokens(this.#db, this.#stmt);
     this.#operators = new SqliteOperators(this.#db, this.#stmt);
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
+    this.#webhooks = new SqliteWebhooks(this.#db, this.#stmt);
   }
 
   async close(): Promise<void> {
@@ -89,6 +93,17 @@ export class SqliteStore implements Store {
   appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
   listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
   auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
+
+  addWebhook(w: NewWebhook, now: string, max: number, audit?: AuditDraft): Promise<{ ok: true; webhook: WebhookRow } | { ok: false; reason: 'too_many' }> {
+    return this.#webhooks.addWebhook(w, now, max, audit);
+  }
+  listWebhooks(): Promise<WebhookRow[]> { return this.#webhooks.listWebhooks(); }
+  getWebhook(id: string): Promise<WebhookRow | undefined> { return this.#webhooks.getWebhook(id); }
+  removeWebhook(id: string, audit?: AuditDraft): Promise<{ undelivered: number } | undefined> { return this.#webhooks.removeWebhook(id, audit); }
+  listDeliveries(webhookId: string, limit: number): Promise<DeliveryRow[]> { return this.#webhooks.listDeliveries(webhookId, limit); }
+  claimDeliveries(now: string, claimedUntil: string, limit: number): Promise<ClaimedDelivery[]> { return this.#webhooks.claimDeliveries(now, claimedUntil, limit); }
+  recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> { return this.#webhooks.recordAttempt(deliveryId, claim, outcome); }
+  pruneDeliveries(createdBefore: string, limit: number): Promise<number> { return this.#webhooks.pruneDeliveries(createdBefore, limit); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;

@@ -1,7 +1,8 @@
 // What `myx store copy` carries from one store to another: every table that holds state an agent
 // or operator relies on (operators and their tokens, agents, runs, commands, output, the cluster's
-// certificate, console sessions, the audit log), in
-// an order that keeps references valid. Not copied: the replica registry (it describes processes,
+// certificate, console sessions, the audit log, webhooks and their deliveries), in an order that
+// keeps references valid. Webhooks come after runs and commands: the triggers that enqueue their
+// events find none while those are written, so the copy enqueues nothing of its own. Not copied: the replica registry (it describes processes,
 // not state) and schema_migrations (each side has its own).
 
 export interface CopyTable {
@@ -49,6 +50,12 @@ export const COPY_TABLES: CopyTable[] = [
   // the audit log as it is, hashes and all: the copy verifies as the original did (or did not)
   { name: 'audit_log', columns: ['seq', 'at', 'actor_kind', 'actor', 'actor_id', 'action', 'targets', 'details', 'source', 'outcome', 'prev_hash', 'hash'] },
   { name: 'audit_head', columns: ['id', 'seq', 'hash'] },
+  { name: 'webhooks', columns: ['id', 'url', 'events', 'secret', 'fingerprint', 'created_at', 'created_by'] },
+  {
+    name: 'webhook_deliveries',
+    columns: ['id', 'webhook_id', 'event', 'event_id', 'subject_id', 'state', 'attempts', 'created_at', 'next_attempt_at', 'claim', 'claimed_until',
+      'last_attempt_at', 'last_status', 'last_error', 'delivered_at', 'history'],
+  },
 ];
 
 /** A row in between: text as strings, numbers as numbers, flags as booleans, bytes as bytes, absent as null. */

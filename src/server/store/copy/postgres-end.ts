@@ -12,7 +12,7 @@ const BATCH = 1000;
 const ORDER: Record<string, string[]> = {
   operators: ['id'], operator_tokens: ['token_hash'], enrollment_tokens: ['token_hash'], agents: ['id'], runs: ['id'], commands: ['seq'],
   output_chunks: ['command_id', 'stream', 'offset'], cluster_identity: ['id'], console_sessions: ['id_hash'],
-  audit_log: ['seq'], audit_head: ['id'],
+  audit_log: ['seq'], audit_head: ['id'], webhooks: ['id'], webhook_deliveries: ['id'],
 };
 
 export class PostgresEnd implements CopyEnd {

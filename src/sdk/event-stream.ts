@@ -1,14 +1,20 @@
 // A small Server-Sent Events reader for the control plane's command stream.
 
-import type { IncomingMessage } from 'node:http';
+/** What readEvents reads: an HTTP response (node:http's IncomingMessage), by what it uses of it. */
+export interface EventSource extends AsyncIterable<unknown> {
+  setEncoding(encoding: 'utf8'): unknown;
+  /** The whole answer arrived (the server ended it), not a connection cut. */
+  readonly complete: boolean;
+}
 
+/** One event of a stream: its name (`output`, `status`, `final`, `end`) and its data (JSON). */
 export interface SseEvent {
   event: string;
   data: string;
 }
 
 /** Yields the events of an opened stream until the server ends it; throws when the connection fails. */
-export async function* readEvents(res: IncomingMessage): AsyncGenerator<SseEvent> {
+export async function* readEvents(res: EventSource): AsyncGenerator<SseEvent> {
   res.setEncoding('utf8');
   // The unfinished block is kept in pieces and only new text is searched for its end: appending to
   // one string and searching all of it made a megabyte event (1 MiB of binary output) take seconds.
