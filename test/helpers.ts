@@ -10,9 +10,18 @@ export const ROOT = resolve(import.meta.dirname, '..');
 export const MYX = join(ROOT, 'bin', 'myx.js');
 const MYX_AGENT = join(ROOT, 'bin', 'myx-agent.js');
 
+/** Dirs to remove when this test file's process exits (those made without a test context to clean up after). */
+const leftovers: string[] = [];
+process.once('exit', () => {
+  if (process.env.MYX_KEEP_TEST_DIRS === '1') return; // to look at a failed test's files
+  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp dir: removed after `t`, or when the test file ends (releases and big outputs add up to gigabytes). */
 export function tempDir(t?: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'myx-test-'));
-  t?.after(() => rmSync(dir, { recursive: true, force: true }));
+  if (t) t.after(() => rmSync(dir, { recursive: true, force: true }));
+  else leftovers.push(dir);
   return dir;
 }
 
