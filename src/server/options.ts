@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseMetricsListen, type LoopbackAddress } from '../common/metrics-listener.ts';
 import { OUTPUT_CAP_DEFAULT, OUTPUT_CAP_MIN, outputKeep } from '../protocol/limits.ts';
 import type { OutputKeep } from '../protocol/wire.ts';
 
@@ -40,6 +41,11 @@ export interface ServerOptions {
   outputRetentionSeconds?: number;
   /** The oldest finished commands' output is dropped while all kept output is over this. @default 10 GiB */
   outputRetentionBytes?: number;
+  /**
+   * A loopback HOST:PORT where plain-HTTP GET /metrics answers without credentials, for a scraper
+   * on this host (the HTTPS API's /metrics, for a viewer, is there either way). @default none
+   */
+  metricsListen?: string;
 }
 
 /** Retention of complete output unless told otherwise. */
@@ -63,6 +69,7 @@ export interface CompiledServerOptions {
   store: StoreTarget;
   releaseDir: string | null;
   output: { capBytes: number; keep: OutputKeep; retentionSeconds: number; retentionBytes: number };
+  metricsListen: LoopbackAddress | null;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -103,6 +110,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     store: compileStore(o.store, database),
     releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     output: compileOutput(o),
+    metricsListen: o.metricsListen ? parseMetricsListen(o.metricsListen, '--metrics-listen') : null,
     paths: {
       database,
       operatorToken: join(dataDir, 'operator.token'),

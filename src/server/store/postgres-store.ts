@@ -23,6 +23,8 @@ import { withOutcome } from './audit-chain.ts';
 import { appendAudit } from './postgres/audit-sql.ts';
 import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
+import { fleetCounts } from './postgres/counts-sql.ts';
+import type { FleetCounts } from './fleet-counts.ts';
 import { migratePostgres } from './postgres/migrate.ts';
 import { PostgresOperators } from './postgres/operators.ts';
 import { PostgresOutput } from './postgres/output.ts';
@@ -110,6 +112,8 @@ export class PostgresStore implements Store {
   appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
   listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
   auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
+
+  fleetCounts(onlineSince: string): Promise<FleetCounts> { return fleetCounts(this.#pool, onlineSince); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);

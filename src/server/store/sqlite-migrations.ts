@@ -12,6 +12,7 @@ import m0007 from './sqlite-migrations/0007-replicas.ts';
 import m0008 from './sqlite-migrations/0008-operators-audit.ts';
 import m0009 from './sqlite-migrations/0009-complete-output.ts';
 import m0010 from './sqlite-migrations/0010-claims.ts';
+import m0011 from './sqlite-migrations/0011-live-commands.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -24,4 +25,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 8, name: '0008-operators-audit', sql: m0008 },
   { version: 9, name: '0009-complete-output', sql: m0009 },
   { version: 10, name: '0010-claims', sql: m0010 },
+  { version: 11, name: '0011-live-commands', sql: m0011 },
 ];

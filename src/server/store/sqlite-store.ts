@@ -15,6 +15,8 @@ import type {
   AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
 } from './operator-store.ts';
 import { SqliteCluster } from './sqlite-cluster.ts';
+import { SqliteCounts } from './sqlite-counts.ts';
+import type { FleetCounts } from './fleet-counts.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
@@ -42,6 +44,7 @@ export class SqliteStore implements Store {
   readonly #tokens: SqliteTokens;
   readonly #operators: SqliteOperators;
   readonly #output: SqliteOutput;
+  readonly #fleet: SqliteCounts;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -52,6 +55,7 @@ export class SqliteStore implements Store {
     this.#tokens = new SqliteTokens(this.#db, this.#stmt);
     this.#operators = new SqliteOperators(this.#db, this.#stmt);
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
+    this.#fleet = new SqliteCounts(this.#db);
   }
 
   async close(): Promise<void> {
@@ -89,6 +93,8 @@ export class SqliteStore implements Store {
   appendAudit(draft: AuditDraft): Promise<AuditEntry> { return this.#operators.appendAudit(draft); }
   listAudit(filter: AuditFilter): Promise<AuditEntry[]> { return this.#operators.listAudit(filter); }
   auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
+
+  fleetCounts(onlineSince: string): Promise<FleetCounts> { return this.#fleet.fleetCounts(onlineSince); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;

@@ -10,6 +10,7 @@ import m0005 from './migrations/0005-replicas.ts';
 import m0006 from './migrations/0006-operators-audit.ts';
 import m0007 from './migrations/0007-complete-output.ts';
 import m0008 from './migrations/0008-claims.ts';
+import m0009 from './migrations/0009-live-commands.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -20,4 +21,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 6, name: '0006-operators-audit', sql: m0006 },
   { version: 7, name: '0007-complete-output', sql: m0007 },
   { version: 8, name: '0008-claims', sql: m0008 },
+  { version: 9, name: '0009-live-commands', sql: m0009 },
 ];

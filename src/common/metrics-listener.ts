@@ -1,0 +1,67 @@
+// The metrics' own listen address (`--metrics-listen`, `metrics_listen`), on the control plane and
+// the agent alike: plain HTTP, GET /metrics and nothing else, for a Prometheus (or its agent) on
+// the same host. Loopback only: plain HTTP without credentials is what a local scraper needs and
+// must not reach the network; a scraper elsewhere reads the control plane's HTTPS API instead
+// (GET /metrics with a viewer's token).
+
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from './http-app.ts';
+import type { Logger } from './logger.ts';
+import type { MetricsText } from './metrics.ts';
+import { routeFor } from './route-auth.ts';
+
+export class MetricsListenError extends Error {
+  readonly code = 'INVALID_OPTION';
+}
+
+export interface LoopbackAddress {
+  host: string;
+  port: number;
+}
+
+/** `HOST:PORT` (IPv6 in brackets) on a loopback address: 127.0.0.0/8, ::1 or localhost. */
+export function parseMetricsListen(value: string, what: string): LoopbackAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new MetricsListenError(`${what} must be HOST:PORT on a loopback address (for example 127.0.0.1:9464), got "${value}"`);
+  const host = m[1] ?? m[2]!;
+  if (!isLoopback(host)) {
+    throw new MetricsListenError(`${what} must be a loopback address (127.0.0.1, ::1 or localhost), got "${host}": it is plain HTTP without credentials; `
+      + 'to scrape from another host, read the control plane\'s https://HOST:PORT/metrics with a viewer\'s token (docs/metrics.md)');
+  }
+  return { host: host === 'localhost' ? '127.0.0.1' : host, port };
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1' || /^0*:(0*:)*0*:0*1$/.test(host)) return true;
+  const parts = host.split('.');
+  return parts.length === 4 && parts[0] === '127' && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+export interface MetricsListener {
+  /** `http://HOST:PORT/metrics`, with the port bound. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on `at` and answers GET /metrics with `render()`; every other request gets the usual 404. */
+export async function startMetricsListener(at: LoopbackAddress, render: () => Promise<MetricsText>, log: Logger): Promise<MetricsListener> {
+  const app: FastifyInstance = createHttpApp({ logger: log, callers: { local: null } });
+  app.get('/metrics', routeFor('local'), async (_req, reply) => {
+    const { contentType, text } = await render();
+    return reply.type(contentType).send(text);
+  });
+  try {
+    await app.listen({ host: at.host, port: at.port });
+  } catch (err) {
+    await app.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new MetricsListenError(`metrics listen address ${at.host}:${at.port} is already in use: pick another port`);
+    throw err;
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}/metrics`;
+  log.info({ metrics_url: url }, `metrics on ${url}`);
+  return { url, close: () => app.close() };
+}
