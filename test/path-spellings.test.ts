@@ -166,6 +166,7 @@ describe('every spelling of every protected route is refused without the right c
       op('POST', '/api/operators/:name/rotate', '/api/operators/admin/rotate'),
       op('GET', '/api/audit', '/api/audit', { readOnly: true }),
       op('GET', '/api/audit/verify', '/api/audit/verify', { readOnly: true }),
+      op('GET', '/metrics', '/metrics', { readOnly: true }),
       ag('POST', '/api/agents/heartbeat', '/api/agents/heartbeat', { ...facts, uptime_seconds: 1, running: 0 }),
       ag('GET', '/api/agents/poll', '/api/agents/poll?wait=0'),
       ag('POST', '/api/agents/commands/:id/progress', `/api/agents/commands/${cmdDummy.id}/progress`, { started_at: NOW(), chunks: [{ offset: 0, stream: 'stdout', data: secret }] }),

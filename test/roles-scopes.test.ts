@@ -143,6 +143,7 @@ describe('roles x scopes x every operator route', () => {
       },
       { method: 'GET', route: '/api/audit', role: 'admin', request: () => ({ path: '/api/audit' }) },
       { method: 'GET', route: '/api/audit/verify', role: 'admin', request: () => ({ path: '/api/audit/verify' }) },
+      { method: 'GET', route: '/metrics', role: 'viewer', request: () => ({ path: '/metrics' }) },
     ];
   });
   after(async () => {

@@ -73,16 +73,18 @@ export class ServerMetrics implements PushMetrics {
       name: 'myx_push_duration_seconds', help: 'Pushes of a command to a web-mode agent (POST /api/execute), from the request to its answer or failure.',
       labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers,
     });
+    // every series of a fixed label set is there from the start, at 0: rate() and absent() need no first event
+    for (const outcome of ['ok', 'failed']) push.zero({ outcome });
     this.#pushOk = push.labels('ok');
     this.#pushFailed = push.labels('failed');
     const failures = new Counter({ name: 'myx_push_failures_total', help: 'Failed pushes by reason class; the command falls back to the agent\'s heartbeat.', labelNames: ['reason'], registers });
-    this.#failures = Object.fromEntries(PUSH_FAILURE_REASONS.map((r) => [r, failures.labels(r)])) as Record<PushFailureReason, Inc>;
+    this.#failures = Object.fromEntries(PUSH_FAILURE_REASONS.map((r) => [r, zeroed(failures.labels(r))])) as Record<PushFailureReason, Inc>;
     const changes = new Counter({
       name: 'myx_command_status_changes_total',
       help: 'Commands that entered each status, as heard on the store\'s event feed (on PostgreSQL every replica hears every replica\'s writes: take max(), not sum(), across replicas).',
       labelNames: ['status'], registers,
     });
-    this.#changes = Object.fromEntries(COMMAND_STATUSES.map((s) => [s, changes.labels(s)])) as Record<CommandStatus, Inc>;
+    this.#changes = Object.fromEntries(COMMAND_STATUSES.map((s) => [s, zeroed(changes.labels(s))])) as Record<CommandStatus, Inc>;
     new Gauge({ name: 'myx_long_polls_held', help: 'Long polls of poll-mode agents held open now, waiting for a command.', registers, collect: gaugeOf(() => this.#longPolls) });
     new Gauge({ name: 'myx_event_streams_open', help: 'Event streams (GET /api/commands/stream: myx run, myx logs -f, the console) open now.', registers, collect: gaugeOf(() => this.#streams) });
     new Gauge({ name: 'myx_sweeper', help: '1 while this replica is the one that sweeps (leases, delivery TTLs, rate control, unpushed commands), else 0.', registers, collect: gaugeOf(() => (this.#watch?.sweeping() ? 1 : 0)) });
@@ -178,6 +180,11 @@ export class ServerMetrics implements PushMetrics {
     this.#counts = { at: now, value };
     return value;
   }
+}
+
+function zeroed(child: Inc & { inc(n: number): void }): Inc {
+  child.inc(0);
+  return child;
 }
 
 function gaugeOf(read: () => number) {

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseMetricsListen, type LoopbackAddress } from '../common/metrics-listener.ts';
+import { parseMetricsListen, type LoopbackAddress } from '../common/loopback-address.ts';
 import { OUTPUT_CAP_DEFAULT, OUTPUT_CAP_MIN, outputKeep } from '../protocol/limits.ts';
 import type { OutputKeep } from '../protocol/wire.ts';
 
