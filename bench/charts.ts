@@ -123,7 +123,7 @@ function fanOutChart(r: BenchResults): TopLevelSpec | null {
           x: { field: 'n', type: 'quantitative', scale: { type: 'log', padding: 12 }, axis: { title: 'agents (N, log)', values: ns, format: ',d', grid: true } },
           y: { field: 'seconds', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'until every result is stored (log)', values: logTicks(values.map((v) => v.seconds)), labelExpr: S_LABEL } },
           color: { field: 'tool', type: 'nominal', sort: order, scale: { domain: order, range: ['#1f77b4', '#17becf', '#9467bd', '#ff7f0e', '#d62728'] }, legend: { title: null, labelLimit: 260, columns: 2 } },
-          strokeDash: { field: 'tool', type: 'nominal', sort: order, scale: { domain: order, range: [[1, 0], [1, 0], [5, 3], [1, 0], [1, 0]] }, legend: null },
+          strokeDash: { field: 'tool', type: 'nominal', sort: order, scale: { domain: order, range: [[1, 0], [1, 0], [5, 3], [1, 0], [1, 0]] } },
         },
       },
       {
