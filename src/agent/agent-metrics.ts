@@ -13,6 +13,7 @@ import type { AgentCounters } from './agent-counters.ts';
 import type { LinkState } from './heartbeat.ts';
 
 const LINK_STATES: LinkState[] = ['connecting', 'connected', 'disconnected', 'removed'];
+const LOOP_SAMPLE_MS = 100;
 
 export interface AgentMetricsSources {
   mode: AgentMode;
@@ -28,7 +29,8 @@ export interface AgentMetricsSources {
 }
 
 export function startAgentMetrics(at: LoopbackAddress, s: AgentMetricsSources, log: Logger): Promise<MetricsListener> {
-  const registry = createRegistry('myx_agent', { mode: s.mode });
+  // an idle agent wakes up for the loop's delay 10 times a second, not 100 (a stall shorter than that is no news there)
+  const registry = createRegistry('myx_agent', { mode: s.mode }, LOOP_SAMPLE_MS);
   const registers = [registry];
   const gauge = (name: string, help: string, read: () => number) => new Gauge({
     name, help, registers,

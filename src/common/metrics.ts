@@ -15,11 +15,16 @@ export interface MetricsText {
   text: string;
 }
 
-/** A registry with the process metrics, `myx_event_loop_delay_seconds` and `<prefix>_build_info`. */
-export function createRegistry(prefix: 'myx' | 'myx_agent', info: Record<string, string> = {}): Registry {
+/**
+ * A registry with the process metrics, `<prefix>_event_loop_delay_seconds` and `<prefix>_build_info`.
+ * `loopSampleMs`: how often the event loop's delay is sampled (a timer wake-up each time, on both
+ * monitors: the client library's and ours): 10 ms on a busy control plane; an idle agent does with
+ * fewer wake-ups.
+ */
+export function createRegistry(prefix: 'myx' | 'myx_agent', info: Record<string, string> = {}, loopSampleMs = 10): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  eventLoopDelay(registry, `${prefix}_event_loop_delay_seconds`);
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: loopSampleMs });
+  eventLoopDelay(registry, `${prefix}_event_loop_delay_seconds`, loopSampleMs);
   const labels = { version: MYX_VERSION, ...info };
   const build = new Gauge({ name: `${prefix}_build_info`, help: 'Always 1; the labels say which version (and, on the control plane, which store) runs.', labelNames: Object.keys(labels), registers: [registry] });
   build.set(labels, 1);
@@ -30,31 +35,33 @@ export async function exposition(registry: Registry): Promise<MetricsText> {
   return { contentType: registry.contentType, text: await registry.metrics() };
 }
 
-/** The monitor's timer interval; each sample it records is this interval plus the delay. */
-const RESOLUTION_MS = 10;
+const MOVE_EVERY_MS = 5_000;
 
 /**
- * A cumulative histogram of the event loop's delay, fed from Node's own monitor (a timer sampled
- * every 10 ms inside libuv, no JavaScript per sample): each scrape moves what the monitor saw since
- * the last one into the buckets. Unlike the client library's lag percentiles, which are reset by
+ * A cumulative histogram of the event loop's delay, fed from Node's own monitor (a libuv timer, no
+ * JavaScript per sample): every few seconds, and at each scrape, what the
+ * monitor saw since is moved into the buckets. Unlike the client library's lag percentiles, which are reset by
  * each scrape, two scrapers do not take samples from each other, and rate() works over any window.
  */
-function eventLoopDelay(registry: Registry, name: string): void {
-  const monitor: ELDHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+function eventLoopDelay(registry: Registry, name: string, resolutionMs: number): void {
+  // each sample the monitor records is its timer's interval plus the delay
+  const monitor: ELDHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   monitor.enable();
   const histogram = new Histogram({
     name,
-    help: 'Delay of the event loop (how late a 10 ms timer fires, sampled 100 times a second by perf_hooks.monitorEventLoopDelay): what every request waits before it is even read.',
+    help: `Delay of the event loop (how late a ${resolutionMs} ms timer fires, sampled by perf_hooks.monitorEventLoopDelay): what every request waits before it is even read.`,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
     collect() {
-      moveSamples(monitor, histogram);
+      moveSamples(monitor, histogram, resolutionMs);
     },
   });
+  // moved every few seconds too, so that each move is a few hundred samples however rarely it is scraped
+  setInterval(() => moveSamples(monitor, histogram, resolutionMs), MOVE_EVERY_MS).unref();
 }
 
 /** Adds the monitor's samples since its last reset to `histogram`, bucket by bucket, then resets it. */
-function moveSamples(monitor: ELDHistogram, histogram: Histogram): void {
+function moveSamples(monitor: ELDHistogram, histogram: Histogram, resolutionMs: number): void {
   const count = monitor.count;
   if (count === 0) return;
   // The monitor keeps an HDR histogram; its percentile points say how many samples lie at or below
@@ -65,7 +72,7 @@ function moveSamples(monitor: ELDHistogram, histogram: Histogram): void {
   for (const [percentile, ns] of points) {
     const upTo = Math.round((percentile / 100) * count);
     const n = upTo - before;
-    const delay = Math.max(0, ns / 1e6 - RESOLUTION_MS) / 1000;
+    const delay = Math.max(0, ns / 1e6 - resolutionMs) / 1000;
     for (let i = 0; i < n; i++) histogram.observe(delay); // about 100 samples a second between scrapes
     before = Math.max(before, upTo);
   }
