@@ -10,18 +10,21 @@ export class AgentCounters {
   accepted = 0;
   /** Results journaled (or held), by status. */
   readonly finished = new Map<CommandStatus, number>();
-  /** Requests the web service answered, by `route code-class` (route as registered, or `unmatched`). */
-  readonly requests = new Map<string, number>();
+  /** Requests the web service answered: by route as registered (or `unmatched`), counts by status class (index 2: 2xx, ...). */
+  readonly requests = new Map<string, number[]>();
 
   finishedOne(status: CommandStatus): void {
     this.finished.set(status, (this.finished.get(status) ?? 0) + 1);
   }
 
-  /** Counts every answer of the agent's web service by route and status class (2xx, 4xx, ...). */
+  /** Counts every answer of the agent's web service by route and status class; nothing is allocated per request. */
   countRequests(app: FastifyInstance): void {
-    app.addHook('onResponse', async (req, reply) => {
-      const key = `${req.is404 ? 'unmatched' : req.routeOptions.url ?? 'unmatched'} ${Math.floor(reply.statusCode / 100)}xx`;
-      this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    app.addHook('onResponse', (req, reply, done) => {
+      const route = req.is404 ? 'unmatched' : req.routeOptions.url ?? 'unmatched';
+      let counts = this.requests.get(route);
+      if (!counts) this.requests.set(route, (counts = [0, 0, 0, 0, 0, 0]));
+      counts[Math.min(5, Math.floor(reply.statusCode / 100))]!++;
+      done();
     });
   }
 }

@@ -70,9 +70,10 @@ export function startAgentMetrics(at: LoopbackAddress, s: AgentMetricsSources, l
     labelNames: ['route', 'code'], registers,
     collect() {
       this.reset();
-      for (const [key, n] of s.counters.requests) {
-        const [route, code] = key.split(' ') as [string, string];
-        this.inc({ route, code }, n);
+      for (const [route, counts] of s.counters.requests) {
+        counts.forEach((n, c) => {
+          if (n > 0) this.inc({ route, code: `${c}xx` }, n);
+        });
       }
     },
   });

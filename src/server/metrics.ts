@@ -142,28 +142,27 @@ export class ServerMetrics implements PushMetrics {
     this.#failures[pushFailureReason(err)].inc();
   }
 
-  /** A long poll starts waiting; call what it returns (once) when it stops. */
-  pollHeld(): () => void {
-    return this.#counted(() => this.#longPolls++, () => this.#longPolls--);
+  /** A long poll starts waiting for a command (once per poll); pollEnded() when it answers. */
+  pollHeld(): void {
+    this.#longPolls++;
+  }
+
+  pollEnded(): void {
+    this.#longPolls--;
   }
 
   /** An event stream opened; call what it returns (once, or more: only the first counts) when it closes. */
   streamOpened(): () => void {
-    return this.#counted(() => this.#streams++, () => this.#streams--);
+    this.#streams++;
+    let open = true;
+    return () => {
+      if (open) this.#streams--;
+      open = false;
+    };
   }
 
   render(): Promise<MetricsText> {
     return exposition(this.registry);
-  }
-
-  #counted(up: () => void, down: () => void): () => void {
-    up();
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      down();
-    };
   }
 
   /** The fleet as counted at most COUNTS_TTL_MS ago; scrapes at the same time share one count. A failed count keeps the last one. */
