@@ -40,7 +40,7 @@ program
   .option('--output-cap <size>', 'output kept of each stream of a command; past it, its first part and its last MiB (`myx logs`, the console)', '64MiB')
   .option('--output-retention <duration>', 'drop the kept output of commands finished longer ago than this (records and `myx show` summaries stay)', '30d')
   .option('--output-retention-size <size>', 'drop the kept output of the oldest finished commands while all of it is over this', '10GiB')
-  .option('--metrics-listen <host:port>', 'also serve Prometheus metrics over plain HTTP, without credentials, on this loopback address (e.g. 127.0.0.1:9464); the HTTPS API has GET /metrics for viewers either way')
+  .option('--metrics-listen <host:port>', 'also serve Prometheus metrics over plain HTTP, without credentials, on this loopback address, e.g. 127.0.0.1:9464 (env MYX_METRICS_LISTEN); the HTTPS API has GET /metrics for viewers either way', env.metricsListen)
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
     store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string; metricsListen?: string;
