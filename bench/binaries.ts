@@ -6,7 +6,7 @@ import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRelease } from '../test/helpers.ts';
-import { ms, operator, procUsage, register, ROOT, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { figure, ms, operator, procUsage, register, ROOT, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 
 interface Rss {
   rssKiB: number;
@@ -18,6 +18,8 @@ interface Idle {
   poll: Rss;
   server: Rss;
 }
+
+const S = 'binaries';
 
 export async function binaries(windowSeconds = 10): Promise<string> {
   const dir = tempDir();
@@ -33,11 +35,20 @@ export async function binaries(windowSeconds = 10): Promise<string> {
       const exe = startUp(`${join(release, name)} --version`);
       const node = startUp(`${process.execPath} ${join(ROOT, 'bin', `${name}.js`)} --version`);
       rows.push([`\`${name} --version\` (p50 of 20)`, ms(exe), ms(node), times(exe, node)]);
+      figure(S, { id: `${name}.start.binary`, what: `\`${name} --version\`, packaged binary (p50)`, value: exe, unit: 'ms', better: 'lower', params: { name, how: 'binary' } });
+      figure(S, { id: `${name}.start.node`, what: `\`${name} --version\`, node bin/ (p50)`, value: node, unit: 'ms', better: 'lower', params: { name, how: 'node' } });
     }
     const exe = await idle(join(dir, 'binary'), release, windowSeconds);
     const node = await idle(join(dir, 'node'), null, windowSeconds);
     const mib = (r: Rss) => `${(r.rssKiB / 1024).toFixed(0)} MiB (${(r.anonKiB / 1024).toFixed(0)})`;
-    const memory = (what: string, a: Rss, b: Rss) => rows.push([`${what} RSS (private)`, mib(a), mib(b), `${times(a.rssKiB, b.rssKiB)} (${times(a.anonKiB, b.anonKiB)})`]);
+    const memory = (what: string, a: Rss, b: Rss) => {
+      rows.push([`${what} RSS (private)`, mib(a), mib(b), `${times(a.rssKiB, b.rssKiB)} (${times(a.anonKiB, b.anonKiB)})`]);
+      const key = what.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '');
+      for (const [how, r] of [['binary', a], ['node', b]] as const) {
+        figure(S, { id: `${key}.rss.${how}`, what: `${what} RSS, ${how}`, value: r.rssKiB / 1024, unit: 'MiB', better: 'lower', params: { how } });
+        figure(S, { id: `${key}.private.${how}`, what: `${what} private memory, ${how}`, value: r.anonKiB / 1024, unit: 'MiB', better: 'lower', params: { how } });
+      }
+    };
     memory('idle agent, web mode,', exe.web, node.web);
     memory('idle agent, poll mode,', exe.poll, node.poll);
     memory('idle control plane (these two agents),', exe.server, node.server);

@@ -2,7 +2,7 @@
 // 127.0.0.x, next to pdsh -f 100 and ansible -f 50 against the same N addresses over ssh.
 
 import { join } from 'node:path';
-import { ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { figure, ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
 
 const AGENT_PORT = 18443;
@@ -36,6 +36,15 @@ export async function fanOut(peers: Peers | null, sizes = [10, 50, 100]): Promis
       if (peers?.pdsh) pdsh = stats(timeShell(`pdsh -R ssh -l root -S -f 100 -w '127.0.0.[1-${n}]' true`, 3, 1, peers.env)).p50;
       if (peers?.ansible) ansible = stats(timeShell(`ansible all -i ${inventory(peers, n)} -f 50 -m command -a true`, 2, 1, peers.env)).p50;
       rows.push([n, ms(api.p50), ms(myx.p50), ms(pdsh), ms(ansible), ratio(pdsh, myx.p50), ratio(ansible, myx.p50)]);
+      const time = (tool: string, what: string, value: number | undefined) => {
+        if (value !== undefined) figure('fan-out', { id: `n=${n}.${tool}`, what: `${what}, N=${n} (median)`, value, unit: 'ms', better: 'lower', params: { tool: what, n } });
+      };
+      time('myx-api', 'myx via the API', api.p50);
+      time('myx-cli', '`myx run` CLI', myx.p50);
+      time('pdsh', 'pdsh -f 100', pdsh);
+      time('ansible', 'ansible -f 50', ansible);
+      if (pdsh) figure('fan-out', { id: `n=${n}.pdsh-over-cli`, what: `pdsh / \`myx run\` CLI, N=${n}`, value: pdsh / myx.p50, unit: 'x', better: 'higher', params: { n } });
+      if (ansible) figure('fan-out', { id: `n=${n}.ansible-over-cli`, what: `ansible / \`myx run\` CLI, N=${n}`, value: ansible / myx.p50, unit: 'x', better: 'higher', params: { n } });
     }
     return table('2. Fan-out of `true` to N real agents (one process per loopback address)', ['N', 'myx via API', '`myx run` CLI', 'pdsh -f 100', 'ansible -f 50', 'pdsh / myx CLI', 'ansible / myx CLI'], rows, [
       'Medians: myx CLI of 7 runs, myx API of 10, pdsh of 3, ansible of 2 (each after one warm-up run), all in this run.',

@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: a control plane and agents as real processes on loopback,
-// agents registered through the real enrollment API, timing and markdown tables.
+// agents registered through the real enrollment API, timing, markdown tables, and the one way a
+// scenario records its figures for bench-results.json (figure, samples; see results.ts).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts
 import { parseEnrollmentToken } from '../src/protocol/enrollment-token.ts';
 import { MYX_VERSION } from '../src/protocol/version.ts';
 import { startExe, startProc, startServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
+import { SCHEMA, thisMachine, type BenchResults, type Figure, type Unit } from './results.ts';
 
 export { startServer, tempDir, type TestServer };
 
@@ -52,6 +54,41 @@ export async function startRealAgent(dir: string, server: TestServer, reg: Regis
     : startProc(MYX_AGENT, ['--config', config], { MYX_LOG_LEVEL: 'info' });
   await proc.waitFor(/connected to the control plane/, 120_000);
   return proc;
+}
+
+const recorded: BenchResults = { schema: SCHEMA, scenarios: {} };
+
+/** What this process's scenarios recorded so far. */
+export function recordedResults(): BenchResults {
+  return recorded;
+}
+
+function scenario(name: string) {
+  return (recorded.scenarios[name] ??= { measured_at: new Date().toISOString(), machine: thisMachine(), figures: [] });
+}
+
+/** Records one figure of `scenarioName` (a later one with the same id replaces it). */
+export function figure(scenarioName: string, f: Figure): void {
+  const s = scenario(scenarioName);
+  s.figures = [...s.figures.filter((x) => x.id !== f.id), f];
+}
+
+/** Records the p50, p90 and p99 of a latency distribution (ms) as figures `<id>.p50` ..., and its samples. */
+export function latency(scenarioName: string, id: string, what: string, values: number[], params: Record<string, string | number> = {}): ReturnType<typeof stats> {
+  const st = stats(values);
+  for (const q of ['p50', 'p90', 'p99'] as const) figure(scenarioName, { id: `${id}.${q}`, what: `${what}, ${q}`, value: round(st[q]), unit: 'ms', better: 'lower', params: { ...params, stat: q } });
+  samples(scenarioName, id, 'ms', values);
+  return st;
+}
+
+/** Keeps the raw samples of a distribution (charts draw them). */
+export function samples(scenarioName: string, name: string, unit: Unit, values: number[]): void {
+  const s = scenario(scenarioName);
+  (s.samples ??= {})[name] = { unit, values: values.map(round) };
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
 }
 
 export function stats(samples: number[]): { n: number; p50: number; p90: number; p99: number; min: number } {

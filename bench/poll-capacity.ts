@@ -1,7 +1,7 @@
 // Scenario 4: how many poll-mode agents (each holding a long poll open and heartbeating every
 // 5 s) one control plane holds on this machine, by heartbeat latency.
 
-import { ms, operator, procUsage, startServer, table, tempDir } from './lib.ts';
+import { figure, ms, operator, procUsage, startServer, table, tempDir } from './lib.ts';
 import { registerMany, startSims } from './sims.ts';
 
 export async function pollCapacity(steps = [1000, 5000, 10000], windowSeconds = 30): Promise<string> {
@@ -24,6 +24,15 @@ export async function pollCapacity(steps = [1000, 5000, 10000], windowSeconds = 
       const errors = lines.reduce((s, l) => s + l.errors, 0);
       const cpu = (after.cpuMs - before.cpuMs) / ((windowSeconds + ramp) * 1000) * 100;
       rows.push([n, beats, errors, ms(worst('p50')), ms(worst('p99')), ms(worst('max')), `${(after.rssKiB / 1024).toFixed(0)} MiB`, `${cpu.toFixed(0)} %`, worst('p99') < 100 ? 'yes' : 'no']);
+      const f = (id: string, what: string, value: number, unit: 'ms' | 'MiB' | 'percent' | 'count', better: 'lower' | 'higher' | null) =>
+        figure('poll-capacity', { id: `n=${n}.${id}`, what: `${n} agents: ${what}`, value, unit, better, params: { n } });
+      f('heartbeats', 'heartbeats in the window', beats, 'count', 'higher');
+      f('errors', 'heartbeat errors', errors, 'count', 'lower');
+      f('heartbeat.p50', 'heartbeat p50', worst('p50'), 'ms', 'lower');
+      f('heartbeat.p99', 'heartbeat p99', worst('p99'), 'ms', 'lower');
+      f('heartbeat.max', 'heartbeat max', worst('max'), 'ms', 'lower');
+      f('rss', 'control plane RSS', after.rssKiB / 1024, 'MiB', 'lower');
+      f('cpu', 'control plane CPU', cpu, 'percent', 'lower');
     }
   } finally {
     await client.close();

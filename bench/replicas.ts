@@ -11,7 +11,7 @@ import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import { copyClusterCertificate } from '../test/replica-helpers.ts';
 import { postgresServer } from '../test/postgres-server.ts';
 import { median } from '../test/helpers.ts';
-import { ms, operator, procUsage, startServer, table, tempDir, type TestServer } from './lib.ts';
+import { figure, ms, operator, procUsage, startServer, table, tempDir, type TestServer } from './lib.ts';
 import { registerMany, startSims } from './sims.ts';
 
 const AGENTS = 1000;
@@ -67,8 +67,15 @@ export async function replicas(): Promise<string> {
         const perSecond = (IN_FLIGHT * AGENTS) / ((performance.now() - start) / 1000);
         const rss = servers.map((s) => Math.round(procUsage(s.proc.child.pid!).rssKiB / 1024));
         rows.push([setup.label, ms(median(fanOuts)), ms(Math.min(...fanOuts)), `${Math.round(perSecond)}/s`, rss.map((r) => `${r}`).join(' + ') + ' MiB']);
+        const key = `${setup.store}-${setup.replicas}`;
+        const params = { setup: setup.label };
+        figure('replicas', { id: `${key}.fan-out`, what: `${setup.label}: ${AGENTS}-agent fan-out (median)`, value: median(fanOuts), unit: 'ms', better: 'lower', params });
+        figure('replicas', { id: `${key}.rate`, what: `${setup.label}: commands/s, ${IN_FLIGHT} fan-outs at once`, value: perSecond, unit: 'per_s', better: 'higher', params });
+        figure('replicas', { id: `${key}.rss`, what: `${setup.label}: RSS after, all replicas`, value: rss.reduce((a, b) => a + b, 0), unit: 'MiB', better: 'lower', params });
       } catch (err) {
         rows.push([setup.label, `did not finish: ${(err as Error).message}`, '', '', '']);
+        figure('replicas', { id: `${setup.store}-${setup.replicas}.fan-out`, what: `${setup.label}: ${AGENTS}-agent fan-out (median)`, value: null, unit: 'ms', better: 'lower',
+          params: { setup: setup.label }, note: `did not finish: ${(err as Error).message}` });
       } finally {
         await sims.stop();
       }

@@ -2,8 +2,10 @@
 // ssh (fresh and multiplexed) and Ansible on the same machine.
 
 import { join } from 'node:path';
-import { ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { figure, latency, ms, operator, ratio, register, startRealAgent, startServer, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
+
+const S = 'round-trip';
 
 export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
   const dir = tempDir();
@@ -22,12 +24,14 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
         if (!done.done || done.commands[0]!.status !== 'succeeded') throw new Error(`round trip on ${agent} failed`);
         if (i >= 10) out.push(performance.now() - t0);
       }
-      return stats(out);
+      return out;
     };
-    const push = await api('rt-web');
-    const poll_ = await api('rt-poll');
-    const cli = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, 20, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }));
-    const start = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} --version`, 20, 2));
+    const push = latency(S, 'push', 'myx push, via the API', await api('rt-web'), { path: 'myx push (API)' });
+    const poll_ = latency(S, 'poll', 'myx poll (long poll), via the API', await api('rt-poll'), { path: 'myx poll (API)' });
+    const cliRuns = Math.max(5, Math.round(n / 5));
+    const cli = latency(S, 'cli', '`myx run` CLI process, push',
+      timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, cliRuns, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }), { path: 'myx run (CLI)' });
+    const start = latency(S, 'cli-start', 'CLI start-up alone (`myx --version`)', timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} --version`, cliRuns, 2), { path: 'myx --version' });
     const rows: (string | number)[][] = [
       ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
       ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],
@@ -37,15 +41,16 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     const notes = ['ratio: p50 of the row / p50 of myx push via the API, measured in this run.'];
     if (peers) {
       const ssh = `ssh -p 2222 ${peers.ssho} root@127.0.0.1 true`;
-      const fresh = stats(timeShell(ssh, 10, 1, peers.env));
+      const fresh = latency(S, 'ssh-fresh', 'ssh, fresh connection', timeShell(ssh, 10, 1, peers.env), { path: 'ssh (fresh)' });
       const cp = `-o ControlMaster=auto -o ControlPath=${peers.dir}/cm-%r@%h:%p -o ControlPersist=120`;
-      const mux = stats(timeShell(`ssh ${cp} -p 2222 ${peers.ssho} root@127.0.0.1 true`, 30, 2, peers.env));
+      const mux = latency(S, 'ssh-mux', 'ssh, multiplexed (ControlMaster, warm)', timeShell(`ssh ${cp} -p 2222 ${peers.ssho} root@127.0.0.1 true`, 30, 2, peers.env), { path: 'ssh (multiplexed)' });
       rows.push(['ssh, fresh connection', fresh.n, ms(fresh.p50), ms(fresh.p90), ms(fresh.p99), ratio(fresh.p50, push.p50)]);
       rows.push(['ssh, multiplexed (ControlMaster, warm)', mux.n, ms(mux.p50), ms(mux.p90), ms(mux.p99), ratio(mux.p50, push.p50)]);
       rows.push(['`myx run` CLI vs ssh multiplexed', '', '', '', '', `ssh mux / myx CLI = ${ratio(mux.p50, cli.p50)}`]);
+      figure(S, { id: 'ssh-mux-over-cli', what: 'ssh multiplexed p50 / `myx run` CLI p50', value: mux.p50 / cli.p50, unit: 'x', better: 'higher' });
       if (peers.ansible) {
         const inv = inventory(peers, 1);
-        const an = stats(timeShell(`ansible all -i ${inv} -m command -a true`, 5, 1, peers.env));
+        const an = latency(S, 'ansible', 'ansible ad-hoc (`-m command -a true`)', timeShell(`ansible all -i ${inv} -m command -a true`, 5, 1, peers.env), { path: 'ansible' });
         rows.push(['ansible ad-hoc (`-m command -a true`)', an.n, ms(an.p50), ms(an.p90), ms(an.p99), ratio(an.p50, push.p50)]);
       }
     } else {

@@ -2,8 +2,10 @@
 // (real HTTPS endpoints, a few processes) each get `true` in one run; time until every result
 // is stored, commands per second, and the per-command round trip.
 
-import { ms, operator, startServer, stats, table, tempDir, procUsage } from './lib.ts';
+import { figure, ms, operator, startServer, stats, table, tempDir, procUsage } from './lib.ts';
 import { registerMany, startSims } from './sims.ts';
+
+const S = 'simulated';
 
 export async function simulated(sizes = [1000, 10000]): Promise<string> {
   const rows: (string | number)[][] = [];
@@ -31,15 +33,26 @@ export async function simulated(sizes = [1000, 10000]): Promise<string> {
           const rt = stats(done.commands.map((c) => Date.parse(c.finished_at!) - Date.parse(c.created_at)));
           const ok = done.commands.filter((c) => c.status === 'succeeded').length;
           rows.push([label, `${ok}/${n}`, ms(elapsed), `${Math.round((n / elapsed) * 1000)}/s`, ms(rt.p50), ms(rt.p99)]);
+          const temp = round === 0 ? 'cold' : 'warm';
+          const params = { n, round: temp };
+          figure(S, { id: `n=${n}.${temp}.stored`, what: `${n} agents, ${temp}: all results stored`, value: elapsed, unit: 'ms', better: 'lower', params });
+          figure(S, { id: `n=${n}.${temp}.rate`, what: `${n} agents, ${temp}: commands per second`, value: (n / elapsed) * 1000, unit: 'per_s', better: 'higher', params });
+          figure(S, { id: `n=${n}.${temp}.succeeded`, what: `${n} agents, ${temp}: succeeded`, value: ok, unit: 'count', better: 'higher', params });
+          figure(S, { id: `n=${n}.${temp}.rt.p50`, what: `${n} agents, ${temp}: round trip per command, p50`, value: rt.p50, unit: 'ms', better: 'lower', params });
+          figure(S, { id: `n=${n}.${temp}.rt.p99`, what: `${n} agents, ${temp}: round trip per command, p99`, value: rt.p99, unit: 'ms', better: 'lower', params });
           if (round === 1) total = elapsed;
         } catch (err) {
           // a size this machine cannot serve is a result too: say what gave out and keep the other tables
           rows.push([label, `did not finish: ${(err as Error).message}`, `> ${ms(performance.now() - start)}`, '', '', '']);
+          const temp = round === 0 ? 'cold' : 'warm';
+          figure(S, { id: `n=${n}.${temp}.stored`, what: `${n} agents, ${temp}: all results stored`, value: null, unit: 'ms', better: 'lower', params: { n, round: temp },
+            note: `did not finish: ${(err as Error).message} (after ${ms(performance.now() - start)})` });
           break;
         }
       }
       const usage = procUsage(server.proc.child.pid!);
       console.log(`  control plane RSS after ${n}: ${(usage.rssKiB / 1024).toFixed(0)} MiB; warm run ${ms(total)}`);
+      figure(S, { id: `n=${n}.rss`, what: `${n} agents: control plane RSS after the runs`, value: usage.rssKiB / 1024, unit: 'MiB', better: 'lower', params: { n } });
       await sims.stop();
     } finally {
       await client.close();

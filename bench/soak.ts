@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { RESULT_STATUSES } from '../src/protocol/command-status.ts';
 import { FaultFleet, mulberry32, retrying } from '../test/fault-fleet.ts';
-import { procUsage, table, tempDir } from './lib.ts';
+import { figure, procUsage, table, tempDir } from './lib.ts';
 
 export interface SoakOptions {
   seconds: number;
@@ -97,6 +97,14 @@ export async function soak(o: SoakOptions = soakOptions()): Promise<string> {
       if (list.length > 0) console.log(`  ${what} (${list.length}):\n    ${list.slice(0, 20).join('\n    ')}`);
     }
     const clean = drained && audit.duplicates.length === 0 && audit.missing.length === 0 && audit.other.length === 0;
+    const f = (id: string, what: string, value: number, unit: 'count' | 'MiB' | 'per_s', better: 'lower' | 'higher' | null) => figure('soak', { id, what, value, unit, better });
+    f('commands', 'commands sent', audit.commands.length, 'count', null);
+    f('duplicates', 'duplicates (ran more than once)', audit.duplicates.length, 'count', 'lower');
+    f('missing', 'lost results', audit.missing.length, 'count', 'lower');
+    f('rss.start', 'control plane RSS at start', rssStart / 1024, 'MiB', 'lower');
+    f('rss.end', 'control plane RSS at end', rssEnd / 1024, 'MiB', 'lower');
+    f('rss.peak', 'control plane RSS, peak', rssPeak / 1024, 'MiB', 'lower');
+    f('rate', 'commands per second', audit.commands.length / total, 'per_s', 'higher');
     if (clean) rmSync(dir, { recursive: true, force: true });
     else console.log(`  files kept in ${dir}`);
     return table('6. Soak: runs of the whole fleet back to back while agents restart', ['measure', 'value'], [

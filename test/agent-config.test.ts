@@ -41,6 +41,18 @@ test('server_urls lists several control plane URLs, after server_url; each must 
   assert.throws(() => validateConfig({ ...base, server_url: 'http://cp1:8000' }, 'c.json'), /"server_url" must look like https:\/\/HOST:PORT/);
 });
 
+test('metrics_listen is off by default, a loopback HOST:PORT when set; --metrics-listen overrides it; other addresses are refused', () => {
+  assert.equal(compileAgentOptions(validateConfig(base, 'c.json'), {}, 'c.json').metricsListen, null);
+  const o = compileAgentOptions(validateConfig({ ...base, metrics_listen: '127.0.0.1:9465' }, 'c.json'), {}, 'c.json');
+  assert.deepEqual(o.metricsListen, { host: '127.0.0.1', port: 9465 });
+  assert.deepEqual(compileAgentOptions(validateConfig({ ...base, metrics_listen: '[::1]:9465' }, 'c.json'), { metricsListen: 'localhost:9466' }, 'c.json').metricsListen,
+    { host: '127.0.0.1', port: 9466 });
+  assert.throws(() => validateConfig({ ...base, metrics_listen: '0.0.0.0:9465' }, 'c.json'), /"metrics_listen" must be a loopback address/);
+  assert.throws(() => validateConfig({ ...base, metrics_listen: '9465' }, 'c.json'), /"metrics_listen" must be HOST:PORT/);
+  assert.throws(() => validateConfig({ ...base, metrics_listen: 9465 }, 'c.json'), /"metrics_listen" must be a string/);
+  assert.throws(() => compileAgentOptions(validateConfig(base, 'c.json'), { metricsListen: '10.0.0.1:9465' }, 'c.json'), /--metrics-listen must be a loopback address/);
+});
+
 test('certificate_path and private_key_path replace the generated pair; missing files are a clear error', async (t) => {
   const dir = tempDir(t);
   const cfg = join(dir, 'config.json');

@@ -172,6 +172,7 @@ describe('every spelling of every protected route is refused without the right c
       op('GET', '/api/webhooks', '/api/webhooks', { readOnly: true }),
       op('DELETE', '/api/webhooks/:id', `/api/webhooks/${spareHook.webhook.id}`),
       op('GET', '/api/webhooks/:id/deliveries', `/api/webhooks/${hook.webhook.id}/deliveries`, { readOnly: true }),
+      op('GET', '/metrics', '/metrics', { readOnly: true }),
       ag('POST', '/api/agents/heartbeat', '/api/agents/heartbeat', { ...facts, uptime_seconds: 1, running: 0 }),
       ag('GET', '/api/agents/poll', '/api/agents/poll?wait=0'),
       ag('POST', '/api/agents/commands/:id/progress', `/api/agents/commands/${cmdDummy.id}/progress`, { started_at: NOW(), chunks: [{ offset: 0, stream: 'stdout', data: secret }] }),

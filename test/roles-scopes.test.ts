@@ -150,6 +150,7 @@ describe('roles x scopes x every operator route', () => {
       { method: 'GET', route: '/api/webhooks', role: 'admin', request: () => ({ path: '/api/webhooks' }) },
       { method: 'DELETE', route: '/api/webhooks/:id', role: 'admin', request: async () => ({ path: `/api/webhooks/${await webhook()}` }) },
       { method: 'GET', route: '/api/webhooks/:id/deliveries', role: 'admin', request: () => ({ path: `/api/webhooks/${heard}/deliveries` }) },
+      { method: 'GET', route: '/metrics', role: 'viewer', request: () => ({ path: '/metrics' }) },
     ];
   });
   after(async () => {

@@ -248,6 +248,28 @@ for (const backend of BACKENDS) {
       assert.equal((await s.listAgents()).length, 1);
     });
 
+    test('fleet counts: agents by status and mode (removed ones not), live commands by status with the oldest; final ones are not counted', async (t) => {
+      const s = await freshStore(backend, t);
+      for (const [id, mode] of [['a1', 'web'], ['a2', 'poll'], ['a3', 'web'], ['a4', 'poll']] as const) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, { ...agent(id), mode }, NOW);
+      }
+      await s.recordHeartbeat('a1', agent('a1'), null, LATER);
+      await s.recordHeartbeat('a2', { ...agent('a2'), mode: 'poll' }, null, NOW);
+      await s.removeAgent('a4', NOW);
+      assert.deepEqual((await s.fleetCounts('2026-01-01T01:00:00.000Z')).commands, []);
+      const [first] = await enqueue(s, [cmd('c1'), cmd('c2')], NOW);
+      await enqueue(s, [cmd('c3')], LATER);
+      await enqueue(s, [cmd('c4', 'waiting')], LATER, { max_concurrency: 1 });
+      await s.claimForAgent('a1', LATER, '2027-01-01T00:00:00.000Z', 1);
+      await s.recordResult(first!.id, 'a1', result, LATER);
+      const counts = await s.fleetCounts('2026-01-01T01:00:00.000Z');
+      const agents = Object.fromEntries(counts.agents.map((a) => [`${a.status} ${a.mode}`, a.count]));
+      assert.deepEqual(agents, { 'online web': 1, 'offline poll': 1, 'enrolled web': 1 });
+      const commands = Object.fromEntries(counts.commands.map((c) => [c.status, [c.count, c.oldest]]));
+      assert.deepEqual(commands, { queued: [2, NOW], waiting: [1, LATER] }, 'c1 ended; c2 and c3 queued (c2 the oldest); c4 waits');
+    });
+
     test('removing an agent cancels its unfinished commands, keeps every record and frees its name; a later result changes nothing', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);

@@ -4,6 +4,7 @@
 // results of commands already running are held in memory and sent all the same.
 
 import type { Logger } from '../common/logger.ts';
+import type { AgentCounters } from './agent-counters.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { ERROR_TEXT_MAX } from '../protocol/limits.ts';
 import type { AgentCommandState, CommandResult, Delivery, ExecuteRequest } from '../protocol/wire.ts';
@@ -35,6 +36,8 @@ export interface RunnerOptions {
   outputLimitBytes?: number;
   /** TERM, then KILL after this, @default 5000 */
   killGraceMs?: number;
+  /** Where accepted and finished commands are counted (the metrics). */
+  counters?: AgentCounters;
 }
 
 export class CommandRunner {
@@ -141,6 +144,7 @@ export class CommandRunner {
     const now = new Date().toISOString();
     const { created, entry } = this.#journal.accept(request, now);
     if (!created) return { duplicate: true, state: entry.state };
+    if (this.#opts.counters) this.#opts.counters.accepted++;
     if (request.upgrade) {
       if (this.#upgrades) this.#upgrades.start(request, now);
       else this.finishUpgrade(request.command_id, upgradeResult('failed', '', 'this agent cannot upgrade itself', now));
@@ -194,6 +198,10 @@ export class CommandRunner {
     return entry && held ? { ...entry, state: held.status, result: held } : entry;
   }
 
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
   running(): { command_id: string; command: string; started_at: string }[] {
     return [...this.#running.values()].map((r) => ({ command_id: r.request.command_id, command: r.request.command, started_at: r.started_at }));
   }
@@ -206,11 +214,14 @@ export class CommandRunner {
   }
 
   #complete(id: string, result: CommandResult): void {
-    if (this.#journal.finish(id, result)) this.#reporter.enqueue(id);
+    if (!this.#journal.finish(id, result)) return;
+    this.#opts.counters?.finishedOne(result.status);
+    this.#reporter.enqueue(id);
   }
 
   /** Journals the result; false when the journal cannot take it (the reporter holds it instead). */
   #spool(id: string, result: CommandResult): boolean {
+    this.#opts.counters?.finishedOne(result.status);
     return unlessUnwritable(() => this.#journal.finish(id, result)) !== undefined;
   }
 

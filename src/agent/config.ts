@@ -4,6 +4,7 @@
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { MetricsListenError, parseMetricsListen, type LoopbackAddress } from '../common/loopback-address.ts';
 import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import { SERVER_URL } from '../protocol/server-urls.ts';
 import type { Labels } from '../protocol/wire.ts';
@@ -44,19 +45,23 @@ export interface AgentConfigFile {
   upgrade_confirm_seconds?: number;
   /** Before an upgrade restarts the agent, how long its running commands may take to finish; past that the upgrade fails. @default 300 */
   upgrade_drain_seconds?: number;
+  /** A loopback HOST:PORT (e.g. 127.0.0.1:9465) where plain-HTTP GET /metrics answers, for a scraper on this host. @default off */
+  metrics_listen?: string;
 }
 
-type KeyType = 'string' | 'url' | 'urls' | 'boolean' | 'port' | 'positive' | 'labels';
+type KeyType = 'string' | 'url' | 'urls' | 'boolean' | 'port' | 'positive' | 'labels' | 'loopback';
 const KEYS: Record<keyof AgentConfigFile, KeyType> = {
   server_url: 'url', server_urls: 'urls', agent_token: 'string', server_fingerprint: 'string', agent_id: 'string', name: 'string',
   web_service_enabled: 'boolean', web_service_port: 'port', web_service_bind: 'string', advertise_address: 'string',
   certificate_path: 'string', private_key_path: 'string', labels: 'labels', heartbeat_interval_seconds: 'positive',
-  log_level: 'string', upgrade_confirm_seconds: 'positive', upgrade_drain_seconds: 'positive',
+  log_level: 'string', upgrade_confirm_seconds: 'positive', upgrade_drain_seconds: 'positive', metrics_listen: 'loopback',
 };
 
 export interface AgentFlags {
   webPort?: number;
   noWeb?: boolean;
+  /** `--metrics-listen`, over metrics_listen. */
+  metricsListen?: string;
 }
 
 export interface AgentOptions {
@@ -76,6 +81,8 @@ export interface AgentOptions {
   logLevel: string;
   journalPath: string;
   upgrade: { confirmSeconds: number; drainSeconds: number };
+  /** Where GET /metrics answers (plain HTTP, loopback), or null: no metrics served. */
+  metricsListen: LoopbackAddress | null;
 }
 
 export class ConfigError extends Error {
@@ -127,6 +134,14 @@ function checkValue(type: KeyType, v: unknown): string | undefined {
     case 'labels':
       return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
         ? undefined : 'must be an object of string values';
+    case 'loopback':
+      if (typeof v !== 'string') return 'must be a string like "127.0.0.1:9465"';
+      try {
+        parseMetricsListen(v, 'it');
+        return undefined;
+      } catch (err) {
+        return (err as Error).message.replace(/^it /, '');
+      }
     default: {
       const _exhaustive: never = type;
       return _exhaustive;
@@ -169,7 +184,18 @@ export function compileAgentOptions(file: AgentConfigFile, flags: AgentFlags, co
     logLevel: file.log_level ?? 'info',
     journalPath: join(configDir, 'state', 'journal.db'),
     upgrade: { confirmSeconds: file.upgrade_confirm_seconds ?? 60, drainSeconds: file.upgrade_drain_seconds ?? 300 },
+    metricsListen: metricsListenOf(flags.metricsListen, file.metrics_listen, path),
   };
+}
+
+function metricsListenOf(flag: string | undefined, key: string | undefined, path: string): LoopbackAddress | null {
+  try {
+    if (flag !== undefined) return parseMetricsListen(flag, '--metrics-listen');
+    return key === undefined ? null : parseMetricsListen(key, `${path}: "metrics_listen"`);
+  } catch (err) {
+    if (err instanceof MetricsListenError) throw new ConfigError(err.message);
+    throw err;
+  }
 }
 
 /** A clear error, suggesting --config, when the agent may not write where its config lives. */

@@ -8,6 +8,8 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import type { AgentMode, Delivery, HeartbeatRequest, HeartbeatResponse } from '../protocol/wire.ts';
+import type { MetricsListener } from '../common/metrics-listener.ts';
+import { AgentCounters } from './agent-counters.ts';
 import { Poller } from './poller.ts';
 import { CommandRunner, type RunnerOptions } from './command-runner.ts';
 import { assertWritableDir, compileAgentOptions, readConfigFile, type AgentFlags, type AgentOptions } from './config.ts';
@@ -70,7 +72,8 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   });
   const reporter = new ResultReporter(journal, client, log);
   const sendProgress: SendProgress = (id, report) => client.progress(id, report);
-  const runner = new CommandRunner(journal, reporter, sendProgress, log, runnerOpts);
+  const counters = new AgentCounters();
+  const runner = new CommandRunner(journal, reporter, sendProgress, log, { ...runnerOpts, counters });
   runner.recoverInterrupted();
   journal.onWritable(() => runner.resume());
 
@@ -100,7 +103,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   let webPort: number | null = null;
   const app = cert
     ? buildAgentApp({
-      log, runner, agentToken: options.agentToken, serverFingerprint: options.serverFingerprint, tls: cert,
+      log, runner, agentToken: options.agentToken, serverFingerprint: options.serverFingerprint, tls: cert, counters,
       status: () => ({
         agent_id: options.agentId, name, hostname: hostName(), os: osDescription(), version: MYX_VERSION,
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000), mode, web_port: webPort,
@@ -149,6 +152,32 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   heartbeat.start();
   poller?.start();
   reporter.start();
+  let metrics: MetricsListener | undefined;
+  const close = async () => {
+    upgrader.stop();
+    upgrade.stop();
+    heartbeat.stop();
+    poller?.stop();
+    await metrics?.close();
+    if (app) await app.close();
+    await runner.stopAll();
+    reporter.close();
+    await client.close();
+    journal.close();
+  };
+  if (options.metricsListen) {
+    try {
+      // prom-client is loaded only here: an agent without metrics_listen does not pay for it
+      const { startAgentMetrics } = await import('./agent-metrics.ts');
+      metrics = await startAgentMetrics(options.metricsListen, {
+        mode, counters, journalPath: options.journalPath, journalWritable: () => journal.status().writable, heldResults: () => reporter.heldCount,
+        unacknowledged: () => reporter.backlog, running: () => runner.runningCount, link: () => heartbeat.state,
+      }, log);
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
 
   log.info(
     {
@@ -160,17 +189,6 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
   );
 
   return {
-    options, mode, webPort, fingerprint: cert?.fingerprint ?? null, exitRequested,
-    async close() {
-      upgrader.stop();
-      upgrade.stop();
-      heartbeat.stop();
-      poller?.stop();
-      if (app) await app.close();
-      await runner.stopAll();
-      reporter.close();
-      await client.close();
-      journal.close();
-    },
+    options, mode, webPort, fingerprint: cert?.fingerprint ?? null, exitRequested, close,
   };
 }

@@ -21,6 +21,7 @@ import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { RESULT_BODY_LIMIT } from '../protocol/limits.ts';
 import { executeSchema, idParamsSchema, requireWellFormedId, resultSchema } from '../protocol/schemas.ts';
 import type { AgentStatus, CommandResult, ExecuteRequest, ExecuteResponse, IdParams } from '../protocol/wire.ts';
+import type { AgentCounters } from './agent-counters.ts';
 import type { CommandRunner } from './command-runner.ts';
 
 export interface AgentAppDeps {
@@ -31,6 +32,8 @@ export interface AgentAppDeps {
   serverFingerprint: string;
   status: () => Omit<AgentStatus, 'running'>;
   tls?: LoadedCertificate;
+  /** Counts the requests answered (the metrics). */
+  counters?: AgentCounters;
 }
 
 const PUBLIC = routeFor('public');
@@ -59,6 +62,7 @@ export function buildAgentApp(deps: AgentAppDeps): FastifyInstance {
     },
     trustedPeer: fromControlPlane,
   });
+  deps.counters?.countRequests(app);
 
   app.get('/health', PUBLIC, async () => ({ status: 'ok' }));
 

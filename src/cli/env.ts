@@ -6,6 +6,8 @@ export const env = {
   dataDir: process.env.MYX_DATA_DIR,
   /** The control plane's PostgreSQL URL (kept out of process arguments, where other users can read it). */
   databaseUrl: process.env.MYX_DATABASE_URL,
+  /** `myx server --metrics-listen` (an installed service reads it from /etc/myx/server.env). */
+  metricsListen: process.env.MYX_METRICS_LISTEN || undefined,
   server: process.env.MYX_SERVER,
   token: process.env.MYX_TOKEN,
   serverFingerprint: process.env.MYX_SERVER_FINGERPRINT,

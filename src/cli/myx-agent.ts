@@ -16,12 +16,14 @@ const program = new Command('myx-agent')
   .option('--config <path>', 'config file (env MYX_AGENT_CONFIG)', DEFAULT_CONFIG)
   .option('--web-port <port>', 'web service port (default 8443, or web_service_port)')
   .option('--no-web', 'poll mode: run no web service')
-  .action(async (o: { config: string; webPort?: string; web: boolean }) => {
+  .option('--metrics-listen <host:port>', 'serve Prometheus metrics over plain HTTP on this loopback address, e.g. 127.0.0.1:9465 (or metrics_listen)')
+  .action(async (o: { config: string; webPort?: string; web: boolean; metricsListen?: string }) => {
     const { startAgentFromConfig } = await import('../agent/daemon.ts');
     const { createLogger } = await import('../common/logger.ts');
     const agent = await startAgentFromConfig(o.config, {
       ...(o.webPort !== undefined ? { webPort: parsePort(o.webPort, '--web-port') } : {}),
       ...(o.web ? {} : { noWeb: true }),
+      ...(o.metricsListen !== undefined ? { metricsListen: o.metricsListen } : {}),
     }, {}, (level) => createLogger({ name: 'agent', level: env.logLevel ?? level, ...(env.logFormat ? { format: env.logFormat } : {}) }));
     let stopping = false;
     const stop = () => {

@@ -43,9 +43,11 @@ program
   .option('--output-retention-size <size>', 'drop the kept output of the oldest finished commands while all of it is over this', '10GiB')
   .option('--webhook-retries <durations>', 'back-offs between failed webhook attempts, in order; their number bounds the retries', '10s,1m,5m,30m,2h,6h')
   .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer an attempt', '10s')
+  .option('--metrics-listen <host:port>', 'also serve Prometheus metrics over plain HTTP, without credentials, on this loopback address, e.g. 127.0.0.1:9464 (env MYX_METRICS_LISTEN); the HTTPS API has GET /metrics for viewers either way', env.metricsListen)
   .action(async (o: {
     dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
     store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string; webhookRetries: string; webhookTimeout: string;
+    metricsListen?: string;
   }) => {
     const { startServer } = await import('../server/server.ts');
     const { urlHasPassword } = await import('../server/options.ts');
@@ -67,6 +69,7 @@ program
       ...(o.tlsCert ? { tlsCert: o.tlsCert } : {}),
       ...(o.tlsKey ? { tlsKey: o.tlsKey } : {}),
       ...(store ? { store } : {}),
+      ...(o.metricsListen ? { metricsListen: o.metricsListen } : {}),
     }, log);
     stopOnSignal(() => server.close());
   });

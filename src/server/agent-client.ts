@@ -5,6 +5,7 @@
 import { PinnedPool } from '../common/pinned-pool.ts';
 import { requestJson } from '../common/json-client.ts';
 import type { ExecuteRequest, ExecuteResponse } from '../protocol/wire.ts';
+import type { PushMetrics } from './metrics.ts';
 import type { AgentRow } from './store/store.ts';
 import { urlHost } from './options.ts';
 
@@ -17,11 +18,13 @@ export class AgentClient {
   readonly #pools = new Map<string, Pool>();
   readonly #timeoutMs: number;
   readonly #identity: { certPem: string; keyPem: string };
+  readonly #metrics: PushMetrics | undefined;
 
   /** `identity`: the control plane's own certificate, presented to agents (they accept pushes only with it). */
-  constructor(timeoutMs: number, identity: { certPem: string; keyPem: string }) {
+  constructor(timeoutMs: number, identity: { certPem: string; keyPem: string }, metrics?: PushMetrics) {
     this.#timeoutMs = timeoutMs;
     this.#identity = identity;
+    this.#metrics = metrics;
   }
 
   /** Where a push to this agent goes, or why it cannot go anywhere. */
@@ -34,15 +37,22 @@ export class AgentClient {
   }
 
   async execute(agent: AgentRow, url: string, body: ExecuteRequest): Promise<ExecuteResponse> {
-    const res = await requestJson<ExecuteResponse>({
-      method: 'POST',
-      url: `${url}/api/execute`,
-      pool: this.#poolFor(agent),
-      headers: { 'x-agent-token': agent.token },
-      body,
-      timeoutMs: this.#timeoutMs,
-    });
-    return res.body;
+    const started = performance.now();
+    try {
+      const res = await requestJson<ExecuteResponse>({
+        method: 'POST',
+        url: `${url}/api/execute`,
+        pool: this.#poolFor(agent),
+        headers: { 'x-agent-token': agent.token },
+        body,
+        timeoutMs: this.#timeoutMs,
+      });
+      this.#metrics?.pushed(started);
+      return res.body;
+    } catch (err) {
+      this.#metrics?.pushed(started, err);
+      throw err;
+    }
   }
 
   async cancel(agent: AgentRow, url: string, commandId: string): Promise<void> {

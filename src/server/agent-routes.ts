@@ -94,12 +94,21 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const agent = callingAgent(req);
     const deadline = Date.now() + Math.min(Number(req.query.wait ?? 25), MAX_POLL_WAIT_SECONDS) * 1000;
     const receiver = new Receiver(req, reply);
-    for (let held = false; ; held = true) {
-      const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll', receiver);
-      const left = deadline - Date.now();
-      if (!isEmpty(delivery) || left <= 0 || !receiver.alive) return delivery;
-      if (!held) req.log.debug({ agent: agent.name }, 'long poll held: nothing for the agent yet');
-      await ctx.events.waitForAgent(agent.id, left, receiver.gone);
+    let held = false;
+    try {
+      for (;;) {
+        const delivery: PollResponse = await deliveryFor(ctx, agent, 'poll', receiver);
+        const left = deadline - Date.now();
+        if (!isEmpty(delivery) || left <= 0 || !receiver.alive) return delivery;
+        if (!held) {
+          req.log.debug({ agent: agent.name }, 'long poll held: nothing for the agent yet');
+          ctx.metrics.pollHeld();
+          held = true;
+        }
+        await ctx.events.waitForAgent(agent.id, left, receiver.gone);
+      }
+    } finally {
+      if (held) ctx.metrics.pollEnded();
     }
   });
 

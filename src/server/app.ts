@@ -17,6 +17,7 @@ import { replicaRoutes } from './replica-routes.ts';
 import { installRoutes } from './install-routes.ts';
 import { upgradeRoutes } from './upgrade-routes.ts';
 import { consoleRoutes, securityHeaders } from './console-routes.ts';
+import { metricsRoute } from './metrics-route.ts';
 import { outputRoutes } from './output-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
 import { webhookRoutes } from './webhook-routes.ts';
@@ -39,6 +40,7 @@ export function buildServerApp(ctx: ServerContext, tls?: LoadedCertificate): Fas
   operatorsRoutes(app, ctx);
   auditRoutes(app, ctx);
   webhookRoutes(app, ctx);
+  metricsRoute(app, ctx);
   consoleRoutes(app, ctx);
   return app;
 }

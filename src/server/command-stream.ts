@@ -30,6 +30,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
     await visibleCommands(ctx, req, ids); // every one of them the caller's to see, or none
 
     reply.hijack();
+    const counted = ctx.metrics.streamOpened();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     /** Resolves when the client has taken what was written (or is gone). */
@@ -120,6 +121,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
     function close() {
       if (closed) return;
       closed = true;
+      counted();
       clearInterval(ping);
       unsubscribe();
       void send('end', {});
@@ -127,6 +129,7 @@ export function commandStreamRoute(app: FastifyInstance, ctx: ServerContext): vo
     }
     req.raw.once('close', () => {
       closed = true;
+      counted();
       clearInterval(ping);
       unsubscribe();
     });

@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { CommandEvents } from './command-events.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { ServerMetrics } from './metrics.ts';
 import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
 import type { ReleaseDir } from './release-dir.ts';
@@ -31,4 +32,6 @@ export interface ServerContext {
   pinnedPubkey: string;
   /** The URL agents on other hosts use (goes into join lines). */
   publicUrl: () => string;
+  /** Prometheus metrics: what routes count (held long polls, open streams), and GET /metrics. */
+  metrics: ServerMetrics;
 }

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseMetricsListen, type LoopbackAddress } from '../common/loopback-address.ts';
 import { OUTPUT_CAP_DEFAULT, OUTPUT_CAP_MIN, outputKeep } from '../protocol/limits.ts';
 import type { OutputKeep } from '../protocol/wire.ts';
 
@@ -47,6 +48,11 @@ export interface ServerOptions {
   webhookRetrySeconds?: number[];
   /** Milliseconds a webhook receiver has to answer an attempt. @default 10000 */
   webhookTimeoutMs?: number;
+  /**
+   * A loopback HOST:PORT where plain-HTTP GET /metrics answers without credentials, for a scraper
+   * on this host (the HTTPS API's /metrics, for a viewer, is there either way). @default none
+   */
+  metricsListen?: string;
 }
 
 /** Back-offs between webhook attempts unless told otherwise: 7 attempts over about 8.5 hours. */
@@ -77,6 +83,7 @@ export interface CompiledServerOptions {
   output: { capBytes: number; keep: OutputKeep; retentionSeconds: number; retentionBytes: number };
   /** Webhook deliveries: back-offs, the timeout of an attempt, attempts at once per replica, webhooks at most. */
   webhooks: { retrySeconds: number[]; timeoutMs: number; concurrency: number; max: number };
+  metricsListen: LoopbackAddress | null;
   paths: { database: string; operatorToken: string; serverInfo: string };
 }
 
@@ -118,6 +125,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     releaseDir: o.releaseDir ? resolve(o.releaseDir) : null,
     output: compileOutput(o),
     webhooks: compileWebhooks(o),
+    metricsListen: o.metricsListen ? parseMetricsListen(o.metricsListen, '--metrics-listen') : null,
     paths: {
       database,
       operatorToken: join(dataDir, 'operator.token'),

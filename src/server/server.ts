@@ -15,6 +15,9 @@ import { CommandEvents } from './command-events.ts';
 import type { ServerContext } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { compileServerOptions, localUrlFor, publicUrlFor, type CompiledServerOptions, type ServerOptions } from './options.ts';
+import { ServerMetrics } from './metrics.ts';
+import { timeStore } from './metrics-store.ts';
+import { startMetricsListener, type MetricsListener } from '../common/metrics-listener.ts';
 import { hashToken, newId, newToken } from './secrets.ts';
 import { FIRST_ADMIN } from './store/operator-store.ts';
 import { openStore } from './store/open-store.ts';
@@ -48,7 +51,8 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
   const options = compileServerOptions(input);
   const log = logger ?? createLogger({ name: 'server', level: options.logLevel });
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = await openStore(options.store, log);
+  const metrics = new ServerMetrics(options.store.kind);
+  const store = timeStore(await openStore(options.store, log), metrics.registry);
   let operatorToken: { created: boolean };
   let cert: LoadedCertificate;
   try {
@@ -59,7 +63,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     await store.close();
     throw err;
   }
-  const agentClient = new AgentClient(options.pushTimeoutMs, cert);
+  const agentClient = new AgentClient(options.pushTimeoutMs, cert, metrics);
   let boundPort = options.port;
   const events = new CommandEvents(store);
   const dispatcher = new Dispatcher(store, agentClient, log, options.leaseSeconds);
@@ -74,15 +78,20 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     store, log, options, agentClient, events, dispatcher, runs, replicas, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
     fingerprint: cert.fingerprint,
     pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
-    publicUrl,
+    publicUrl, metrics,
   };
+  metrics.watch({ store, onlineWithinMs: options.offlineAfterSeconds * 1000, sweeping: () => sweeper?.active ?? false, log });
   const app = buildServerApp(ctx, cert);
+  let metricsListener: MetricsListener | undefined;
   try {
     await app.listen({ host: options.host, port: options.port });
     boundPort = (app.server.address() as AddressInfo).port;
+    if (options.metricsListen) metricsListener = await startMetricsListener(options.metricsListen, () => metrics.render(), log);
     await replicas.start();
   } catch (err) {
+    metrics.close();
     events.close();
+    await metricsListener?.close();
     await app.close();
     await store.close();
     throw listenError(err, options.host, options.port);
@@ -109,7 +118,9 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
       sweeper?.stop();
       webhooks.stop();
       await replicas.stop();
+      await metricsListener?.close();
       await app.close();
+      metrics.close();
       events.close();
       await agentClient.close();
       await store.close();

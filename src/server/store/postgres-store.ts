@@ -23,6 +23,8 @@ import { withOutcome } from './audit-chain.ts';
 import { appendAudit } from './postgres/audit-sql.ts';
 import { PostgresCluster } from './postgres/cluster.ts';
 import * as commands from './postgres/commands-sql.ts';
+import { fleetCounts } from './postgres/counts-sql.ts';
+import type { FleetCounts } from './fleet-counts.ts';
 import { migratePostgres } from './postgres/migrate.ts';
 import { PostgresOperators } from './postgres/operators.ts';
 import { PostgresOutput } from './postgres/output.ts';
@@ -125,6 +127,7 @@ export class PostgresStore implements Store {
   claimDeliveries(now: string, claimedUntil: string, limit: number): Promise<ClaimedDelivery[]> { return this.#webhooks.claimDeliveries(now, claimedUntil, limit); }
   recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> { return this.#webhooks.recordAttempt(deliveryId, claim, outcome); }
   pruneDeliveries(createdBefore: string, limit: number): Promise<number> { return this.#webhooks.pruneDeliveries(createdBefore, limit); }
+  fleetCounts(onlineSince: string): Promise<FleetCounts> { return fleetCounts(this.#pool, onlineSince); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = await agents.agentByTokenHash(this.#pool, tokenHash);

@@ -13,6 +13,7 @@ import m0008 from './sqlite-migrations/0008-operators-audit.ts';
 import m0009 from './sqlite-migrations/0009-complete-output.ts';
 import m0010 from './sqlite-migrations/0010-claims.ts';
 import m0011 from './sqlite-migrations/0011-webhooks.ts';
+import m0012 from './sqlite-migrations/0012-live-commands.ts';
 
 export const SERVER_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -26,4 +27,5 @@ export const SERVER_MIGRATIONS: Migration[] = [
   { version: 9, name: '0009-complete-output', sql: m0009 },
   { version: 10, name: '0010-claims', sql: m0010 },
   { version: 11, name: '0011-webhooks', sql: m0011 },
+  { version: 12, name: '0012-live-commands', sql: m0012 },
 ];

@@ -15,6 +15,8 @@ import type {
   AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
 } from './operator-store.ts';
 import { SqliteCluster } from './sqlite-cluster.ts';
+import { SqliteCounts } from './sqlite-counts.ts';
+import type { FleetCounts } from './fleet-counts.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
@@ -45,6 +47,7 @@ export class SqliteStore implements Store {
   readonly #operators: SqliteOperators;
   readonly #output: SqliteOutput;
   readonly #webhooks: SqliteWebhooks;
+  readonly #fleet: SqliteCounts;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -56,6 +59,7 @@ export class SqliteStore implements Store {
     this.#operators = new SqliteOperators(this.#db, this.#stmt);
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
     this.#webhooks = new SqliteWebhooks(this.#db, this.#stmt);
+    this.#fleet = new SqliteCounts(this.#db);
   }
 
   async close(): Promise<void> {
@@ -104,6 +108,7 @@ export class SqliteStore implements Store {
   claimDeliveries(now: string, claimedUntil: string, limit: number): Promise<ClaimedDelivery[]> { return this.#webhooks.claimDeliveries(now, claimedUntil, limit); }
   recordAttempt(deliveryId: string, claim: string, outcome: AttemptOutcome): Promise<boolean> { return this.#webhooks.recordAttempt(deliveryId, claim, outcome); }
   pruneDeliveries(createdBefore: string, limit: number): Promise<number> { return this.#webhooks.pruneDeliveries(createdBefore, limit); }
+  fleetCounts(onlineSince: string): Promise<FleetCounts> { return this.#fleet.fleetCounts(onlineSince); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
     const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;

@@ -5,6 +5,7 @@ import type { AuditDraft } from '../../protocol/audit.ts';
 import type { CommandResult, CommandRecord, AgentFacts, Labels, RunRecord, UpgradeSpec } from '../../protocol/wire.ts';
 import type { CommandStatus } from '../../protocol/command-status.ts';
 import type { ClusterStore } from './cluster-store.ts';
+import type { FleetCountsStore } from './fleet-counts.ts';
 import type { OperatorStore } from './operator-store.ts';
 import type { OutputStore } from './output-store.ts';
 import type { WebhookStore } from './webhook-store.ts';
@@ -198,7 +199,7 @@ export type ResultOutcome =
  *   given and compare them byte-wise, which orders such strings in time. Text is byte-wise too
  *   (names sort as in C, `B` before `a`), whatever the database's locale.
  */
-export interface Store extends ClusterStore, OperatorStore, OutputStore, WebhookStore {
+export interface Store extends ClusterStore, OperatorStore, OutputStore, WebhookStore, FleetCountsStore {
   readonly capabilities: StoreCapabilities;
   /** Releases the connection(s); the database and what other instances do are untouched. */
   close(): Promise<void>;

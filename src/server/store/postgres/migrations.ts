@@ -11,6 +11,7 @@ import m0006 from './migrations/0006-operators-audit.ts';
 import m0007 from './migrations/0007-complete-output.ts';
 import m0008 from './migrations/0008-claims.ts';
 import m0009 from './migrations/0009-webhooks.ts';
+import m0010 from './migrations/0010-live-commands.ts';
 
 export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 1, name: '0001-initial', sql: m0001 },
@@ -22,4 +23,5 @@ export const POSTGRES_MIGRATIONS: Migration[] = [
   { version: 7, name: '0007-complete-output', sql: m0007 },
   { version: 8, name: '0008-claims', sql: m0008 },
   { version: 9, name: '0009-webhooks', sql: m0009 },
+  { version: 10, name: '0010-live-commands', sql: m0010 },
 ];
