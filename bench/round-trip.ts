@@ -2,7 +2,7 @@
 // ssh (fresh and multiplexed) and Ansible on the same machine.
 
 import { join } from 'node:path';
-import { ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
 
 export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
@@ -26,8 +26,8 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     };
     const push = await api('rt-web');
     const poll_ = await api('rt-poll');
-    const cli = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, 20, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }));
-    const start = stats(timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} --version`, 20, 2));
+    const cli = stats(timeShell(`${process.execPath} ${MYX_BIN} run --agent rt-web -- true`, 20, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }));
+    const start = stats(timeShell(`${process.execPath} ${MYX_BIN} --version`, 20, 2));
     const rows: (string | number)[][] = [
       ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
       ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],
