@@ -521,6 +521,26 @@ for (const backend of BACKENDS) {
       assert.equal(await s.clusterFingerprint(), 'BB:02');
     });
 
+    test('createRun answers with the run and its commands exactly as reading them back gives them, a removed target\'s cancelled', async (t) => {
+      const s = await freshStore(backend, t);
+      for (const [id, name] of [['a1', 'zed'], ['a2', 'Alpha'], ['a3', 'mid'], ['a4', 'gone']]) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, agent(id!, name), NOW);
+      }
+      await s.removeAgent('a4', NOW);
+      const spec = { version: '1.1.0', sha256: 'ab'.repeat(32), size: 42 };
+      const run = { id: 'r1', command: 'echo', args: ['hi'], target: 'all', max_concurrency: 2, max_errors: null, requested_by: 'tester' };
+      const created = await s.createRun(run, [
+        { ...cmd('c1'), agent_id: 'a1', env: { A: 'b' }, cwd: '/tmp' },
+        { ...cmd('c2', 'waiting'), agent_id: 'a2' },
+        { ...cmd('c3'), agent_id: 'a3', status: 'succeeded', stdout: 'nothing to do\n', upgrade: spec },
+        { ...cmd('c4'), agent_id: 'a4' },
+      ], NOW);
+      assert.deepEqual(created.run, await s.getRun('r1'));
+      assert.deepEqual(created.commands, await s.commandsOfRun('r1'));
+      assert.deepEqual(created.commands.map((c) => [c.agent_name, c.status]), [['Alpha', 'waiting'], ['gone', 'cancelled'], ['mid', 'succeeded'], ['zed', 'queued']]);
+    });
+
     test('runs are listed newest first with their counts', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);

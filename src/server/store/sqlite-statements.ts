@@ -54,7 +54,6 @@ export function prepareStatements(db: DatabaseSync) {
     enrollmentById: p(`SELECT ${ENROLLMENT_COLUMNS} FROM enrollment_tokens WHERE id = ?`),
     revokeEnrollment: p('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL'),
     agentByName: p('SELECT id FROM agents WHERE name = ? AND removed_at IS NULL'),
-    agentRemovedAt: p('SELECT removed_at FROM agents WHERE id = ?'),
     insertAgent: p(`INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
       VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
@@ -66,7 +65,7 @@ export function prepareStatements(db: DatabaseSync) {
       fingerprint = $fingerprint, advertise_address = $advertise_address, remote_address = $remote_address,
       labels = $labels, last_heartbeat_at = $now,
       ${PUSH_RESET.map((c) => `${c} = CASE WHEN ${PUSH_TARGET_CHANGED} THEN ${c === 'push_failures' ? '0' : 'NULL'} ELSE ${c} END`).join(', ')}
-      WHERE id = $id`),
+      WHERE id = $id RETURNING *`),
     pushOk: p(`UPDATE agents SET push_state = 'ok', push_error = NULL, push_failures = 0, push_failed_at = NULL
       WHERE id = ? AND (push_state IS NOT 'ok' OR push_failures <> 0)`),
     pushFailed: p(`UPDATE agents SET push_state = 'failing', push_error = $error, push_failures = push_failures + 1,
@@ -110,10 +109,14 @@ export function prepareStatements(db: DatabaseSync) {
     unfinishedOfAgent: p(`SELECT id, status FROM commands WHERE agent_id = ? AND status IN ('waiting', 'queued', 'dispatched', 'running')`),
     cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
       finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
-    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
+    targetsOfRun: p('SELECT id, name, removed_at FROM agents WHERE id IN (SELECT value FROM json_each(?))'),
+    // a run's commands in one statement: $commands is a JSON array of rows, inserted in its order
+    insertCommands: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
       upgrade, stdout, requested_by)
-      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout,
-      $requested_by)`),
+      SELECT value ->> '$.id', $run_id, value ->> '$.agent_id', value ->> '$.command', value ->> '$.args', value ->> '$.timeout',
+        value ->> '$.env', value ->> '$.cwd', value ->> '$.status', $now, value ->> '$.expires_at', value ->> '$.finished_at', value ->> '$.error',
+        value ->> '$.upgrade', value ->> '$.stdout', $requested_by
+      FROM json_each($commands) ORDER BY key`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),
@@ -122,6 +125,8 @@ export function prepareStatements(db: DatabaseSync) {
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
       last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
+    // a heartbeat's first question, answered from the index alone: is anything queued for the agent at all?
+    anyQueued: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' LIMIT 1`),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)

@@ -19,6 +19,7 @@ import { withOutcome } from './audit-chain.ts';
 import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
+import { commandRows, createdRun } from './new-run.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
@@ -97,8 +98,7 @@ export class SqliteStore implements Store {
 
   async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
     const { name: _fixedAtEnrollment, ...params } = agentParams({ ...facts, remote_address: remoteAddress });
-    this.#stmt.heartbeat.run({ ...params, id: agentId, now });
-    return toAgent(this.#stmt.agentById.get(agentId) as Row);
+    return toAgent(this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row);
   }
 
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
@@ -133,24 +133,28 @@ export class SqliteStore implements Store {
   }
 
   async createRun(run: NewRun, commands: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
-    transaction(this.#db, () => {
+    const rows = transaction(this.#db, () => {
       this.#stmt.insertRun.run({
         id: run.id, command: run.command, args: JSON.stringify(run.args), target: run.target,
         max_concurrency: run.max_concurrency, max_errors: run.max_errors, now, requested_by: run.requested_by,
       });
-      for (const c of commands) {
-        const gone = (this.#stmt.agentRemovedAt.get(c.agent_id) as { removed_at: string | null } | undefined)?.removed_at != null;
-        this.#stmt.insertCommand.run({
-          id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
-          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
-          finished_at: gone || isFinal(c.status) ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
-          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '', requested_by: run.requested_by,
-        });
-      }
+      // the targets read once, and every command written by one statement (10,000 agents: one call into SQLite each)
+      const agents = this.#stmt.targetsOfRun.all(JSON.stringify([...new Set(commands.map((c) => c.agent_id))])) as { id: string; name: string; removed_at: string | null }[];
+      const targets = new Map(agents.map((a) => [a.id, { name: a.name, removed: a.removed_at !== null }]));
+      const rows = commandRows(commands, targets, now);
+      this.#stmt.insertCommands.run({
+        run_id: run.id, now, requested_by: run.requested_by,
+        commands: JSON.stringify(rows.map((c) => ({
+          id: c.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
+          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: c.status, expires_at: c.expires_at, finished_at: c.finished_at,
+          error: c.error, upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '',
+        }))),
+      });
       if (audit) appendAuditIn(this.#stmt, audit);
+      return { rows, targets };
     });
-    const created = { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
-    this.#publish(changed(await this.getCommands(commands.map((c) => c.id)))); // in the order created, as PostgreSQL's
+    const created = createdRun(run, rows.rows, rows.targets, now);
+    this.#publish(rows.rows.map((c) => ({ kind: 'command', id: c.id, agent_id: c.agent_id, status: c.status }))); // in the order created, as PostgreSQL's
     return created;
   }
 
@@ -234,6 +238,8 @@ export class SqliteStore implements Store {
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
+    // most heartbeats find nothing: that takes one index probe, not a write transaction
+    if (!this.#stmt.anyQueued.get(agentId)) return { claim: '', commands: [] };
     const claim = randomUUID();
     const ids = transaction(this.#db, () => {
       const rows = (fallbackOnly

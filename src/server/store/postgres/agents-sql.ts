@@ -3,6 +3,7 @@
 import type { AgentFacts, Labels } from '../../../protocol/wire.ts';
 import type { Row } from '../rows.ts';
 import type { NewAgent } from '../store.ts';
+import type { TargetState } from '../new-run.ts';
 import type { Db } from './pool.ts';
 import { agentEvent } from './events-sql.ts';
 import { bytes, textRow } from './rows.ts';
@@ -93,8 +94,8 @@ export async function markRemoved(db: Db, id: string, now: string): Promise<Row 
  * removed: a removal (markRemoved) either commits before, and its agents' commands are created
  * cancelled, or waits until the run is there, and then ends its commands.
  */
-export async function lockAgentsForRun(db: Db, ids: string[]): Promise<Set<string>> {
-  const r = await db.query<{ id: string; removed_at: string | null }>(
-    'SELECT id, removed_at FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [ids]);
-  return new Set(r.rows.filter((a) => a.removed_at !== null).map((a) => a.id));
+export async function lockAgentsForRun(db: Db, ids: string[]): Promise<Map<string, TargetState>> {
+  const r = await db.query<{ id: string; name: string; removed_at: string | null }>(
+    'SELECT id, name, removed_at FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [ids]);
+  return new Map(r.rows.map((a) => [a.id, { name: a.name, removed: a.removed_at !== null }]));
 }
