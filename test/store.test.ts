@@ -541,6 +541,21 @@ for (const backend of BACKENDS) {
       assert.deepEqual(created.commands.map((c) => [c.agent_name, c.status]), [['Alpha', 'waiting'], ['gone', 'cancelled'], ['mid', 'succeeded'], ['zed', 'queued']]);
     });
 
+    test('an agent sharing a certificate is found by the fingerprint however it was written, never the asking agent or a removed one', async (t) => {
+      const s = await freshStore(backend, t);
+      const fp = 'AB:'.repeat(31) + 'CD';
+      for (const [id, written] of [['a1', fp], ['a2', `sha256:${fp.toLowerCase()}`], ['a3', fp], ['a4', null]] as const) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, { ...agent(id), fingerprint: written }, NOW);
+      }
+      await s.removeAgent('a3', NOW);
+      assert.equal(await s.agentSharingCertificate('a1', fp), 'a2');
+      assert.equal(await s.agentSharingCertificate('a2', fp), 'a1');
+      await s.removeAgent('a2', NOW);
+      assert.equal(await s.agentSharingCertificate('a1', fp), undefined, 'removed agents and the asking one do not count');
+      assert.equal(await s.agentSharingCertificate('a4', 'EF:'.repeat(31) + 'EF'), undefined);
+    });
+
     test('runs are listed newest first with their counts', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);

@@ -123,6 +123,10 @@ export class PostgresStore implements Store {
     return toAgent(row);
   }
 
+  agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
+    return agents.agentSharingCertificate(this.#pool, agentId, fingerprint.replaceAll(':', ''));
+  }
+
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
     return (await agents.listAgents(this.#pool, which)).map(toAgent);
   }

@@ -87,6 +87,9 @@ export function prepareStatements(db: DatabaseSync) {
     replaceClusterFingerprint: p(`INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?)
       ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at`),
     listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
+    // fingerprints as agents report them, compared as normalizeFingerprint would (case, colons, a sha256: prefix)
+    sharingCertificate: p(`SELECT name FROM agents WHERE removed_at IS NULL AND id <> ? AND fingerprint IS NOT NULL
+      AND replace(replace(upper(trim(fingerprint)), 'SHA256:', ''), ':', '') = ? LIMIT 1`),
     listRemovedAgents: p('SELECT * FROM agents WHERE removed_at IS NOT NULL ORDER BY removed_at DESC, name'),
     setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
     insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at, requested_by)
@@ -121,9 +124,9 @@ export function prepareStatements(db: DatabaseSync) {
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
-      claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
+      claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING} RETURNING agent_id`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
-      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim`),
+      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim RETURNING agent_id`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
     // a heartbeat's first question, answered from the index alone: is anything queued for the agent at all?
     anyQueued: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' LIMIT 1`),

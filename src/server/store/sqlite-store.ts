@@ -101,6 +101,10 @@ export class SqliteStore implements Store {
     return toAgent(this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row);
   }
 
+  async agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
+    return (this.#stmt.sharingCertificate.get(agentId, fingerprint.replaceAll(':', '')) as { name: string } | undefined)?.name;
+  }
+
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
     return ((which === 'active' ? this.#stmt.listAgents : this.#stmt.listRemovedAgents).all() as Row[]).map(toAgent);
   }
@@ -209,13 +213,16 @@ export class SqliteStore implements Store {
 
   async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
     const claim = randomUUID();
-    if (Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil, claim }).changes) === 0) return null;
-    this.#publish(changed([this.#command(commandId)]));
+    const row = this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined;
+    if (!row) return null;
+    // the event carries ids and the status only: nothing to read back
+    this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'dispatched' }]);
     return claim;
   }
 
   async releasePush(commandId: string, claim: string, error: string): Promise<void> {
-    if (Number(this.#stmt.releasePush.run({ id: commandId, claim, error }).changes) > 0) this.#publish(changed([this.#command(commandId)]));
+    const row = this.#stmt.releasePush.get({ id: commandId, claim, error }) as { agent_id: string } | undefined;
+    if (row) this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'queued' }]);
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {

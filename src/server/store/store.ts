@@ -257,6 +257,12 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore {
    * push health starts over (untried), in the same write.
    */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
+  /**
+   * The name of an enrolled agent other than `agentId` that reported the same certificate
+   * (`fingerprint` canonical: upper-case hex pairs and colons, as stored ones compare after the
+   * same normalization), or undefined. One query, not a list of every agent: enrollment asks it.
+   */
+  agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined>;
   /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
   listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
   /** Replaces the operator labels (they overlay the agent's own); the last writer wins. Audits. */

@@ -54,6 +54,14 @@ export async function listAgents(db: Db, which: 'active' | 'removed'): Promise<R
   return (await db.query(sql)).rows.map(textRow);
 }
 
+/** See Store.agentSharingCertificate: `hex` is the canonical fingerprint without colons. */
+export async function agentSharingCertificate(db: Db, id: string, hex: string): Promise<string | undefined> {
+  const r = await db.query<{ name: string }>(
+    `SELECT name FROM agents WHERE removed_at IS NULL AND id <> $1 AND fingerprint IS NOT NULL
+       AND replace(replace(upper(btrim(convert_from(fingerprint, 'UTF8'))), 'SHA256:', ''), ':', '') = $2 LIMIT 1`, [id, hex]);
+  return r.rows[0]?.name;
+}
+
 export async function setOperatorLabels(db: Db, id: string, labels: Labels): Promise<void> {
   await db.query('UPDATE agents SET operator_labels = $2 WHERE id = $1', [id, JSON.stringify(labels)]);
 }
