@@ -102,7 +102,7 @@ async function probeAgents(client: OperatorClient, times: number): Promise<numbe
   return out;
 }
 
-/** `myx agents` again and again (200 ms apart) until stopped; the ms each took. */
+/** `myx agents` again and again (a second apart, as an operator watching would) until stopped; the ms each took. */
 function probeWhile(client: OperatorClient): { stop: () => Promise<number[]> } {
   let stopped = false;
   const out: number[] = [];
@@ -115,7 +115,7 @@ function probeWhile(client: OperatorClient): { stop: () => Promise<number[]> } {
       } catch {
         out.push(Number.POSITIVE_INFINITY);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 1000));
     }
   })();
   return { stop: async () => ((stopped = true), await loop, out) };

@@ -556,6 +556,25 @@ for (const backend of BACKENDS) {
       assert.equal(await s.agentSharingCertificate('a4', 'EF:'.repeat(31) + 'EF'), undefined);
     });
 
+    test('two instances on one database read each other\'s agent changes at once: enrollment, heartbeats, labels, push health, removal', async (t) => {
+      const db = await backend.fresh(t);
+      const [a, b] = [await backend.open(t, db), await backend.open(t, db)];
+      await token(a, 'e1', LATER);
+      await a.enrollAgent('e1', agent('a1'), NOW);
+      assert.deepEqual((await b.listAgents()).map((x) => x.id), ['a1']);
+      assert.equal((await b.agentByTokenHash('hash-a1'))?.id, 'a1');
+      await b.recordHeartbeat('a1', { ...agent('a1'), labels: { env: 'prod' } }, '10.0.0.1', LATER);
+      assert.deepEqual([(await a.agentByTokenHash('hash-a1'))?.last_heartbeat_at, (await a.listAgents())[0]!.labels], [LATER, { env: 'prod' }]);
+      await a.setOperatorLabels('a1', { role: 'web' });
+      await a.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      const seen = (await b.listAgents())[0]!;
+      assert.deepEqual([seen.operator_labels, seen.push_state, seen.push_failures], [{ role: 'web' }, 'failing', 1]);
+      await b.removeAgent('a1', LATER);
+      assert.equal((await a.agentByTokenHash('hash-a1'))?.removed_at, LATER);
+      assert.deepEqual(await a.listAgents(), []);
+      assert.deepEqual((await a.listAgents('removed')).map((x) => x.id), ['a1']);
+    });
+
     test('runs are listed newest first with their counts', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);

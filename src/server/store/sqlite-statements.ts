@@ -58,7 +58,6 @@ export function prepareStatements(db: DatabaseSync) {
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
       VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
       $advertise_address, $remote_address, $labels, $now, NULL)`),
-    agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
     agentById: p('SELECT * FROM agents WHERE id = ?'),
     // Push health starts over when where and how pushes go changed (SET reads the row as it was).
     heartbeat: p(`UPDATE agents SET hostname = $hostname, os = $os, version = $version, mode = $mode, web_port = $web_port,
@@ -86,7 +85,6 @@ export function prepareStatements(db: DatabaseSync) {
     recordClusterFingerprint: p('INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING'),
     replaceClusterFingerprint: p(`INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?)
       ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at`),
-    listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
     // fingerprints as agents report them, compared as normalizeFingerprint would (case, colons, a sha256: prefix)
     sharingCertificate: p(`SELECT name FROM agents WHERE removed_at IS NULL AND id <> ? AND fingerprint IS NOT NULL
       AND replace(replace(upper(trim(fingerprint)), 'SHA256:', ''), ':', '') = ? LIMIT 1`),
@@ -128,8 +126,9 @@ export function prepareStatements(db: DatabaseSync) {
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
       last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim RETURNING agent_id`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
-    // a heartbeat's first question, answered from the index alone: is anything queued for the agent at all?
+    // a heartbeat's first question, answered from the agent's queued commands alone: is there anything to claim?
     anyQueued: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' LIMIT 1`),
+    anyFallback: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' AND (last_push_error IS NOT NULL OR created_at < ?) LIMIT 1`),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)

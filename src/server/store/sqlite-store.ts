@@ -18,6 +18,7 @@ import { SqliteCluster } from './sqlite-cluster.ts';
 import { withOutcome } from './audit-chain.ts';
 import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
+import { SqliteAgents } from './sqlite-agents.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { commandRows, createdRun } from './new-run.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
@@ -43,6 +44,7 @@ export class SqliteStore implements Store {
   readonly #tokens: SqliteTokens;
   readonly #operators: SqliteOperators;
   readonly #output: SqliteOutput;
+  readonly #agents: SqliteAgents;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -53,6 +55,7 @@ export class SqliteStore implements Store {
     this.#tokens = new SqliteTokens(this.#db, this.#stmt);
     this.#operators = new SqliteOperators(this.#db, this.#stmt);
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
+    this.#agents = new SqliteAgents(this.#db);
   }
 
   async close(): Promise<void> {
@@ -77,7 +80,11 @@ export class SqliteStore implements Store {
   }
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
   revokeEnrollmentToken(id: string, now: string, audit?: AuditDraft): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now, audit); }
-  enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now, audit); }
+  async enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> {
+    const outcome = await this.#tokens.enrollAgent(tokenHash, agent, now, audit);
+    if (outcome.ok) this.#agents.changed(outcome.agent.id);
+    return outcome;
+  }
 
   addOperator(op: NewOperator, tokenHash: string, now: string, audit?: AuditDraft): Promise<AddOperatorOutcome> { return this.#operators.addOperator(op, tokenHash, now, audit); }
   listOperators(): Promise<OperatorRow[]> { return this.#operators.listOperators(); }
@@ -92,13 +99,12 @@ export class SqliteStore implements Store {
   auditHead(): Promise<{ seq: number; hash: string } | null> { return this.#operators.auditHead(); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
-    const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;
-    return row ? toAgent(row) : undefined;
+    return this.#agents.byTokenHash(tokenHash);
   }
 
   async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
     const { name: _fixedAtEnrollment, ...params } = agentParams({ ...facts, remote_address: remoteAddress });
-    return toAgent(this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row);
+    return this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!;
   }
 
   async agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
@@ -106,7 +112,7 @@ export class SqliteStore implements Store {
   }
 
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
-    return ((which === 'active' ? this.#stmt.listAgents : this.#stmt.listRemovedAgents).all() as Row[]).map(toAgent);
+    return which === 'active' ? this.#agents.active() : (this.#stmt.listRemovedAgents.all() as Row[]).map(toAgent);
   }
 
   async setOperatorLabels(agentId: string, labels: Labels, audit?: AuditDraft): Promise<void> {
@@ -114,6 +120,7 @@ export class SqliteStore implements Store {
       this.#stmt.setOperatorLabels.run(JSON.stringify(labels), agentId);
       if (audit) appendAuditIn(this.#stmt, audit);
     });
+    this.#agents.changed(agentId);
   }
 
   async removeAgent(agentId: string, now: string, audit?: AuditDraft): Promise<RemoveOutcome> {
@@ -131,6 +138,7 @@ export class SqliteStore implements Store {
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
     if (!done) return { kind: 'not_found' };
+    this.#agents.changed(agentId);
     const ended = await this.getCommands(done.ids);
     this.#publish([{ kind: 'agent', agent_id: agentId }, ...changed(ended)]);
     return { kind: 'removed', agent: done.agent, ended, handedOut: done.handedOut };
@@ -232,10 +240,14 @@ export class SqliteStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.kind === 'ok') this.#stmt.pushOk.run(agentId);
-    else if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
-    else {
+    if (outcome.kind === 'ok') {
+      if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
+    } else if (outcome.kind === 'failed') {
+      this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+      this.#agents.changed(agentId);
+    } else {
       this.#stmt.pushReset.run(agentId);
+      this.#agents.changed(agentId);
       this.#publish([{ kind: 'agent', agent_id: agentId }]);
     }
   }
@@ -246,7 +258,8 @@ export class SqliteStore implements Store {
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
     // most heartbeats find nothing: that takes one index probe, not a write transaction
-    if (!this.#stmt.anyQueued.get(agentId)) return { claim: '', commands: [] };
+    const any = fallbackOnly ? this.#stmt.anyFallback.get(agentId, fallbackOnly.queuedBefore) : this.#stmt.anyQueued.get(agentId);
+    if (!any) return { claim: '', commands: [] };
     const claim = randomUUID();
     const ids = transaction(this.#db, () => {
       const rows = (fallbackOnly
