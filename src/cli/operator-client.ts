@@ -15,7 +15,7 @@ import { splitServerUrls } from '../protocol/server-urls.ts';
 import type {
   AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
   EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
-  RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, SessionView,
+  RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunBriefResponse, RunRecord, RunResponse, SessionView,
   UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse,
 } from '../protocol/wire.ts';
 import { env } from './env.ts';
@@ -134,6 +134,14 @@ export class OperatorClient {
     return this.#call('POST', '/api/runs', req, 60_000, 'unsent'); // a run on thousands of agents is a big answer
   }
 
+  /**
+   * Creates a run and lists its commands as id, agent and status only; their records come with
+   * runEvents. (A control plane from before `?commands=brief` answers with whole records: they fit.)
+   */
+  async createRunBrief(req: CreateRunRequest): Promise<RunBriefResponse> {
+    return this.#call('POST', '/api/runs?commands=brief', req, 60_000, 'unsent');
+  }
+
   /** Creates a run and returns just its commands. */
   async createCommands(req: CreateRunRequest): Promise<CommandRecord[]> {
     return (await this.createRun(req)).commands;
@@ -219,6 +227,18 @@ export class OperatorClient {
     const headers = { authorization: `Bearer ${this.#conn.token}` };
     // the server pings every 15 s, so 45 s of silence means the connection is gone
     const res = await this.#urls.call((url) => openStream({ url: `${url}/api/commands/stream?${q}`, pool: this.#pool, headers, timeoutMs: 45_000 }), 'idempotent');
+    yield* readEvents(res);
+  }
+
+  /**
+   * A run's commands as events (GET /api/runs/:id/stream): the final record of each that ended,
+   * then of each as it ends (and, with `output`, what each printed, from the start), then `end`.
+   * Opened again after a cut, it sends the final records again: the caller keeps the first.
+   */
+  async *runEvents(runId: string, opts: { output?: boolean } = {}): AsyncGenerator<SseEvent> {
+    const q = opts.output ? '' : '?output=none';
+    const headers = { authorization: `Bearer ${this.#conn.token}` };
+    const res = await this.#urls.call((url) => openStream({ url: `${url}/api/runs/${encodeURIComponent(runId)}/stream${q}`, pool: this.#pool, headers, timeoutMs: 45_000 }), 'idempotent');
     yield* readEvents(res);
   }
 

@@ -359,6 +359,13 @@ export interface RunResponse {
   run: RunRecord;
   commands: CommandRecord[];
 }
+/** A command as `POST /api/runs?commands=brief` lists it: its record comes with the run's stream (`GET /api/runs/:id/stream`). */
+export type CommandBrief = Pick<CommandRecord, 'id' | 'agent_id' | 'agent_name' | 'status'>;
+/** POST /api/runs?commands=brief */
+export interface RunBriefResponse {
+  run: RunRecord;
+  commands: CommandBrief[];
+}
 export interface CommandsResponse {
   commands: CommandRecord[];
 }

@@ -15,7 +15,7 @@ import { toAgent, toCommand, toRun, type Row } from './rows.ts';
 import { commandRows, createdRun } from './new-run.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandState, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -180,6 +180,10 @@ export class PostgresStore implements Store {
     const rows = await runs.listRuns(this.#pool, limit, agentIds);
     const counts = await runs.statusCounts(this.#pool, rows.map((r) => r.id as string), agentIds);
     return rows.map((r) => toRun(r, counts.get(r.id as string)!));
+  }
+
+  commandStatesOfRun(runId: string): Promise<CommandState[]> {
+    return commands.commandStatesOfRun(this.#pool, runId);
   }
 
   async commandsOfRun(runId: string): Promise<CommandRecord[]> {

@@ -101,6 +101,7 @@ export function prepareStatements(db: DatabaseSync) {
     runCountsOf: p(`SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands
       WHERE run_id = $run AND agent_id IN (SELECT value FROM json_each($agents)) GROUP BY status`),
     commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+    commandStatesOfRun: p('SELECT id, agent_id, status FROM commands WHERE run_id = ? ORDER BY rowid'),
     runHasWaiting: p(`SELECT 1 FROM commands WHERE run_id = ? AND status = 'waiting' LIMIT 1`),
     waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
     promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),

@@ -24,7 +24,7 @@ import { commandRows, createdRun } from './new-run.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandState, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -188,6 +188,10 @@ export class SqliteStore implements Store {
 
   async commandsOfRun(runId: string): Promise<CommandRecord[]> {
     return (this.#stmt.commandsOfRun.all(runId) as Row[]).map(toCommand);
+  }
+
+  async commandStatesOfRun(runId: string): Promise<CommandState[]> {
+    return this.#stmt.commandStatesOfRun.all(runId) as unknown as CommandState[];
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {

@@ -155,6 +155,9 @@ export interface HandOut {
   commands: CommandRecord[];
 }
 
+/** Where a command is, without its record. */
+export type CommandState = Pick<CommandRecord, 'id' | 'agent_id' | 'status'>;
+
 export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
 
 export type CancelOutcome =
@@ -297,6 +300,8 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore {
   listRuns(limit: number, agentIds?: string[]): Promise<RunRecord[]>;
   /** By agent name. */
   commandsOfRun(runId: string): Promise<CommandRecord[]>;
+  /** The run's commands as ids, agents and statuses only (a run's stream starts from them; on 10,000 agents the records would be megabytes), in the order created. */
+  commandStatesOfRun(runId: string): Promise<CommandState[]>;
   /**
    * Rate control, after a command of the run ended: once errors reach max_errors the waiting
    * commands are skipped; otherwise waiting commands are queued (oldest first) while fewer than
