@@ -2,7 +2,7 @@
 // 127.0.0.x, next to pdsh -f 100 and ansible -f 50 against the same N addresses over ssh.
 
 import { join } from 'node:path';
-import { figure, ms, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
+import { figure, ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
 
 const AGENT_PORT = 18443;
@@ -26,7 +26,7 @@ export async function fanOut(peers: Peers | null, sizes = [10, 50, 100]): Promis
     }
     console.log(`  ${max} agents started in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const env = { ...process.env, MYX_DATA_DIR: server.dataDir };
-    const myxBin = join(import.meta.dirname, '..', 'bin', 'myx.js');
+    const myxBin = MYX_BIN;
     const rows: (string | number)[][] = [];
     for (const n of sizes) {
       const myx = stats(timeShell(`${process.execPath} ${myxBin} run --label upto${n}=yes -- true`, 7, 2, env));

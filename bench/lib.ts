@@ -10,13 +10,55 @@ import { ControlClient } from '../src/agent/control-client.ts';
 import { OperatorClient, resolveConnection } from '../src/cli/operator-client.ts';
 import { parseEnrollmentToken } from '../src/protocol/enrollment-token.ts';
 import { MYX_VERSION } from '../src/protocol/version.ts';
-import { startExe, startProc, startServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
+import { startExe, startProc, startServer as startTestServer, tempDir, type Proc, type TestServer } from '../test/helpers.ts';
 import { SCHEMA, thisMachine, type BenchResults, type Figure, type Unit } from './results.ts';
 
-export { startServer, tempDir, type TestServer };
+export { tempDir, type TestServer };
 
 export const ROOT = join(import.meta.dirname, '..');
-export const MYX_AGENT = join(ROOT, 'bin', 'myx-agent.js');
+/**
+ * The tree whose control plane, agents and CLI are measured: this one, or `MYX_BENCH_ROOT` (another
+ * checkout, built), so a change can be measured against the code before it in the same session.
+ */
+export const TESTED_ROOT = process.env.MYX_BENCH_ROOT ?? ROOT;
+export const MYX_BIN = join(TESTED_ROOT, 'bin', 'myx.js');
+export const MYX_AGENT = join(TESTED_ROOT, 'bin', 'myx-agent.js');
+
+/**
+ * Profiling of the control planes of every scenario, by environment: `MYX_BENCH_CPU_PROF=DIR`
+ * (`--cpu-prof`: a V8 CPU profile per control plane, written when it stops), `MYX_BENCH_HEAP_PROF=DIR`
+ * (`--heap-prof`: a sampling heap profile), `MYX_BENCH_LOOP=DIR` (bench/loop-probe.ts: event-loop
+ * delay, RSS and heap every second, one JSON line each). Each control plane gets its own folder,
+ * named for the scenario (MYX_BENCH_SCENARIO, set by run.ts) and a counter.
+ */
+export function profileEnv(label = 'server'): Record<string, string> {
+  const { MYX_BENCH_CPU_PROF: cpu, MYX_BENCH_HEAP_PROF: heap, MYX_BENCH_LOOP: loop } = process.env;
+  if (!cpu && !heap && !loop) return {};
+  const name = `${process.env.MYX_BENCH_SCENARIO ?? 'bench'}-${label}-${++profiled}`;
+  const flags: string[] = [];
+  if (cpu) flags.push('--cpu-prof', `--cpu-prof-dir=${join(cpu, name)}`);
+  if (heap) flags.push('--heap-prof', `--heap-prof-dir=${join(heap, name)}`);
+  const env: Record<string, string> = {};
+  if (loop) {
+    mkdirSync(loop, { recursive: true });
+    flags.push('--import', join(import.meta.dirname, 'loop-probe.ts'));
+    env.MYX_BENCH_LOOP_FILE = join(loop, `${name}.jsonl`);
+  }
+  return { ...env, NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...flags].join(' ').trim() };
+}
+let profiled = 0;
+
+/** A control plane as the tests start it (of TESTED_ROOT), profiled as profileEnv says. */
+export function startServer(dir: string, extra: string[] = [], opts: { exe?: string; env?: Record<string, string>; label?: string } = {}): Promise<TestServer> {
+  const { label, ...rest } = opts;
+  const env = { ...profileEnv(label), ...rest.env };
+  if (rest.exe || TESTED_ROOT === ROOT) return startTestServer(dir, extra, { ...rest, env });
+  // another tree: its bin/myx.js, run by this node
+  const exe = join(dir, 'tested-myx.sh');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(exe, `#!/bin/sh\nexec ${process.execPath} ${MYX_BIN} "$@"\n`, { mode: 0o755 });
+  return startTestServer(dir, extra, { exe, env: { ...env, MYX_LOG_FORMAT: 'json' } });
+}
 
 export async function operator(server: TestServer): Promise<OperatorClient> {
   return new OperatorClient(await resolveConnection({ dataDir: server.dataDir }));

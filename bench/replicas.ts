@@ -31,9 +31,6 @@ const SETUPS: Setup[] = [
   { label: 'PostgreSQL, 3 replicas', store: 'postgres', replicas: 3 },
 ];
 
-/** `MYX_BENCH_CPU_PROF=DIR`: every control plane writes a V8 CPU profile there when it stops (`--cpu-prof`). */
-const profileDir = process.env.MYX_BENCH_CPU_PROF;
-
 export async function replicas(): Promise<string> {
   const rows: (string | number)[][] = [];
   for (const [i, setup] of SETUPS.entries()) {
@@ -43,11 +40,12 @@ export async function replicas(): Promise<string> {
     try {
       const db = setup.store === 'postgres' ? await (await postgresServer()).createDatabase() : null;
       const extra = db ? ['--store', db] : [];
-      const env = profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, `${setup.store}-${setup.replicas}`)}` } : undefined;
-      servers.push(await startServer(join(dir, 'r0'), extra, env ? { env } : {}));
+      // MYX_BENCH_CPU_PROF=DIR (lib.ts, profileEnv): each control plane writes a CPU profile as it stops
+      const label = `${setup.store}-${setup.replicas}`;
+      servers.push(await startServer(join(dir, 'r0'), extra, { label }));
       for (let r = 1; r < setup.replicas; r++) {
         copyClusterCertificate(servers[0]!.dataDir, join(dir, `r${r}`, 'server'));
-        servers.push(await startServer(join(dir, `r${r}`), extra, env ? { env } : {}));
+        servers.push(await startServer(join(dir, `r${r}`), extra, { label }));
       }
       for (const s of servers) clients.push(await operator(s));
       const t0 = Date.now();

@@ -2,7 +2,7 @@
 // ssh (fresh and multiplexed) and Ansible on the same machine.
 
 import { join } from 'node:path';
-import { figure, latency, ms, operator, ratio, register, startRealAgent, startServer, table, tempDir, timeShell } from './lib.ts';
+import { figure, latency, ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
 
 const S = 'round-trip';
@@ -30,8 +30,8 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     const poll_ = latency(S, 'poll', 'myx poll (long poll), via the API', await api('rt-poll'), { path: 'myx poll (API)' });
     const cliRuns = Math.max(5, Math.round(n / 5));
     const cli = latency(S, 'cli', '`myx run` CLI process, push',
-      timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} run --agent rt-web -- true`, cliRuns, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }), { path: 'myx run (CLI)' });
-    const start = latency(S, 'cli-start', 'CLI start-up alone (`myx --version`)', timeShell(`${process.execPath} ${join(import.meta.dirname, '..', 'bin', 'myx.js')} --version`, cliRuns, 2), { path: 'myx --version' });
+      timeShell(`${process.execPath} ${MYX_BIN} run --agent rt-web -- true`, cliRuns, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }), { path: 'myx run (CLI)' });
+    const start = latency(S, 'cli-start', 'CLI start-up alone (`myx --version`)', timeShell(`${process.execPath} ${MYX_BIN} --version`, cliRuns, 2), { path: 'myx --version' });
     const rows: (string | number)[][] = [
       ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
       ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],

@@ -61,6 +61,7 @@ const peers = needsPeers ? setUpPeers() : null;
 const out: string[] = [`# myx benchmarks, ${new Date().toISOString()}`];
 for (const w of wanted) {
   const started = Date.now();
+  process.env.MYX_BENCH_SCENARIO = w;
   console.log(`\n== ${w} ==`);
   switch (w) {
     case 'round-trip': out.push(await roundTrip(peers, o.quick ? 20 : 100)); break;

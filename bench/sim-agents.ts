@@ -26,6 +26,9 @@ export interface SimSpec {
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SimSpec;
 const pool = new PinnedPool({ fingerprint: spec.serverFingerprint, connections: spec.agents.length * 2 + 16, connectTimeoutMs: 30_000 });
 const heartbeatMs: number[] = [];
+/** Web mode: every heartbeat after ready, as [when it was sent (epoch ms), ms it took or -1 if it failed]. */
+const beats: [number, number][] = [];
+let timeAll = false;
 let errors = 0;
 let results = 0;
 
@@ -68,13 +71,16 @@ async function limited<T>(items: T[], n: number, fn: (item: T) => Promise<void>)
 
 async function heartbeat(a: SimSpec['agents'][number], timed: boolean): Promise<Delivery | undefined> {
   const t0 = performance.now();
+  const at = Date.now();
   try {
     const res = await post<Delivery>(a.token, '/api/agents/heartbeat', facts(a));
     if (timed) heartbeatMs.push(performance.now() - t0);
+    if (timeAll) beats.push([at, performance.now() - t0]);
     for (const c of res.body.commands) void report(a.token, c.command_id);
     return res.body;
   } catch {
     errors++;
+    if (timeAll) beats.push([at, -1]);
     return undefined;
   }
 }
@@ -99,6 +105,7 @@ if (spec.mode === 'web') {
     servers.push(srv);
   }
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
+  timeAll = true;
   console.log('ready');
   // real agents heartbeat in web mode too; a command whose push failed arrives that way
   spec.agents.forEach((a, i) => {
@@ -139,7 +146,7 @@ if (spec.mode === 'web') {
 
 if (spec.mode === 'web') {
   process.on('SIGTERM', () => {
-    console.log(JSON.stringify({ results, errors }));
+    console.log(JSON.stringify({ results, errors, beats }));
     process.exit(0);
   });
 } else {

@@ -57,7 +57,7 @@ export async function startSims(dir: string, server: TestServer, mode: 'web' | '
       });
       c.once('exit', (code) => rej(new Error(`simulated agents exited (${code}) before ready`)));
     });
-    const done = new Promise<string>((res) => c.once('exit', () => res(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}')));
+    const done = new Promise<string>((res) => c.once('close', () => res(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}')));
     return { ready, done };
   });
   await Promise.all(lines.map((l) => l.ready));

@@ -102,6 +102,10 @@ describe('roles x scopes x every operator route', () => {
         method: 'GET', route: '/api/runs/:id', role: 'viewer', request: () => ({ path: `/api/runs/${mixed.run.id}` }),
         outside: [{ request: () => ({ path: `/api/runs/${prodRun.run.id}` }), code: 'RUN_NOT_FOUND' }],
       },
+      {
+        method: 'GET', route: '/api/runs/:id/stream', role: 'viewer', request: () => ({ path: `/api/runs/${mixed.run.id}/stream?output=none` }),
+        outside: [{ request: () => ({ path: `/api/runs/${prodRun.run.id}/stream` }), code: 'RUN_NOT_FOUND' }],
+      },
       { method: 'GET', route: '/api/session', role: 'viewer', request: () => ({ path: '/api/session' }) },
       { method: 'DELETE', route: '/api/session', role: 'viewer', request: () => ({ path: '/api/session' }) },
       {

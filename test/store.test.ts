@@ -543,6 +543,60 @@ for (const backend of BACKENDS) {
       assert.equal(await s.clusterFingerprint(), 'BB:02');
     });
 
+    test('createRun answers with the run and its commands exactly as reading them back gives them, a removed target\'s cancelled', async (t) => {
+      const s = await freshStore(backend, t);
+      for (const [id, name] of [['a1', 'zed'], ['a2', 'Alpha'], ['a3', 'mid'], ['a4', 'gone']]) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, agent(id!, name), NOW);
+      }
+      await s.removeAgent('a4', NOW);
+      const spec = { version: '1.1.0', sha256: 'ab'.repeat(32), size: 42 };
+      const run = { id: 'r1', command: 'echo', args: ['hi'], target: 'all', max_concurrency: 2, max_errors: null, requested_by: 'tester' };
+      const created = await s.createRun(run, [
+        { ...cmd('c1'), agent_id: 'a1', env: { A: 'b' }, cwd: '/tmp' },
+        { ...cmd('c2', 'waiting'), agent_id: 'a2' },
+        { ...cmd('c3'), agent_id: 'a3', status: 'succeeded', stdout: 'nothing to do\n', upgrade: spec },
+        { ...cmd('c4'), agent_id: 'a4' },
+      ], NOW);
+      assert.deepEqual(created.run, await s.getRun('r1'));
+      assert.deepEqual(created.commands, await s.commandsOfRun('r1'));
+      assert.deepEqual(created.commands.map((c) => [c.agent_name, c.status]), [['Alpha', 'waiting'], ['gone', 'cancelled'], ['mid', 'succeeded'], ['zed', 'queued']]);
+    });
+
+    test('an agent sharing a certificate is found by the fingerprint however it was written, never the asking agent or a removed one', async (t) => {
+      const s = await freshStore(backend, t);
+      const fp = 'AB:'.repeat(31) + 'CD';
+      for (const [id, written] of [['a1', fp], ['a2', `sha256:${fp.toLowerCase()}`], ['a3', fp], ['a4', null]] as const) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, { ...agent(id), fingerprint: written }, NOW);
+      }
+      await s.removeAgent('a3', NOW);
+      assert.equal(await s.agentSharingCertificate('a1', fp), 'a2');
+      assert.equal(await s.agentSharingCertificate('a2', fp), 'a1');
+      await s.removeAgent('a2', NOW);
+      assert.equal(await s.agentSharingCertificate('a1', fp), undefined, 'removed agents and the asking one do not count');
+      assert.equal(await s.agentSharingCertificate('a4', 'EF:'.repeat(31) + 'EF'), undefined);
+    });
+
+    test('two instances on one database read each other\'s agent changes at once: enrollment, heartbeats, labels, push health, removal', async (t) => {
+      const db = await backend.fresh(t);
+      const [a, b] = [await backend.open(t, db), await backend.open(t, db)];
+      await token(a, 'e1', LATER);
+      await a.enrollAgent('e1', agent('a1'), NOW);
+      assert.deepEqual((await b.listAgents()).map((x) => x.id), ['a1']);
+      assert.equal((await b.agentByTokenHash('hash-a1'))?.id, 'a1');
+      await b.recordHeartbeat('a1', { ...agent('a1'), labels: { env: 'prod' } }, '10.0.0.1', LATER);
+      assert.deepEqual([(await a.agentByTokenHash('hash-a1'))?.last_heartbeat_at, (await a.listAgents())[0]!.labels], [LATER, { env: 'prod' }]);
+      await a.setOperatorLabels('a1', { role: 'web' });
+      await a.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW });
+      const seen = (await b.listAgents())[0]!;
+      assert.deepEqual([seen.operator_labels, seen.push_state, seen.push_failures], [{ role: 'web' }, 'failing', 1]);
+      await b.removeAgent('a1', LATER);
+      assert.equal((await a.agentByTokenHash('hash-a1'))?.removed_at, LATER);
+      assert.deepEqual(await a.listAgents(), []);
+      assert.deepEqual((await a.listAgents('removed')).map((x) => x.id), ['a1']);
+    });
+
     test('runs are listed newest first with their counts', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);

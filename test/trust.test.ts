@@ -36,6 +36,40 @@ describe('pinning', () => {
     assert.ok(new PinMismatchError('a', 'b', 'h') instanceof Error);
   });
 
+  test('a new connection resumes the TLS session of a pinned one; a server that cannot resume it passes the pin check again or is refused', async (t) => {
+    const dir = tempDir(t);
+    const good = await ensureSelfSigned({ certPath: join(dir, 'a.crt'), keyPath: join(dir, 'a.key') }, 'a');
+    const other = await ensureSelfSigned({ certPath: join(dir, 'b.crt'), keyPath: join(dir, 'b.key') }, 'b');
+    const resumed: boolean[] = [];
+    const serve = (cert: typeof good, port = 0) => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const srv = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+        resumed.push((req.socket as import('node:tls').TLSSocket).isSessionReused());
+        // every answer closes its connection: each request needs a new one
+        res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end('{"ok":true}');
+      });
+      srv.listen(port, '127.0.0.1', () => resolve(srv));
+    });
+    let srv = await serve(good);
+    const port = (srv.address() as { port: number }).port;
+    const url = `https://127.0.0.1:${port}/`;
+    const pool = new PinnedPool({ fingerprint: good.fingerprint });
+    t.after(() => pool.destroy());
+    for (let i = 0; i < 3; i++) assert.deepEqual((await requestJson({ method: 'GET', url, pool })).body, { ok: true });
+    assert.deepEqual(resumed, [false, true, true], 'the first connection shook hands in full, the next ones resumed its session');
+
+    // another process on the port (it cannot resume: its ticket keys are its own) with another certificate
+    await new Promise((r) => srv.close(r));
+    srv = await serve(other, port);
+    await assert.rejects(requestJson({ method: 'GET', url, pool }), (err: RequestFailedError) => err.code === 'CERT_PIN_MISMATCH');
+    await new Promise((r) => srv.close(r));
+    // and one with the pinned certificate: a full handshake, checked, then resumed again
+    srv = await serve(good, port);
+    t.after(() => srv.close());
+    resumed.length = 0;
+    for (let i = 0; i < 2; i++) await requestJson({ method: 'GET', url, pool });
+    assert.deepEqual(resumed, [false, true]);
+  });
+
   test('a push to an agent whose certificate does not match the pinned fingerprint is refused', async (t) => {
     const dir = tempDir(t);
     const server = await startServer(dir);

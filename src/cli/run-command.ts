@@ -102,11 +102,14 @@ export async function followRun(client: OperatorClient, created: RunResponse, o:
   return final.every((c) => c.status === 'succeeded') ? EXIT.ok : EXIT.commandFailed;
 }
 
-/** Tells the operator, once a while, about targets whose commands are not running yet, and why. */
+/** The waiting commands the patience notices ask about, at most. */
+const ASK_ABOUT = 100;
+
+/** Tells the operator, once a while, about targets whose commands are not running yet, and why (asking about a hundred at most). */
 function watchWaiting(client: OperatorClient, handle: RunHandle, printer: RunPrinter): { stop: () => void } {
   const told = new Map<string, string>();
   const look = async () => {
-    const waiting = handle.commands.filter((c) => c.status === 'queued' || c.status === 'dispatched');
+    const waiting = handle.commands.filter((c) => c.status === 'queued' || c.status === 'dispatched').slice(0, ASK_ABOUT);
     if (waiting.length === 0) return;
     const now = await client.wait(waiting.map((c) => c.id), 0).catch(() => undefined);
     for (const c of now?.commands ?? []) {

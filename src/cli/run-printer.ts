@@ -52,7 +52,7 @@ export class RunPrinter {
   readonly #next = new Map<string, number>();
   #progressDrawn = false;
 
-  constructor(commands: CommandRecord[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, opts: PrinterOptions = {}) {
+  constructor(commands: Pick<CommandRecord, 'id' | 'agent_name'>[], out: NodeJS.WritableStream, err: NodeJS.WritableStream, opts: PrinterOptions = {}) {
     this.#multi = commands.length > 1;
     this.#stream = opts.stream ?? commands.length <= STREAM_LIMIT;
     this.#progress = opts.progress ?? ((err as { isTTY?: boolean }).isTTY === true && commands.length > 1);

@@ -1,10 +1,11 @@
 // HTTPS connections pinned to one certificate fingerprint: like SSH known_hosts, the peer is
 // trusted because its certificate is the one we recorded, not because a CA signed it.
-// Built on node:https (cheap to load, so the CLI starts fast); connections are kept alive.
+// Built on node:https (cheap to load, so the CLI starts fast); connections are kept alive, and a
+// new connection to a peer resumes the TLS session of an earlier one that passed the pin check.
 
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { sameFingerprint } from '../protocol/fingerprint.ts';
 import { TLS_OPTIONS } from './tls-policy.ts';
 
@@ -33,14 +34,26 @@ export interface PinnedPoolOptions {
   clientCertificate?: { certPem: string; keyPem: string };
 }
 
+/** Sessions kept per pool: one per origin (a pool talks to one agent, or to a few replicas). */
+const MAX_SESSIONS = 16;
+
 /**
  * A keep-alive connection pool whose every new connection is checked against the pin before the
  * HTTP client may write anything on it: the socket is handed over only after the check passes.
+ *
+ * A new connection to an origin offers the TLS session of the last connection to it that passed
+ * the check (a session ticket). A resumed session shows no certificate, but only the peer that
+ * completed that pinned handshake can resume it (TLS 1.3 authenticates a resumption with the
+ * session's own secret); a peer that cannot resume gets a full handshake, and the pin check. So a
+ * reconnect (after an idle close, or to each of thousands of agents again) skips the certificate
+ * signatures and checks on both sides.
  */
 export class PinnedPool extends Agent {
   readonly #fingerprint: string;
   readonly #connectTimeoutMs: number;
-  readonly #clientCertificate: { cert: string; key: string } | {};
+  readonly #context: SecureContext;
+  /** origin -> the session of a connection that passed the pin check; the newest last. */
+  readonly #sessions = new Map<string, Buffer>();
 
   constructor(opts: PinnedPoolOptions) {
     super({
@@ -49,21 +62,23 @@ export class PinnedPool extends Agent {
       maxFreeSockets: opts.connections ?? 8,
       timeout: opts.idleTimeoutMs ?? 30_000,
       scheduling: 'lifo',
-      // one handshake per connection: a resumed session might not present the certificate
+      // sessions are kept here, per origin, only from connections that passed the pin check
       maxCachedSessions: 0,
     } as AgentOptions);
     this.#fingerprint = opts.fingerprint;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
-    this.#clientCertificate = opts.clientCertificate ? { cert: opts.clientCertificate.certPem, key: opts.clientCertificate.keyPem } : {};
+    this.#context = secureContextFor(opts.clientCertificate);
   }
 
   override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+    const host = `${options.host}:${options.port}`;
+    const offered = this.#sessions.get(host);
     // Chain validation is replaced by the pin check; a CA is not part of this trust model.
     const socket: TLSSocket = connect({
-      ...(options as ConnectionOptions), ...TLS_OPTIONS, ...this.#clientCertificate, rejectUnauthorized: false, session: undefined,
+      ...(options as ConnectionOptions), secureContext: this.#context, rejectUnauthorized: false, session: offered,
     });
-    const host = `${options.host}:${options.port}`;
     let settled = false;
+    let pinned = false;
     const settle = (err: Error | null) => {
       if (settled) return;
       settled = true;
@@ -74,10 +89,44 @@ export class PinnedPool extends Agent {
     };
     const timer = setTimeout(() => settle(Object.assign(new Error(`timed out connecting to ${host}`), { code: 'ETIMEDOUT' })), this.#connectTimeoutMs);
     socket.once('error', settle);
+    // TLS 1.3 sends tickets after the handshake: keep them only from a connection that is pinned
+    socket.on('session', (session: Buffer) => {
+      if (pinned) this.#keepSession(host, session);
+    });
     socket.once('secureConnect', () => {
+      if (offered !== undefined && socket.isSessionReused()) {
+        pinned = true;
+        settle(null);
+        return;
+      }
       const actual = socket.getPeerCertificate()?.fingerprint256 ?? '';
-      settle(sameFingerprint(actual, this.#fingerprint) ? null : new PinMismatchError(this.#fingerprint, actual, host));
+      pinned = sameFingerprint(actual, this.#fingerprint);
+      if (!pinned) this.#sessions.delete(host);
+      settle(pinned ? null : new PinMismatchError(this.#fingerprint, actual, host));
     });
     return undefined;
   }
+
+  #keepSession(host: string, session: Buffer): void {
+    this.#sessions.delete(host);
+    this.#sessions.set(host, session);
+    if (this.#sessions.size > MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+  }
+}
+
+/**
+ * One TLS context per client identity (and one without), made once: tls.connect would otherwise
+ * build one per connection, parsing the certificate and key each time.
+ */
+const contexts = new WeakMap<object, SecureContext>();
+let anonymous: SecureContext | undefined;
+
+function secureContextFor(identity: { certPem: string; keyPem: string } | undefined): SecureContext {
+  if (!identity) return (anonymous ??= createSecureContext({ ...TLS_OPTIONS }));
+  let ctx = contexts.get(identity);
+  if (!ctx) {
+    ctx = createSecureContext({ ...TLS_OPTIONS, cert: identity.certPem, key: identity.keyPem });
+    contexts.set(identity, ctx);
+  }
+  return ctx;
 }

@@ -324,6 +324,20 @@ export const rawOutputQuerySchema = {
   properties: { stream: { enum: ['stdout', 'stderr'] } },
 } as const;
 
+export const runStreamQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  // `none`: final records only (a client that does not show output live)
+  properties: { output: { enum: ['all', 'none'] }, statuses: { enum: ['final', 'all'] } },
+} as const;
+
+/** POST /api/runs?commands=brief: the answer lists each command as id, agent and status only. */
+export const createRunQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { commands: { enum: ['full', 'brief'] } },
+} as const;
+
 export const runQuerySchema = {
   type: 'object',
   additionalProperties: false,

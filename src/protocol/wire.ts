@@ -6,9 +6,9 @@
 import type { CommandStatus, Delivery as DeliveryMode, ResultStatus } from './command-status.ts';
 import type { FromSchema } from './schema-types.ts';
 import type {
-  agentParamsSchema, auditQuerySchema, createEnrollmentTokenSchema, createRunSchema, executeSchema, heartbeatSchema, idParamsSchema, limitQuerySchema,
+  agentParamsSchema, auditQuerySchema, createEnrollmentTokenSchema, createRunQuerySchema, createRunSchema, executeSchema, heartbeatSchema, idParamsSchema, limitQuerySchema,
   listAgentsQuerySchema, listCommandsQuerySchema, outputQuerySchema, pollQuerySchema, progressSchema, rawOutputQuerySchema, registerSchema, resultSchema,
-  runPreviewSchema, runQuerySchema, setLabelsSchema, signInSchema, streamQuerySchema, targetsSchema, upgradeAgentsSchema, upgradeSpecSchema, waitSchema,
+  runPreviewSchema, runQuerySchema, runStreamQuerySchema, setLabelsSchema, signInSchema, streamQuerySchema, targetsSchema, upgradeAgentsSchema, upgradeSpecSchema, waitSchema,
 } from './schemas.ts';
 import type { OperatorIdentity } from './team-wire.ts';
 
@@ -265,6 +265,10 @@ export type RunQuery = FromSchema<typeof runQuerySchema>;
 export type LimitQuery = FromSchema<typeof limitQuerySchema>;
 /** GET /api/commands/stream */
 export type StreamQuery = FromSchema<typeof streamQuerySchema>;
+/** GET /api/runs/:id/stream */
+export type RunStreamQuery = FromSchema<typeof runStreamQuerySchema>;
+/** POST /api/runs */
+export type CreateRunQuery = FromSchema<typeof createRunQuerySchema>;
 /** GET /api/commands/:id/output */
 export type OutputQuery = FromSchema<typeof outputQuerySchema>;
 /** GET /api/commands/:id/output/raw */
@@ -311,6 +315,13 @@ export interface RunRecord {
 export interface RunResponse {
   run: RunRecord;
   commands: CommandRecord[];
+}
+/** A command as `POST /api/runs?commands=brief` lists it: its record comes with the run's stream (`GET /api/runs/:id/stream`). */
+export type CommandBrief = Pick<CommandRecord, 'id' | 'agent_id' | 'agent_name' | 'status'>;
+/** POST /api/runs?commands=brief */
+export interface RunBriefResponse {
+  run: RunRecord;
+  commands: CommandBrief[];
 }
 export interface CommandsResponse {
   commands: CommandRecord[];

@@ -11,7 +11,7 @@ import { ServerUrls, type Resend, type UrlSwitch } from '../common/server-urls.t
 import type {
   AddOperatorRequest, AgentListResponse, AgentView, AuditResponse, AuditVerifyResponse, CommandRecord, CommandsResponse, CreateRunRequest,
   EnrollmentTokenResponse, EnrollmentTokenView, OperatorsResponse, OperatorTokenResponse, OperatorView, OutputPage, OutputStream, RemoveAgentResponse,
-  RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunRecord, RunResponse, SessionView,
+  RemoveOperatorResponse, ReplicasResponse, ReplicaView, RevokeEnrollmentTokenResponse, RunBriefResponse, RunRecord, RunResponse, SessionView,
   UpgradeAgentsRequest, UpgradeAgentsResponse, WaitResponse, AddWebhookRequest, AddWebhookResponse, RemoveWebhookResponse, WebhookDeliveriesResponse,
   WebhookDeliveryView, WebhooksResponse, WebhookView,
 } from '../protocol/wire.ts';
@@ -83,6 +83,14 @@ export class MyxApi {
 
   async createRun(req: CreateRunRequest): Promise<RunResponse> {
     return this.#call('POST', '/api/runs', req, 60_000, 'unsent'); // a run on thousands of agents is a big answer
+  }
+
+  /**
+   * Creates a run and lists its commands as id, agent and status only; their records come with
+   * runEvents. (A control plane from before `?commands=brief` answers with whole records: they fit.)
+   */
+  async createRunBrief(req: CreateRunRequest): Promise<RunBriefResponse> {
+    return this.#call('POST', '/api/runs?commands=brief', req, 60_000, 'unsent');
   }
 
   /** Creates a run and returns just its commands. */
@@ -188,11 +196,16 @@ export class MyxApi {
     if (opts.from && opts.from.some((n) => n > 0)) q.set('from', opts.from.join(','));
     if (opts.output === false) q.set('output', 'none');
     if (opts.statuses === 'all') q.set('statuses', 'all');
+    yield* this.#stream(`/api/commands/stream?${q}`);
+  }
+
+  /** Server-Sent Events from `path`, opened on the first replica that takes it. */
+  async *#stream(path: string): AsyncGenerator<SseEvent> {
     const headers = { authorization: `Bearer ${this.#conn.token}` };
     // the server pings every 15 s, so 45 s of silence means the connection is gone
     let res;
     try {
-      res = await this.#urls.call((url) => openStream({ url: `${url}/api/commands/stream?${q}`, pool: this.#pool, headers, timeoutMs: 45_000 }), 'idempotent');
+      res = await this.#urls.call((url) => openStream({ url: `${url}${path}`, pool: this.#pool, headers, timeoutMs: 45_000 }), 'idempotent');
     } catch (err) {
       throw MyxError.from(err);
     }
@@ -201,6 +214,19 @@ export class MyxApi {
     } catch (err) {
       throw MyxError.from(err);
     }
+  }
+
+  /**
+   * A run's commands as events (GET /api/runs/:id/stream): the final record of each that ended,
+   * then of each as it ends (with `output`, the default, what each printed, from the start; with
+   * `statuses: 'all'`, each change short of final too), then `end`.
+   * Opened again after a cut, it sends the final records again: the caller keeps the first.
+   */
+  async *runEvents(runId: string, opts: { output?: boolean; statuses?: 'final' | 'all' } = {}): AsyncGenerator<SseEvent> {
+    const q = new URLSearchParams();
+    if (opts.output === false) q.set('output', 'none');
+    if (opts.statuses === 'all') q.set('statuses', 'all');
+    yield* this.#stream(`/api/runs/${encodeURIComponent(runId)}/stream${q.size ? `?${q}` : ''}`);
   }
 
   /** A page of a command's output (GET /api/commands/:id/output); `wait` holds the answer until there is more. */

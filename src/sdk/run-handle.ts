@@ -47,6 +47,8 @@ export interface WaitOptions {
 const WAIT_IDS_MAX = 10_000;
 /** Seconds each wait request is held by the control plane. */
 const WAIT_SECONDS = 25;
+/** Past this many commands still going, a run is followed by its own stream, not by a list of ids (which must fit in a URL). */
+const IDS_IN_URL = 200;
 /** Cancels sent at once. */
 const CANCELS_AT_ONCE = 8;
 
@@ -118,11 +120,16 @@ export class RunHandle {
     }
     let backoff = 0;
     let lost = false;
+    let byRun = true; // a control plane from before run streams: by ids only
     while (pending().length > 0) {
       checkAborted(opts.signal);
       const ids = pending();
       try {
-        const stream = this.#api.events(ids, { output: withOutput, statuses: ask, from: ids.map((id) => next.get(id) ?? 0) });
+        // a few commands: by id, each from where its output was; many: the run's own stream, from
+        // the start (what was shown already is skipped by offset and status, as after a reconnect)
+        const stream = byRun && ids.length > IDS_IN_URL
+          ? this.#api.runEvents(this.id, { output: withOutput, statuses: ask })
+          : this.#api.events(ids, { output: withOutput, statuses: ask, from: ids.map((id) => next.get(id) ?? 0) });
         for await (const ev of stream) {
           checkAborted(opts.signal);
           if (lost) {
@@ -147,6 +154,10 @@ export class RunHandle {
           }
         }
       } catch (err) {
+        if (byRun && ids.length > IDS_IN_URL && err instanceof MyxError && err.code === 'NOT_FOUND') {
+          byRun = false;
+          continue;
+        }
         if (ask === 'all' && err instanceof MyxError && err.code === 'BAD_REQUEST' && /querystring/.test(err.message)) {
           ask = 'final'; // an older control plane: its changes short of final are not streamed, its final records are
           continue;

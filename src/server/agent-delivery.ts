@@ -18,24 +18,33 @@ const PUSH_GRACE_MS = 10_000;
 export class Receiver {
   readonly #req: FastifyRequest;
   readonly #reply: FastifyReply;
-  readonly #gone = new AbortController();
+  #closed = false;
+  /** Made when first asked for (a long poll waits on it; a heartbeat never does, and an abort costs an exception object). */
+  #gone: AbortController | undefined;
 
   constructor(req: FastifyRequest, reply: FastifyReply) {
     this.#req = req;
     this.#reply = reply;
     // 'close' of the response: sent, or the connection went away first (the client gave up)
-    reply.raw.once('close', () => this.#gone.abort());
+    reply.raw.once('close', () => {
+      this.#closed = true;
+      this.#gone?.abort();
+    });
   }
 
   /** Aborts when the response is over, sent or not. */
   get gone(): AbortSignal {
+    if (!this.#gone) {
+      this.#gone = new AbortController();
+      if (this.#closed) this.#gone.abort();
+    }
     return this.#gone.signal;
   }
 
   /** The client is still there to take an answer (as far as this side can tell). */
   get alive(): boolean {
     const socket = this.#req.raw.socket;
-    return !this.#gone.signal.aborted && !socket.destroyed && socket.writable;
+    return !this.#closed && !socket.destroyed && socket.writable;
   }
 
   /** `fn` runs if the response ends without having been written out whole. */

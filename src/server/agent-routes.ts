@@ -6,7 +6,7 @@ import { LargeBodies } from '../common/large-bodies.ts';
 import { parseEnrollmentToken } from '../protocol/enrollment-token.ts';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
-import { sameFingerprint } from '../protocol/fingerprint.ts';
+import { normalizeFingerprint } from '../protocol/fingerprint.ts';
 import { AGENT_FACTS_BODY_LIMIT, PROGRESS_BODY_LIMIT, RESULT_BODY_LIMIT } from '../protocol/limits.ts';
 import { heartbeatSchema, idParamsSchema, requireWellFormedId, pollQuerySchema, progressSchema, registerSchema, resultSchema } from '../protocol/schemas.ts';
 import type {
@@ -121,11 +121,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
    * control plane, whose client certificate it knows), and its commands fall back to its heartbeat.
    */
   async function warnIfCertificateShared(agentId: string, name: string, fingerprint: string | null): Promise<void> {
-    if (fingerprint === null) return;
-    const other = (await store.listAgents()).find((a) => a.id !== agentId && a.fingerprint !== null && sameFingerprint(a.fingerprint, fingerprint));
-    if (!other) return;
-    log.warn({ agent: name, other: other.name, fingerprint },
-      `agent ${name} reports the same certificate as agent ${other.name} (a shared or copied certificate, or one agent posing as the other)`);
+    const canonical = fingerprint === null ? undefined : normalizeFingerprint(fingerprint);
+    if (canonical === undefined) return;
+    const other = await store.agentSharingCertificate(agentId, canonical);
+    if (other === undefined) return;
+    log.warn({ agent: name, other, fingerprint },
+      `agent ${name} reports the same certificate as agent ${other} (a shared or copied certificate, or one agent posing as the other)`);
   }
 
   // Reports are checked before their body is read: the command is the caller's, and the caller has

@@ -10,6 +10,10 @@ import type { Store } from './store/store.ts';
 
 /** Emitted when events may have been missed: everyone re-reads what they wait for. */
 const RESYNC = 'resync';
+/** Emitted with the id of every command that ended: what follows many commands listens once, not once per command. */
+const ANY_FINAL = 'final';
+/** Past this many commands a subscription hears ANY_FINAL and picks its own (20,000 listeners for a 10,000-agent run otherwise). */
+const PER_ID_FINALS = 64;
 
 export class CommandEvents {
   readonly #emitter = new EventEmitter();
@@ -27,8 +31,10 @@ export class CommandEvents {
   #heard(e: StoreEvent): void {
     switch (e.kind) {
       case 'command':
-        if (isFinal(e.status)) this.#emitter.emit(`final:${e.id}`);
-        else {
+        if (isFinal(e.status)) {
+          this.#emitter.emit(`final:${e.id}`);
+          this.#emitter.emit(ANY_FINAL, e.id);
+        } else {
           this.#emitter.emit(`status:${e.id}`);
           if (e.status === 'queued') this.#emitter.emit(`agent:${e.agent_id}`);
         }
@@ -61,7 +67,7 @@ export class CommandEvents {
     const open = new Set(ids);
     let wake: () => void = () => {};
     const changed = () => wake();
-    const off = this.subscribe(ids, () => {}, (id) => {
+    const off = this.subscribe(ids, null, (id) => {
       open.delete(id);
       if (open.size === 0) wake();
     }, changed);
@@ -87,20 +93,29 @@ export class CommandEvents {
   }
 
   /**
-   * Subscribes to the output and final notices of `ids`, to `onResync` (events may have been
-   * missed: read the store again) and, when given, to `onStatus` (a status change that is not
-   * final); returns the unsubscribe function.
+   * Subscribes to the output (unless `onOutput` is null) and final notices of `ids`, to
+   * `onResync` (events may have been missed: read the store again) and, when given, to `onStatus`
+   * (a status change that is not final); returns the unsubscribe function.
    */
-  subscribe(ids: string[], onOutput: (id: string) => void, onFinal: (id: string) => void, onResync: () => void, onStatus?: (id: string) => void): () => void {
+  subscribe(
+    ids: string[], onOutput: ((id: string) => void) | null, onFinal: (id: string) => void, onResync: () => void, onStatus?: (id: string) => void,
+  ): () => void {
     const offs: (() => void)[] = [];
-    const on = (event: string, fn: () => void) => {
+    const on = (event: string, fn: (...args: string[]) => void) => {
       this.#emitter.on(event, fn);
       offs.push(() => this.#emitter.off(event, fn));
     };
+    const perId = ids.length <= PER_ID_FINALS;
     for (const id of ids) {
-      on(`output:${id}`, () => onOutput(id));
-      on(`final:${id}`, () => onFinal(id));
+      if (onOutput) on(`output:${id}`, () => onOutput(id));
+      if (perId) on(`final:${id}`, () => onFinal(id));
       if (onStatus) on(`status:${id}`, () => onStatus(id));
+    }
+    if (!perId) {
+      const mine = new Set(ids);
+      on(ANY_FINAL, (id) => {
+        if (mine.has(id)) onFinal(id);
+      });
     }
     on(RESYNC, onResync);
     return () => offs.forEach((off) => off());

@@ -6,12 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
 import {
-  agentParamsSchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, runPreviewSchema,
+  agentParamsSchema, createRunQuerySchema, createRunSchema, idParamsSchema, limitQuerySchema, listAgentsQuerySchema, listCommandsQuerySchema, runPreviewSchema,
   runQuerySchema, setLabelsSchema, waitSchema,
 } from '../protocol/schemas.ts';
 import type {
-  AgentListResponse, AgentParams, AgentView, CommandRecord, CommandsResponse, CreateRunRequest, IdParams, LimitQuery, ListAgentsQuery,
-  ListCommandsQuery, RemoveAgentResponse, RunPreviewRequest, RunPreviewResponse, RunQuery, RunResponse, SetLabelsRequest, WaitRequest, WaitResponse,
+  AgentListResponse, AgentParams, AgentView, CommandRecord, CommandsResponse, CreateRunQuery, CreateRunRequest, IdParams, LimitQuery, ListAgentsQuery,
+  ListCommandsQuery, RemoveAgentResponse, RunBriefResponse, RunPreviewRequest, RunPreviewResponse, RunQuery, RunResponse, SetLabelsRequest, WaitRequest,
+  WaitResponse,
 } from '../protocol/wire.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import { removeAgent } from './agent-removal.ts';
@@ -46,7 +47,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return body;
   });
 
-  app.post<{ Body: CreateRunRequest }>('/api/runs', { ...operatorRoute('operator', 'run.create'), schema: { body: createRunSchema } }, async (req, reply) => {
+  // `?commands=brief`: the commands as id, agent and status only (a run on 10,000 agents answers in
+  // a megabyte instead of seven); their records come with the run's stream.
+  app.post<{ Body: CreateRunRequest; Querystring: CreateRunQuery }>('/api/runs', {
+    ...operatorRoute('operator', 'run.create'), schema: { body: createRunSchema, querystring: createRunQuerySchema },
+  }, async (req, reply) => {
     const b = req.body;
     const audit = auditEntry(req, { targets: [], details: { command: b.command, args: b.args ?? [], targets: b.targets } });
     const { agents: targets, description } = selectTargets(await visibleAgents(ctx, req), b.targets, scopeOf(req));
@@ -55,7 +60,11 @@ export function operatorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       ttl: b.ttl ?? DEFAULT_TTL_SECONDS, target: description, maxConcurrency: b.max_concurrency, maxErrors: b.max_errors,
       requestedBy: callingOperator(req).name,
     }, undefined, audit);
-    return reply.code(201).send(body);
+    if (req.query.commands !== 'brief') return reply.code(201).send(body);
+    const brief: RunBriefResponse = {
+      run: body.run, commands: body.commands.map((c) => ({ id: c.id, agent_id: c.agent_id, agent_name: c.agent_name, status: c.status })),
+    };
+    return reply.code(201).send(brief);
   });
 
   // What POST /api/runs would target now, chosen by the same function: the console shows it before launch.

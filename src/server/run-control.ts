@@ -5,7 +5,7 @@
 import type { Logger } from '../common/logger.ts';
 import type { CommandRecord } from '../protocol/wire.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import type { Store } from './store/store.ts';
+import type { AgentRow, Store } from './store/store.ts';
 
 export class RunControl {
   readonly #store: Store;
@@ -18,12 +18,14 @@ export class RunControl {
     this.#log = log;
   }
 
-  /** Delivers the queued ones of these commands (pushes; agents that poll hear of them from the feed). */
-  async deliver(commands: CommandRecord[]): Promise<void> {
+  /**
+   * Delivers the queued ones of these commands (pushes; agents that poll hear of them from the feed).
+   * `agents`: their agents as just read (a new run's targets), else they are read here.
+   */
+  async deliver(commands: CommandRecord[], agents?: AgentRow[]): Promise<void> {
     const queued = commands.filter((c) => c.status === 'queued');
     if (queued.length === 0) return;
-    const agents = new Map((await this.#store.listAgents()).map((a) => [a.id, a]));
-    await this.#dispatcher.dispatch(queued, agents);
+    await this.#dispatcher.dispatch(queued, new Map((agents ?? await this.#store.listAgents()).map((a) => [a.id, a])));
   }
 
   /** This replica is pushing the command, or about to. */

@@ -69,7 +69,7 @@ export async function launchRun(
     run_id: created.run.id, requested_by: spec.requestedBy, command: spec.command, target: spec.target, targets: targets.length, max_concurrency: maxConcurrency, max_errors: maxErrors,
   }, 'run created');
   ctx.runs.inBackground('the fan-out', async () => {
-    await ctx.runs.deliver(created.commands);
+    await ctx.runs.deliver(created.commands, targets);
     // a target removed while the run was created has its command cancelled already, and one with
     // nothing to do has succeeded: their slots are free
     if (created.commands.some((c) => isFinal(c.status))) await ctx.runs.advance(created.run.id);

@@ -1,7 +1,7 @@
 // Token generation and hashing for the control plane. Tokens are 256-bit random values with a
 // prefix that says what kind they are; only their SHA-256 is used to look them up.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { WEBHOOK_SECRET_PREFIX } from '../protocol/webhooks.ts';
 
 export type TokenKind = 'operator' | 'agent' | 'enrollment' | 'session' | 'webhook';
@@ -12,7 +12,7 @@ export function newToken(kind: TokenKind): string {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex'); // one call: every agent request hashes its token
 }
 
 export function newId(prefix: 'agt' | 'cmd' | 'run' | 'enr' | 'rpl' | 'op' | 'whk'): string {

@@ -74,6 +74,7 @@ export function startSweeper(store: Store, runs: RunControl, log: Logger, retent
     }
   };
   const timer = setInterval(() => void sweep(), everyMs);
+  void sweep(); // at once: a control plane that starts knows whether it sweeps (and catches up) before its first second
   return {
     get active() {
       return active;

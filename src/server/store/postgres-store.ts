@@ -12,9 +12,10 @@ import type {
   AddOperatorOutcome, AuditFilter, BootstrapOutcome, NewOperator, OperatorRow, RemoveOperatorOutcome, RotateOperatorOutcome,
 } from './operator-store.ts';
 import { toAgent, toCommand, toRun, type Row } from './rows.ts';
+import { commandRows, createdRun } from './new-run.ts';
 import { EventHub, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandState, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -140,6 +141,10 @@ export class PostgresStore implements Store {
     return toAgent(row);
   }
 
+  agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
+    return agents.agentSharingCertificate(this.#pool, agentId, fingerprint.replaceAll(':', ''));
+  }
+
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
     return (await agents.listAgents(this.#pool, which)).map(toAgent);
   }
@@ -170,13 +175,16 @@ export class PostgresStore implements Store {
   }
 
   async createRun(run: NewRun, list: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
-    await inTransaction(this.#pool, async (db) => {
-      const removed = await agents.lockAgentsForRun(db, [...new Set(list.map((c) => c.agent_id))]);
+    const { rows, targets } = await inTransaction(this.#pool, async (db) => {
+      const targets = await agents.lockAgentsForRun(db, [...new Set(list.map((c) => c.agent_id))]);
+      const rows = commandRows(list, targets, now);
       await runs.insertRun(db, run, now);
-      await runs.insertCommands(db, run, list, now, removed);
+      await runs.insertCommands(db, run, rows, now);
       if (audit) await appendAudit(db, audit);
+      return { rows, targets };
     });
-    return { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
+    // as written: not read back (a run on 10,000 agents would bring 10,000 rows over the wire again)
+    return createdRun(run, rows, targets, now);
   }
 
   async getRun(runId: string, agentIds?: string[]): Promise<RunRecord | undefined> {
@@ -190,6 +198,10 @@ export class PostgresStore implements Store {
     const rows = await runs.listRuns(this.#pool, limit, agentIds);
     const counts = await runs.statusCounts(this.#pool, rows.map((r) => r.id as string), agentIds);
     return rows.map((r) => toRun(r, counts.get(r.id as string)!));
+  }
+
+  commandStatesOfRun(runId: string): Promise<CommandState[]> {
+    return commands.commandStatesOfRun(this.#pool, runId);
   }
 
   async commandsOfRun(runId: string): Promise<CommandRecord[]> {

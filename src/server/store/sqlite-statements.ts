@@ -54,19 +54,17 @@ export function prepareStatements(db: DatabaseSync) {
     enrollmentById: p(`SELECT ${ENROLLMENT_COLUMNS} FROM enrollment_tokens WHERE id = ?`),
     revokeEnrollment: p('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL'),
     agentByName: p('SELECT id FROM agents WHERE name = ? AND removed_at IS NULL'),
-    agentRemovedAt: p('SELECT removed_at FROM agents WHERE id = ?'),
     insertAgent: p(`INSERT INTO agents (id, name, token_hash, token, hostname, os, version, mode, web_port, fingerprint,
       advertise_address, remote_address, labels, enrolled_at, last_heartbeat_at)
       VALUES ($id, $name, $token_hash, $token, $hostname, $os, $version, $mode, $web_port, $fingerprint,
       $advertise_address, $remote_address, $labels, $now, NULL)`),
-    agentByTokenHash: p('SELECT * FROM agents WHERE token_hash = ?'),
     agentById: p('SELECT * FROM agents WHERE id = ?'),
     // Push health starts over when where and how pushes go changed (SET reads the row as it was).
     heartbeat: p(`UPDATE agents SET hostname = $hostname, os = $os, version = $version, mode = $mode, web_port = $web_port,
       fingerprint = $fingerprint, advertise_address = $advertise_address, remote_address = $remote_address,
       labels = $labels, last_heartbeat_at = $now,
       ${PUSH_RESET.map((c) => `${c} = CASE WHEN ${PUSH_TARGET_CHANGED} THEN ${c === 'push_failures' ? '0' : 'NULL'} ELSE ${c} END`).join(', ')}
-      WHERE id = $id`),
+      WHERE id = $id RETURNING *`),
     pushOk: p(`UPDATE agents SET push_state = 'ok', push_error = NULL, push_failures = 0, push_failed_at = NULL
       WHERE id = ? AND (push_state IS NOT 'ok' OR push_failures <> 0)`),
     pushFailed: p(`UPDATE agents SET push_state = 'failing', push_error = $error, push_failures = push_failures + 1,
@@ -87,7 +85,9 @@ export function prepareStatements(db: DatabaseSync) {
     recordClusterFingerprint: p('INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING'),
     replaceClusterFingerprint: p(`INSERT INTO cluster_identity (id, fingerprint, recorded_at) VALUES (1, ?, ?)
       ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at`),
-    listAgents: p('SELECT * FROM agents WHERE removed_at IS NULL ORDER BY name'),
+    // fingerprints as agents report them, compared as normalizeFingerprint would (case, colons, a sha256: prefix)
+    sharingCertificate: p(`SELECT name FROM agents WHERE removed_at IS NULL AND id <> ? AND fingerprint IS NOT NULL
+      AND replace(replace(upper(trim(fingerprint)), 'SHA256:', ''), ':', '') = ? LIMIT 1`),
     listRemovedAgents: p('SELECT * FROM agents WHERE removed_at IS NOT NULL ORDER BY removed_at DESC, name'),
     setOperatorLabels: p('UPDATE agents SET operator_labels = ? WHERE id = ?'),
     insertRun: p(`INSERT INTO runs (id, command, args, target, max_concurrency, max_errors, created_at, requested_by)
@@ -101,6 +101,7 @@ export function prepareStatements(db: DatabaseSync) {
     runCountsOf: p(`SELECT status, COUNT(*) AS n, MAX(finished_at) AS last FROM commands
       WHERE run_id = $run AND agent_id IN (SELECT value FROM json_each($agents)) GROUP BY status`),
     commandsOfRun: p(`${SELECT_COMMAND} WHERE c.run_id = ? ORDER BY a.name`),
+    commandStatesOfRun: p('SELECT id, agent_id, status FROM commands WHERE run_id = ? ORDER BY rowid'),
     runHasWaiting: p(`SELECT 1 FROM commands WHERE run_id = ? AND status = 'waiting' LIMIT 1`),
     waitingOfRun: p(`SELECT id FROM commands WHERE run_id = ? AND status = 'waiting' ORDER BY rowid LIMIT ?`),
     promote: p(`UPDATE commands SET status = 'queued' WHERE id = ? AND status = 'waiting'`),
@@ -110,18 +111,25 @@ export function prepareStatements(db: DatabaseSync) {
     unfinishedOfAgent: p(`SELECT id, status FROM commands WHERE agent_id = ? AND status IN ('waiting', 'queued', 'dispatched', 'running')`),
     cancelForRemoval: p(`UPDATE commands SET status = 'cancelled', cancel_requested_at = COALESCE(cancel_requested_at, $now),
       finished_at = $now, lease_expires_at = NULL, error = $error WHERE id = $id`),
-    insertCommand: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
+    targetsOfRun: p('SELECT id, name, removed_at FROM agents WHERE id IN (SELECT value FROM json_each(?))'),
+    // a run's commands in one statement: $commands is a JSON array of rows, inserted in its order
+    insertCommands: p(`INSERT INTO commands (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
       upgrade, stdout, requested_by)
-      VALUES ($id, $run_id, $agent_id, $command, $args, $timeout, $env, $cwd, $status, $now, $expires_at, $finished_at, $error, $upgrade, $stdout,
-      $requested_by)`),
+      SELECT value ->> '$.id', $run_id, value ->> '$.agent_id', value ->> '$.command', value ->> '$.args', value ->> '$.timeout',
+        value ->> '$.env', value ->> '$.cwd', value ->> '$.status', $now, value ->> '$.expires_at', value ->> '$.finished_at', value ->> '$.error',
+        value ->> '$.upgrade', value ->> '$.stdout', $requested_by
+      FROM json_each($commands) ORDER BY key`),
     commandById: p(`${SELECT_COMMAND} WHERE c.id = ?`),
     commandsByIds: p(`${SELECT_COMMAND} WHERE c.id IN (SELECT value FROM json_each(?))`),
     owner: p('SELECT agent_id, status FROM commands WHERE id = ?'),
     claimForPush: p(`UPDATE commands SET status = 'dispatched', delivery = 'push', dispatched_at = $now, lease_expires_at = $lease,
-      claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING}`),
+      claim = $claim WHERE id = $id AND status = 'queued' AND ${NOT_UPGRADING} RETURNING agent_id`),
     releasePush: p(`UPDATE commands SET status = 'queued', delivery = NULL, dispatched_at = NULL, lease_expires_at = NULL,
-      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim`),
+      last_push_error = $error WHERE id = $id AND status = 'dispatched' AND delivery = 'push' AND claim = $claim RETURNING agent_id`),
     pushFailure: p('UPDATE commands SET last_push_error = ? WHERE id = ?'),
+    // a heartbeat's first question, answered from the agent's queued commands alone: is there anything to claim?
+    anyQueued: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' LIMIT 1`),
+    anyFallback: p(`SELECT 1 FROM commands WHERE agent_id = ? AND status = 'queued' AND (last_push_error IS NOT NULL OR created_at < ?) LIMIT 1`),
     claimable: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)
       AND ${NOT_UPGRADING} ORDER BY created_at, rowid LIMIT ?`),
     claimableFallback: p(`SELECT id FROM commands WHERE agent_id = ? AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?)

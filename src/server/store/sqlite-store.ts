@@ -22,11 +22,13 @@ import { appendAuditIn, SqliteOperators } from './sqlite-operators.ts';
 import { SqliteTokens } from './sqlite-tokens.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
 import type { AttemptOutcome, ClaimedDelivery, DeliveryRow, NewWebhook, WebhookRow } from './webhook-store.ts';
+import { SqliteAgents } from './sqlite-agents.ts';
 import { agentParams, toAgent, toCommand, toRun, type Row } from './rows.ts';
+import { commandRows, createdRun } from './new-run.ts';
 import { prepareStatements, SELECT_COMMAND, type Statements } from './sqlite-statements.ts';
 import { EventHub, type StoreEvent, type StoreEventListener } from './store-events.ts';
 import type {
-  AgentRow, CancelOutcome, CommandFilter, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
+  AgentRow, CancelOutcome, CommandFilter, CommandState, CommandOutcome, CreateTokenOutcome, EnrollmentTokenRow, EnrollOutcome, HandOut, NewAgent, NewCommand,
   NewEnrollmentToken, NewRun, NewSession, PushOutcome, RemoveOutcome, ResultOutcome, RevokeTokenOutcome, SessionRow, Store, StoreCapabilities,
 } from './store.ts';
 import type { AppendOutcome, DroppedOutput, OutputAppend, OutputState, RetentionPolicy, StoredChunk } from './output-store.ts';
@@ -48,6 +50,7 @@ export class SqliteStore implements Store {
   readonly #output: SqliteOutput;
   readonly #webhooks: SqliteWebhooks;
   readonly #fleet: SqliteCounts;
+  readonly #agents: SqliteAgents;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -60,6 +63,7 @@ export class SqliteStore implements Store {
     this.#output = new SqliteOutput(this.#db, this.#stmt, (events) => this.#publish(events));
     this.#webhooks = new SqliteWebhooks(this.#db, this.#stmt);
     this.#fleet = new SqliteCounts(this.#db);
+    this.#agents = new SqliteAgents(this.#db);
   }
 
   async close(): Promise<void> {
@@ -84,7 +88,11 @@ export class SqliteStore implements Store {
   }
   listEnrollmentTokens(limit: number): Promise<EnrollmentTokenRow[]> { return this.#tokens.listEnrollmentTokens(limit); }
   revokeEnrollmentToken(id: string, now: string, audit?: AuditDraft): Promise<RevokeTokenOutcome> { return this.#tokens.revokeEnrollmentToken(id, now, audit); }
-  enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> { return this.#tokens.enrollAgent(tokenHash, agent, now, audit); }
+  async enrollAgent(tokenHash: string, agent: NewAgent, now: string, audit?: AuditDraft): Promise<EnrollOutcome> {
+    const outcome = await this.#tokens.enrollAgent(tokenHash, agent, now, audit);
+    if (outcome.ok) this.#agents.changed(outcome.agent.id);
+    return outcome;
+  }
 
   addOperator(op: NewOperator, tokenHash: string, now: string, audit?: AuditDraft): Promise<AddOperatorOutcome> { return this.#operators.addOperator(op, tokenHash, now, audit); }
   listOperators(): Promise<OperatorRow[]> { return this.#operators.listOperators(); }
@@ -111,18 +119,20 @@ export class SqliteStore implements Store {
   fleetCounts(onlineSince: string): Promise<FleetCounts> { return this.#fleet.fleetCounts(onlineSince); }
 
   async agentByTokenHash(tokenHash: string): Promise<AgentRow | undefined> {
-    const row = this.#stmt.agentByTokenHash.get(tokenHash) as Row | undefined;
-    return row ? toAgent(row) : undefined;
+    return this.#agents.byTokenHash(tokenHash);
   }
 
   async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
     const { name: _fixedAtEnrollment, ...params } = agentParams({ ...facts, remote_address: remoteAddress });
-    this.#stmt.heartbeat.run({ ...params, id: agentId, now });
-    return toAgent(this.#stmt.agentById.get(agentId) as Row);
+    return this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!;
+  }
+
+  async agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
+    return (this.#stmt.sharingCertificate.get(agentId, fingerprint.replaceAll(':', '')) as { name: string } | undefined)?.name;
   }
 
   async listAgents(which: 'active' | 'removed' = 'active'): Promise<AgentRow[]> {
-    return ((which === 'active' ? this.#stmt.listAgents : this.#stmt.listRemovedAgents).all() as Row[]).map(toAgent);
+    return which === 'active' ? this.#agents.active() : (this.#stmt.listRemovedAgents.all() as Row[]).map(toAgent);
   }
 
   async setOperatorLabels(agentId: string, labels: Labels, audit?: AuditDraft): Promise<void> {
@@ -130,6 +140,7 @@ export class SqliteStore implements Store {
       this.#stmt.setOperatorLabels.run(JSON.stringify(labels), agentId);
       if (audit) appendAuditIn(this.#stmt, audit);
     });
+    this.#agents.changed(agentId);
   }
 
   async removeAgent(agentId: string, now: string, audit?: AuditDraft): Promise<RemoveOutcome> {
@@ -147,30 +158,35 @@ export class SqliteStore implements Store {
       return { agent: { ...toAgent(before), removed_at: now }, ids: open.map((c) => c.id), handedOut };
     });
     if (!done) return { kind: 'not_found' };
+    this.#agents.changed(agentId);
     const ended = await this.getCommands(done.ids);
     this.#publish([{ kind: 'agent', agent_id: agentId }, ...changed(ended)]);
     return { kind: 'removed', agent: done.agent, ended, handedOut: done.handedOut };
   }
 
   async createRun(run: NewRun, commands: NewCommand[], now: string, audit?: AuditDraft): Promise<{ run: RunRecord; commands: CommandRecord[] }> {
-    transaction(this.#db, () => {
+    const rows = transaction(this.#db, () => {
       this.#stmt.insertRun.run({
         id: run.id, command: run.command, args: JSON.stringify(run.args), target: run.target,
         max_concurrency: run.max_concurrency, max_errors: run.max_errors, now, requested_by: run.requested_by,
       });
-      for (const c of commands) {
-        const gone = (this.#stmt.agentRemovedAt.get(c.agent_id) as { removed_at: string | null } | undefined)?.removed_at != null;
-        this.#stmt.insertCommand.run({
-          id: c.id, run_id: run.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
-          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: gone ? 'cancelled' : c.status, now, expires_at: c.expires_at,
-          finished_at: gone || isFinal(c.status) ? now : null, error: gone ? REMOVAL_REASONS.notStarted : null,
-          upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '', requested_by: run.requested_by,
-        });
-      }
+      // the targets read once, and every command written by one statement (10,000 agents: one call into SQLite each)
+      const agents = this.#stmt.targetsOfRun.all(JSON.stringify([...new Set(commands.map((c) => c.agent_id))])) as { id: string; name: string; removed_at: string | null }[];
+      const targets = new Map(agents.map((a) => [a.id, { name: a.name, removed: a.removed_at !== null }]));
+      const rows = commandRows(commands, targets, now);
+      this.#stmt.insertCommands.run({
+        run_id: run.id, now, requested_by: run.requested_by,
+        commands: JSON.stringify(rows.map((c) => ({
+          id: c.id, agent_id: c.agent_id, command: c.command, args: JSON.stringify(c.args), timeout: c.timeout,
+          env: c.env ? JSON.stringify(c.env) : null, cwd: c.cwd, status: c.status, expires_at: c.expires_at, finished_at: c.finished_at,
+          error: c.error, upgrade: c.upgrade ? JSON.stringify(c.upgrade) : null, stdout: c.stdout ?? '',
+        }))),
+      });
       if (audit) appendAuditIn(this.#stmt, audit);
+      return { rows, targets };
     });
-    const created = { run: (await this.getRun(run.id))!, commands: await this.commandsOfRun(run.id) };
-    this.#publish(changed(await this.getCommands(commands.map((c) => c.id)))); // in the order created, as PostgreSQL's
+    const created = createdRun(run, rows.rows, rows.targets, now);
+    this.#publish(rows.rows.map((c) => ({ kind: 'command', id: c.id, agent_id: c.agent_id, status: c.status }))); // in the order created, as PostgreSQL's
     return created;
   }
 
@@ -192,6 +208,10 @@ export class SqliteStore implements Store {
 
   async commandsOfRun(runId: string): Promise<CommandRecord[]> {
     return (this.#stmt.commandsOfRun.all(runId) as Row[]).map(toCommand);
+  }
+
+  async commandStatesOfRun(runId: string): Promise<CommandState[]> {
+    return this.#stmt.commandStatesOfRun.all(runId) as unknown as CommandState[];
   }
 
   async advanceRun(runId: string, now: string): Promise<{ queued: CommandRecord[]; skipped: CommandRecord[] }> {
@@ -225,13 +245,16 @@ export class SqliteStore implements Store {
 
   async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
     const claim = randomUUID();
-    if (Number(this.#stmt.claimForPush.run({ id: commandId, now, lease: leaseUntil, claim }).changes) === 0) return null;
-    this.#publish(changed([this.#command(commandId)]));
+    const row = this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined;
+    if (!row) return null;
+    // the event carries ids and the status only: nothing to read back
+    this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'dispatched' }]);
     return claim;
   }
 
   async releasePush(commandId: string, claim: string, error: string): Promise<void> {
-    if (Number(this.#stmt.releasePush.run({ id: commandId, claim, error }).changes) > 0) this.#publish(changed([this.#command(commandId)]));
+    const row = this.#stmt.releasePush.get({ id: commandId, claim, error }) as { agent_id: string } | undefined;
+    if (row) this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'queued' }]);
   }
 
   async recordPushFailure(commandId: string, error: string): Promise<void> {
@@ -241,10 +264,14 @@ export class SqliteStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.kind === 'ok') this.#stmt.pushOk.run(agentId);
-    else if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
-    else {
+    if (outcome.kind === 'ok') {
+      if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
+    } else if (outcome.kind === 'failed') {
+      this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+      this.#agents.changed(agentId);
+    } else {
       this.#stmt.pushReset.run(agentId);
+      this.#agents.changed(agentId);
       this.#publish([{ kind: 'agent', agent_id: agentId }]);
     }
   }
@@ -254,6 +281,9 @@ export class SqliteStore implements Store {
   }
 
   async claimForAgent(agentId: string, now: string, leaseUntil: string, limit: number, fallbackOnly?: { queuedBefore: string }): Promise<HandOut> {
+    // most heartbeats find nothing: that takes one index probe, not a write transaction
+    const any = fallbackOnly ? this.#stmt.anyFallback.get(agentId, fallbackOnly.queuedBefore) : this.#stmt.anyQueued.get(agentId);
+    if (!any) return { claim: '', commands: [] };
     const claim = randomUUID();
     const ids = transaction(this.#db, () => {
       const rows = (fallbackOnly

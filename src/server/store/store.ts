@@ -157,6 +157,9 @@ export interface HandOut {
   commands: CommandRecord[];
 }
 
+/** Where a command is, without its record. */
+export type CommandState = Pick<CommandRecord, 'id' | 'agent_id' | 'status'>;
+
 export type CommandOutcome = { kind: 'ok'; command: CommandRecord } | { kind: 'not_found' } | { kind: 'not_yours' };
 
 export type CancelOutcome =
@@ -259,6 +262,12 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore, Webhook
    * push health starts over (untried), in the same write.
    */
   recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow>;
+  /**
+   * The name of an enrolled agent other than `agentId` that reported the same certificate
+   * (`fingerprint` canonical: upper-case hex pairs and colons, as stored ones compare after the
+   * same normalization), or undefined. One query, not a list of every agent: enrollment asks it.
+   */
+  agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined>;
   /** Enrolled agents (the default), or only the removed ones. Enrolled: by name, byte-wise; removed: newest removal first, then name. */
   listAgents(which?: 'active' | 'removed'): Promise<AgentRow[]>;
   /** Replaces the operator labels (they overlay the agent's own); the last writer wins. Audits. */
@@ -293,6 +302,8 @@ export interface Store extends ClusterStore, OperatorStore, OutputStore, Webhook
   listRuns(limit: number, agentIds?: string[]): Promise<RunRecord[]>;
   /** By agent name. */
   commandsOfRun(runId: string): Promise<CommandRecord[]>;
+  /** The run's commands as ids, agents and statuses only (a run's stream starts from them; on 10,000 agents the records would be megabytes), in the order created. */
+  commandStatesOfRun(runId: string): Promise<CommandState[]>;
   /**
    * Rate control, after a command of the run ended: once errors reach max_errors the waiting
    * commands are skipped; otherwise waiting commands are queued (oldest first) while fewer than

@@ -3,6 +3,7 @@
 import type { AgentFacts, Labels } from '../../../protocol/wire.ts';
 import type { Row } from '../rows.ts';
 import type { NewAgent } from '../store.ts';
+import type { TargetState } from '../new-run.ts';
 import type { Db } from './pool.ts';
 import { agentEvent } from './events-sql.ts';
 import { bytes, textRow } from './rows.ts';
@@ -53,6 +54,14 @@ export async function listAgents(db: Db, which: 'active' | 'removed'): Promise<R
   return (await db.query(sql)).rows.map(textRow);
 }
 
+/** See Store.agentSharingCertificate: `hex` is the canonical fingerprint without colons. */
+export async function agentSharingCertificate(db: Db, id: string, hex: string): Promise<string | undefined> {
+  const r = await db.query<{ name: string }>(
+    `SELECT name FROM agents WHERE removed_at IS NULL AND id <> $1 AND fingerprint IS NOT NULL
+       AND replace(replace(upper(btrim(convert_from(fingerprint, 'UTF8'))), 'SHA256:', ''), ':', '') = $2 LIMIT 1`, [id, hex]);
+  return r.rows[0]?.name;
+}
+
 export async function setOperatorLabels(db: Db, id: string, labels: Labels): Promise<void> {
   await db.query('UPDATE agents SET operator_labels = $2 WHERE id = $1', [id, JSON.stringify(labels)]);
 }
@@ -93,8 +102,8 @@ export async function markRemoved(db: Db, id: string, now: string): Promise<Row 
  * removed: a removal (markRemoved) either commits before, and its agents' commands are created
  * cancelled, or waits until the run is there, and then ends its commands.
  */
-export async function lockAgentsForRun(db: Db, ids: string[]): Promise<Set<string>> {
-  const r = await db.query<{ id: string; removed_at: string | null }>(
-    'SELECT id, removed_at FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [ids]);
-  return new Set(r.rows.filter((a) => a.removed_at !== null).map((a) => a.id));
+export async function lockAgentsForRun(db: Db, ids: string[]): Promise<Map<string, TargetState>> {
+  const r = await db.query<{ id: string; name: string; removed_at: string | null }>(
+    'SELECT id, name, removed_at FROM agents WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [ids]);
+  return new Map(r.rows.map((a) => [a.id, { name: a.name, removed: a.removed_at !== null }]));
 }

@@ -5,7 +5,7 @@
 import { COMMAND_STATUSES, canTransition, type CommandStatus } from '../../../protocol/command-status.ts';
 import type { CommandResult } from '../../../protocol/wire.ts';
 import { COMMAND_COLUMNS, type Row } from '../rows.ts';
-import { REMOVAL_REASONS, type CommandFilter } from '../store.ts';
+import { REMOVAL_REASONS, type CommandFilter, type CommandState } from '../store.ts';
 import { agentEvent, CANCEL_EVENT, COMMAND_EVENT, commandEvent } from './events-sql.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
@@ -178,6 +178,10 @@ export async function commandsByIds(db: Db, ids: string[]): Promise<Row[]> {
 
 export async function commandsOfRun(db: Db, runId: string): Promise<Row[]> {
   return (await db.query(`${SELECT_COMMAND} WHERE c.run_id = $1 ORDER BY a.name`, [runId])).rows.map(textRow);
+}
+
+export async function commandStatesOfRun(db: Db, runId: string): Promise<CommandState[]> {
+  return (await db.query<CommandState>('SELECT id, agent_id, status FROM commands WHERE run_id = $1 ORDER BY seq', [runId])).rows;
 }
 
 export async function listCommands(db: Db, f: CommandFilter): Promise<Row[]> {

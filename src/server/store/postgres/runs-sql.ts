@@ -1,10 +1,11 @@
 // SQL for runs: creating one with its commands, counting, and rate control's promote and skip.
 
-import { isFinal, type CommandStatus } from '../../../protocol/command-status.ts';
+import type { CommandStatus } from '../../../protocol/command-status.ts';
 import type { Row } from '../rows.ts';
 import { updateReturning } from './commands-sql.ts';
 import { COMMAND_EVENT } from './events-sql.ts';
-import { REMOVAL_REASONS, type NewCommand, type NewRun } from '../store.ts';
+import type { CommandRow } from '../new-run.ts';
+import type { NewRun } from '../store.ts';
 import type { Db } from './pool.ts';
 import { bytes, textRow } from './rows.ts';
 
@@ -21,15 +22,10 @@ export async function insertRun(db: Db, run: NewRun, now: string): Promise<void>
   );
 }
 
-/**
- * One statement for any number of commands, inserted in the given order (seq follows it). Those
- * of agents in `removed` are created `cancelled`, finished now, with the removal's reason. Each
- * publishes its `command` event.
- */
-export async function insertCommands(db: Db, run: Pick<NewRun, 'id' | 'requested_by'>, commands: NewCommand[], now: string, removed: Set<string>): Promise<void> {
+/** One statement for any number of commands (commandRows decided their status), inserted in the given order (seq follows it). Each publishes its `command` event. */
+export async function insertCommands(db: Db, run: Pick<NewRun, 'id' | 'requested_by'>, commands: CommandRow[], now: string): Promise<void> {
   if (commands.length === 0) return;
-  const col = <T>(f: (c: NewCommand) => T) => commands.map(f);
-  const gone = (c: NewCommand) => removed.has(c.agent_id);
+  const col = <T>(f: (c: CommandRow) => T) => commands.map(f);
   await db.query(
     `INSERT INTO commands AS c (id, run_id, agent_id, command, args, timeout, env, cwd, status, created_at, expires_at, finished_at, error,
        upgrade, stdout, requested_by)
@@ -42,8 +38,8 @@ export async function insertCommands(db: Db, run: Pick<NewRun, 'id' | 'requested
      RETURNING ${COMMAND_EVENT}`,
     [run.id, now, col((c) => c.id), col((c) => c.agent_id), col((c) => c.command), col((c) => JSON.stringify(c.args)),
       col((c) => c.timeout), col((c) => (c.env ? JSON.stringify(c.env) : null)), col((c) => c.cwd),
-      col((c) => (gone(c) ? 'cancelled' : c.status)), col((c) => c.expires_at), col((c) => (gone(c) || isFinal(c.status) ? now : null)),
-      col((c) => (gone(c) ? REMOVAL_REASONS.notStarted : null)), col((c) => (c.upgrade ? JSON.stringify(c.upgrade) : null)), col((c) => c.stdout ?? ''),
+      col((c) => c.status), col((c) => c.expires_at), col((c) => c.finished_at),
+      col((c) => c.error), col((c) => (c.upgrade ? JSON.stringify(c.upgrade) : null)), col((c) => c.stdout ?? ''),
       run.requested_by],
   );
 }
