@@ -162,6 +162,7 @@ describe('every spelling of every protected route is refused without the right c
       op('POST', '/api/commands/:id/cancel', `/api/commands/${cmdDummy.id}/cancel`),
       op('POST', '/api/commands/wait', '/api/commands/wait', { body: { ids: [cmdWeb!.id], timeout: 0 } }),
       op('GET', '/api/commands/stream', `/api/commands/stream?ids=${cmdWeb!.id}`),
+      op('GET', '/api/runs/:id/stream', `/api/runs/${cmdWeb!.run_id}/stream?output=none`),
       op('GET', '/api/operators', '/api/operators', { readOnly: true }),
       op('POST', '/api/operators', '/api/operators', { body: { name: 'spelled', role: 'admin' } }),
       op('DELETE', '/api/operators/:name', '/api/operators/admin'),

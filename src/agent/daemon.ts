@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { checkSecretFile } from '../common/files.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { ensureSelfSigned, loadCertificate, type LoadedCertificate } from '../common/tls-cert.ts';
+import type { LoadedCertificate } from '../common/tls-cert.ts';
 import { MYX_VERSION } from '../protocol/version.ts';
 import type { AgentMode, Delivery, HeartbeatRequest, HeartbeatResponse } from '../protocol/wire.ts';
 import type { MetricsListener } from '../common/metrics-listener.ts';
@@ -24,7 +24,6 @@ import { UpgradeRecovery } from './upgrade-recovery.ts';
 import { UpgradeFiles, type ExitRequest } from './upgrade-state.ts';
 import { ResultReporter } from './result-reporter.ts';
 import { defaultAgentName, hostName, osDescription } from './system-info.ts';
-import { buildAgentApp } from './web-app.ts';
 
 export interface RunningAgent {
   options: AgentOptions;
@@ -57,6 +56,8 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
 
   let cert: LoadedCertificate | null = null;
   if (mode === 'web') {
+    // loaded only in web mode: a poll-mode agent never pays for the certificate library or the web framework
+    const { ensureSelfSigned, loadCertificate } = await import('../common/tls-cert.ts');
     cert = options.tls.userSupplied ? await loadCertificate(options.tls) : await ensureSelfSigned(options.tls, `myx-agent ${name}`);
     if (cert.generated) log.info({ certificate: cert.certPath, fingerprint: cert.fingerprint }, 'generated a new self-signed certificate');
   }
@@ -102,7 +103,7 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
 
   let webPort: number | null = null;
   const app = cert
-    ? buildAgentApp({
+    ? (await import('./web-app.ts')).buildAgentApp({
       log, runner, agentToken: options.agentToken, serverFingerprint: options.serverFingerprint, tls: cert, counters,
       status: () => ({
         agent_id: options.agentId, name, hostname: hostName(), os: osDescription(), version: MYX_VERSION,

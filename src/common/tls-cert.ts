@@ -5,10 +5,7 @@ import { createHash, X509Certificate, webcrypto } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { fileExists, writeFileAtomic } from './files.ts';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export interface CertificateFiles {
   certPath: string;
@@ -100,6 +97,11 @@ async function readPem(path: string, what: string): Promise<string> {
 }
 
 async function generateSelfSigned(commonName: string, alt: { dns: string[]; ips: string[] }): Promise<{ certPem: string; keyPem: string }> {
+  // the certificate library is loaded only to make a certificate (first start): a process that
+  // reuses its certificate never holds it in memory (several MiB on an idle agent)
+  const lib = await import('@peculiar/x509');
+  const x509 = lib.default; // a CommonJS package: its exports, whether run from the sources or the bundle
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
