@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestJson } from '../src/common/json-client.ts';
 import { PinnedPool } from '../src/common/pinned-pool.ts';
-import type { CommandResult, Delivery, ExecuteRequest, HeartbeatRequest } from '../src/protocol/wire.ts';
+import type { CommandResult, Delivery, ExecuteRequest, HeartbeatRequest, HeartbeatResponse } from '../src/protocol/wire.ts';
 
 export interface SimSpec {
   serverUrl: string;
@@ -69,11 +69,16 @@ async function limited<T>(items: T[], n: number, fn: (item: T) => Promise<void>)
   }));
 }
 
+/** The interval each agent was told in its last heartbeat answer (seconds), as a real agent keeps it. */
+const intervals = new Map<string, number>();
+const intervalMs = (a: SimSpec['agents'][number]) => (intervals.get(a.token) ?? spec.heartbeatSeconds) * 1000;
+
 async function heartbeat(a: SimSpec['agents'][number], timed: boolean): Promise<Delivery | undefined> {
   const t0 = performance.now();
   const at = Date.now();
   try {
-    const res = await post<Delivery>(a.token, '/api/agents/heartbeat', facts(a));
+    const res = await post<HeartbeatResponse>(a.token, '/api/agents/heartbeat', facts(a));
+    intervals.set(a.token, res.body.heartbeat_interval_seconds);
     if (timed) heartbeatMs.push(performance.now() - t0);
     if (timeAll) beats.push([at, performance.now() - t0]);
     for (const c of res.body.commands) void report(a.token, c.command_id);
@@ -109,10 +114,11 @@ if (spec.mode === 'web') {
   console.log('ready');
   // real agents heartbeat in web mode too; a command whose push failed arrives that way
   spec.agents.forEach((a, i) => {
-    setTimeout(() => {
-      void heartbeat(a, false);
-      setInterval(() => void heartbeat(a, false), spec.heartbeatSeconds * 1000).unref();
-    }, (i / spec.agents.length) * spec.heartbeatSeconds * 1000).unref();
+    const beat = async () => {
+      await heartbeat(a, false);
+      setTimeout(() => void beat(), intervalMs(a)).unref(); // the interval the control plane said
+    };
+    setTimeout(() => void beat(), (i / spec.agents.length) * intervalMs(a)).unref();
   });
 } else {
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
@@ -135,10 +141,10 @@ if (spec.mode === 'web') {
         }
       }
     })();
-    await sleep(Math.max(0, rampEnd - Date.now()) + (i / spec.agents.length) * spec.heartbeatSeconds * 1000);
+    await sleep(Math.max(0, rampEnd - Date.now()) + (i / spec.agents.length) * intervalMs(a));
     while (Date.now() < end) {
       await heartbeat(a, true);
-      await sleep(spec.heartbeatSeconds * 1000);
+      await sleep(intervalMs(a));
     }
     await poll;
   }));
@@ -146,12 +152,11 @@ if (spec.mode === 'web') {
 
 if (spec.mode === 'web') {
   process.on('SIGTERM', () => {
-    console.log(JSON.stringify({ results, errors, beats }));
-    process.exit(0);
+    // written whole before exiting (a large line through a pipe is written asynchronously)
+    process.stdout.write(JSON.stringify({ results, errors, beats }) + '\n', () => process.exit(0));
   });
 } else {
-  console.log(JSON.stringify({ heartbeatMs: summarize(heartbeatMs), heartbeats: heartbeatMs.length, results, errors }));
-  process.exit(0);
+  process.stdout.write(JSON.stringify({ heartbeatMs: summarize(heartbeatMs), heartbeats: heartbeatMs.length, results, errors }) + '\n', () => process.exit(0));
 }
 
 function summarize(v: number[]) {

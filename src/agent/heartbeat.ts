@@ -61,7 +61,7 @@ export class Heartbeat {
   async #beat(): Promise<void> {
     try {
       const res = await this.#client.heartbeat(this.#facts());
-      this.#intervalMs = res.heartbeat_interval_seconds * 1000;
+      this.#intervalMs = toldInterval(res.heartbeat_interval_seconds, this.#intervalMs);
       this.#enter('connected');
       this.#onBeat(res);
       this.#onDelivery(res);
@@ -101,4 +101,13 @@ export class Heartbeat {
       }
     }
   }
+}
+
+/** The longest interval an agent takes from the control plane: it still says it is alive every 10 minutes. */
+const MAX_INTERVAL_MS = 600_000;
+
+/** The interval the control plane told (seconds), within 100 ms and MAX_INTERVAL_MS; `fallback` (ms) when it makes no sense. */
+function toldInterval(seconds: unknown, fallback: number): number {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return fallback;
+  return Math.min(Math.max(seconds * 1000, 100), MAX_INTERVAL_MS);
 }

@@ -34,7 +34,8 @@ program
   .option('--tls-cert <file>', 'PEM certificate to use instead of the generated one')
   .option('--tls-key <file>', 'PEM private key for --tls-cert')
   .option('--log-level <level>', 'trace, debug, info, warn, error', env.logLevel ?? 'info')
-  .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed)', '5')
+  .option('--heartbeat-interval <seconds>', 'how often agents heartbeat (offline after 3 missed); longer on a fleet past --max-heartbeat-rate', '5')
+  .option('--max-heartbeat-rate <per-second>', 'the fleet\'s heartbeats per second to stay under: past it agents are told a longer interval (10,000 agents: 50 s)', '200')
   .option('--lease <seconds>', 'how long a delivered command may wait for its agent to start it before it is queued again', '30')
   .option('--store <url>', 'PostgreSQL URL (postgres://user@host:5432/db) for replicas sharing one database (env MYX_DATABASE_URL; default SQLite in the data dir)')
   .option('--release-dir <dir>', 'the release to hand out to installers and upgrades (myx-agent, SHA256SUMS; default: the folder of this binary, or release/ of a checkout)')
@@ -45,7 +46,7 @@ program
   .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer an attempt', '10s')
   .option('--metrics-listen <host:port>', 'also serve Prometheus metrics over plain HTTP, without credentials, on this loopback address, e.g. 127.0.0.1:9464 (env MYX_METRICS_LISTEN); the HTTPS API has GET /metrics for viewers either way', env.metricsListen)
   .action(async (o: {
-    dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; lease: string;
+    dataDir: string; listen: string; publicUrl?: string; tlsCert?: string; tlsKey?: string; logLevel: string; heartbeatInterval: string; maxHeartbeatRate: string; lease: string;
     store?: string; releaseDir?: string; outputCap: string; outputRetention: string; outputRetentionSize: string; webhookRetries: string; webhookTimeout: string;
     metricsListen?: string;
   }) => {
@@ -60,7 +61,8 @@ program
     const { defaultReleaseDir } = await import('./release-location.ts');
     const server = await startServer({
       dataDir: o.dataDir, listen: o.listen, logLevel: o.logLevel, releaseDir: o.releaseDir ?? defaultReleaseDir(),
-      heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'), leaseSeconds: positive(o.lease, '--lease'),
+      heartbeatIntervalSeconds: positive(o.heartbeatInterval, '--heartbeat-interval'),
+      maxHeartbeatRate: positive(o.maxHeartbeatRate, '--max-heartbeat-rate'), leaseSeconds: positive(o.lease, '--lease'),
       outputCapBytes: parseSize(o.outputCap, '--output-cap'), outputRetentionSeconds: parseDuration(o.outputRetention, '--output-retention'),
       outputRetentionBytes: parseSize(o.outputRetentionSize, '--output-retention-size'),
       webhookRetrySeconds: o.webhookRetries.split(',').map((d) => parseDuration(d, '--webhook-retries')),

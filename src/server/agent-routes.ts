@@ -65,7 +65,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
       agent_id: outcome.agent.id,
       agent_token: token,
       name: outcome.agent.name,
-      heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds,
+      heartbeat_interval_seconds: ctx.pacing.intervalSeconds,
     };
     return reply.code(201).send(body);
   });
@@ -84,7 +84,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const updated = await store.recordHeartbeat(agent.id, facts, address, new Date().toISOString());
     ctx.versions.seen(updated);
     const body: HeartbeatResponse = {
-      agent_id: agent.id, heartbeat_interval_seconds: ctx.options.heartbeatIntervalSeconds, control_plane_urls: ctx.replicas.urls(),
+      agent_id: agent.id, heartbeat_interval_seconds: ctx.pacing.intervalSeconds, control_plane_urls: ctx.replicas.urls(),
       ...(await deliveryFor(ctx, updated, 'heartbeat', new Receiver(req, reply))),
     };
     return body;

@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { CommandEvents } from './command-events.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { HeartbeatPacing } from './heartbeat-pacing.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { RunControl } from './run-control.ts';
 import type { CompiledServerOptions } from './options.ts';
@@ -34,4 +35,6 @@ export interface ServerContext {
   publicUrl: () => string;
   /** Prometheus metrics: what routes count (held long polls, open streams), and GET /metrics. */
   metrics: ServerMetrics;
+  /** The heartbeat interval agents are told, and when one counts as offline: both follow the fleet's size. */
+  pacing: HeartbeatPacing;
 }

@@ -43,7 +43,7 @@ export interface PushMetrics {
 export interface WatchOptions {
   store: Store;
   /** An agent is online while its last heartbeat is younger than this. */
-  onlineWithinMs: number;
+  onlineWithinMs: () => number;
   /** Whether this replica is the sweeper now. */
   sweeping: () => boolean;
   log: Logger;
@@ -171,7 +171,7 @@ export class ServerMetrics implements PushMetrics {
     if (!watch) return Promise.resolve(this.#lastCounts);
     const now = Date.now();
     if (this.#counts && now - this.#counts.at < COUNTS_TTL_MS) return this.#counts.value;
-    const value = watch.store.fleetCounts(new Date(now - watch.onlineWithinMs).toISOString()).then((c) => (this.#lastCounts = c), (err: unknown) => {
+    const value = watch.store.fleetCounts(new Date(now - watch.onlineWithinMs()).toISOString()).then((c) => (this.#lastCounts = c), (err: unknown) => {
       watch.log.warn({ err }, 'metrics: counting agents and commands failed; the last counts are shown');
       this.#counts = undefined;
       return this.#lastCounts;

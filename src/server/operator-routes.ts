@@ -184,7 +184,7 @@ function outputHead(c: CommandRecord): CommandRecord {
 function agentView(a: AgentRow, now: number, ctx: ServerContext): AgentView {
   const status = a.removed_at !== null ? 'offline'
     : a.last_heartbeat_at === null ? 'enrolled'
-    : now - Date.parse(a.last_heartbeat_at) <= ctx.options.offlineAfterSeconds * 1000 ? 'online' : 'offline';
+    : now - Date.parse(a.last_heartbeat_at) <= ctx.pacing.offlineAfterMs(now) ? 'online' : 'offline';
   return {
     id: a.id, name: a.name, hostname: a.hostname, os: a.os, version: a.version,
     status, push: pushHealth(a),

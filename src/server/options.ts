@@ -22,6 +22,8 @@ export interface ServerOptions {
   heartbeatIntervalSeconds?: number;
   /** An agent is offline after this many seconds without a heartbeat. @default 3 heartbeats */
   offlineAfterSeconds?: number;
+  /** The fleet's heartbeats per second to stay under: past it, agents are told a longer interval. */
+  maxHeartbeatRate?: number;
   /** Milliseconds a push may take before it counts as failed. @default 10000 */
   pushTimeoutMs?: number;
   /** Seconds a delivered command may wait for its agent to start it before it is queued again. @default 30 */
@@ -56,6 +58,11 @@ export interface ServerOptions {
 }
 
 /** Back-offs between webhook attempts unless told otherwise: 7 attempts over about 8.5 hours. */
+/**
+ * The fleet's heartbeats per second a control plane aims to stay under: up to 1,000 agents beat
+ * every 5 s (the default interval); 10,000 every 50 s.
+ */
+export const DEFAULT_MAX_HEARTBEAT_RATE = 200;
 export const WEBHOOK_RETRY_DEFAULT_SECONDS = [10, 60, 300, 1800, 7200, 21600];
 /** Webhooks a control plane takes, at most. */
 export const WEBHOOKS_MAX = 100;
@@ -75,6 +82,7 @@ export interface CompiledServerOptions {
   publicUrl: string | undefined;
   heartbeatIntervalSeconds: number;
   offlineAfterSeconds: number;
+  maxHeartbeatRate: number;
   pushTimeoutMs: number;
   leaseSeconds: number;
   logLevel: string;
@@ -104,6 +112,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new OptionsError('--tls-cert and --tls-key go together');
   const heartbeat = o.heartbeatIntervalSeconds ?? 5;
   if (!(heartbeat > 0)) throw new OptionsError('heartbeat interval must be positive');
+  if (o.maxHeartbeatRate !== undefined && !(o.maxHeartbeatRate > 0)) throw new OptionsError('--max-heartbeat-rate must be positive');
   if (o.publicUrl !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(o.publicUrl)) {
     throw new OptionsError(`--public-url must look like https://HOST:PORT, got "${o.publicUrl}"`);
   }
@@ -118,6 +127,7 @@ export function compileServerOptions(o: ServerOptions): CompiledServerOptions {
     publicUrl: o.publicUrl?.replace(/\/$/, ''),
     heartbeatIntervalSeconds: heartbeat,
     offlineAfterSeconds: o.offlineAfterSeconds ?? heartbeat * 3,
+    maxHeartbeatRate: o.maxHeartbeatRate ?? DEFAULT_MAX_HEARTBEAT_RATE,
     pushTimeoutMs: o.pushTimeoutMs ?? 10_000,
     leaseSeconds: o.leaseSeconds ?? 30,
     logLevel: o.logLevel ?? 'info',

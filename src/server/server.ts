@@ -21,6 +21,7 @@ import { startMetricsListener, type MetricsListener } from '../common/metrics-li
 import { hashToken, newId, newToken } from './secrets.ts';
 import { FIRST_ADMIN } from './store/operator-store.ts';
 import { openStore } from './store/open-store.ts';
+import { HeartbeatPacing } from './heartbeat-pacing.ts';
 import { ReplicaPresence } from './replica-presence.ts';
 import { startSweeper, type Sweeper } from './sweeper.ts';
 import { ReleaseDir } from './release-dir.ts';
@@ -74,13 +75,16 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     publicUrl, intervalMs: options.heartbeatIntervalSeconds * 1000, expireAfterMs: options.offlineAfterSeconds * 1000,
     sweeping: () => sweeper?.active ?? false,
   });
+  const pacing = new HeartbeatPacing({
+    baseSeconds: options.heartbeatIntervalSeconds, offlineAfterSeconds: options.offlineAfterSeconds, maxPerSecond: options.maxHeartbeatRate,
+  });
   const ctx: ServerContext = {
     store, log, options, agentClient, events, dispatcher, runs, replicas, release: new ReleaseDir(options.releaseDir), versions: new VersionWatch(log),
     fingerprint: cert.fingerprint,
     pinnedPubkey: curlPinnedPubkey(publicKeySha256Of(cert.certPem)),
-    publicUrl, metrics,
+    publicUrl, metrics, pacing,
   };
-  metrics.watch({ store, onlineWithinMs: options.offlineAfterSeconds * 1000, sweeping: () => sweeper?.active ?? false, log });
+  metrics.watch({ store, onlineWithinMs: () => pacing.offlineAfterMs(), sweeping: () => sweeper?.active ?? false, log });
   const app = buildServerApp(ctx, cert);
   let metricsListener: MetricsListener | undefined;
   try {
@@ -97,6 +101,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     throw listenError(err, options.host, options.port);
   }
   sweeper = startSweeper(store, runs, log, options.output);
+  const stopPacing = followFleetSize(store, pacing, log);
   const webhooks = new WebhookSender(store, log, options.webhooks);
   webhooks.start();
   const url = localUrlFor(options, boundPort);
@@ -116,6 +121,7 @@ export async function startServer(input: ServerOptions, logger?: Logger): Promis
     url, publicUrl: info.public_url, fingerprint: cert.fingerprint, operatorTokenPath: options.paths.operatorToken, store,
     async close() {
       sweeper?.stop();
+      stopPacing();
       webhooks.stop();
       await replicas.stop();
       await metricsListener?.close();
@@ -177,4 +183,25 @@ export function listenError(err: unknown, host: string, port: number): Error {
   if (code === 'EACCES') return new ListenError(code, `not allowed to listen on ${host}:${port} (ports below 1024 need root)`);
   if (code === 'EADDRNOTAVAIL') return new ListenError(code, `${host} is not an address of this host`);
   return err as Error;
+}
+
+/** How often the fleet is counted for the heartbeat interval. */
+const FLEET_COUNT_EVERY_MS = 15_000;
+
+/** Counts the enrolled agents now and every FLEET_COUNT_EVERY_MS, for the heartbeat interval; returns the stop function. */
+function followFleetSize(store: Store, pacing: HeartbeatPacing, log: Logger): () => void {
+  const count = async () => {
+    try {
+      const c = await store.fleetCounts(new Date(Date.now() - pacing.offlineAfterMs()).toISOString());
+      const before = pacing.intervalSeconds;
+      pacing.fleetIs(c.agents.reduce((n, a) => n + a.count, 0));
+      if (pacing.intervalSeconds !== before) log.info({ heartbeat_interval_seconds: pacing.intervalSeconds }, 'the fleet changed size: agents heartbeat at a new interval');
+    } catch (err) {
+      log.warn({ err }, 'counting the agents for the heartbeat interval failed; the interval stays');
+    }
+  };
+  void count();
+  const timer = setInterval(() => void count(), FLEET_COUNT_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
