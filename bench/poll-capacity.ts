@@ -1,10 +1,10 @@
-// Scenario 4: how many poll-mode agents (each holding a long poll open and heartbeating every
-// 5 s) one control plane holds on this machine, by heartbeat latency.
+// Scenario 4: how many poll-mode agents (each holding a long poll open and heartbeating at the
+// interval the control plane tells it) one control plane holds on this machine, by heartbeat latency.
 
 import { figure, ms, operator, procUsage, startServer, table, tempDir } from './lib.ts';
 import { registerMany, startSims } from './sims.ts';
 
-export async function pollCapacity(steps = [1000, 5000, 10000], windowSeconds = 30): Promise<string> {
+export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSeconds = 30): Promise<string> {
   const dir = tempDir();
   const server = await startServer(dir);
   const client = await operator(server);
