@@ -205,7 +205,7 @@ function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
     config: CONFIG,
     title: {
       text: 'Poll capacity: what holding N agents costs one control plane',
-      subtitle: ['Each agent holds a long poll open and heartbeats every 5 s; lower is better in both.', ...errorNote, ...measured(r, 'poll-capacity')],
+      subtitle: ['Each agent holds a long poll open and heartbeats at the interval it is told (5 s; 25 s at 5,000, 50 s at 10,000); lower is better in both.', ...errorNote, ...measured(r, 'poll-capacity')],
     },
     vconcat: [
       {
