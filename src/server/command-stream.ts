@@ -13,7 +13,7 @@ import { ApiError } from '../protocol/errors.ts';
 import { isFinal } from '../protocol/command-status.ts';
 import { idParamsSchema, runStreamQuerySchema, streamQuerySchema } from '../protocol/schemas.ts';
 import { charStart } from '../protocol/utf8.ts';
-import type { IdParams, OutputEvent, RunStreamQuery, StreamQuery } from '../protocol/wire.ts';
+import type { CommandRecord, IdParams, OutputEvent, RunStreamQuery, StreamQuery } from '../protocol/wire.ts';
 import { operatorRoute } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { inYourScope, visibleAgentIds, visibleCommands } from './scope.ts';
@@ -106,34 +106,42 @@ function streamCommands(
       }
     }
   };
-  /** The final records of those of `wanted` that ended, read a batch at a time, each after what it printed. */
-  const pullFinals = async (wanted: Iterable<string>) => {
-    const todo = [...wanted].filter((id) => !finals.has(id));
-    for (let i = 0; i < todo.length && !closed; i += FINALS_BATCH) {
-      // a turn of the event loop between batches: a run's thousands of records never hold it long
+  /**
+   * Reads the records of `wanted` a batch at a time and hands each to `each`, until the stream
+   * closes; a turn of the event loop between batches: a run's thousands of records never hold it long.
+   */
+  const eachRecord = async (wanted: string[], each: (c: CommandRecord) => Promise<void>) => {
+    for (let i = 0; i < wanted.length && !closed; i += FINALS_BATCH) {
       if (i > 0) await new Promise<void>((r) => setImmediate(r));
-      for (const command of await ctx.store.getCommands(todo.slice(i, i + FINALS_BATCH))) {
-        if (!isFinal(command.status) || finals.has(command.id)) continue;
-        await pullOutput(command.id); // what it printed before it ended
-        finals.add(command.id);
-        await send('final', command);
+      for (const command of await ctx.store.getCommands(wanted.slice(i, i + FINALS_BATCH))) {
+        await each(command);
         if (closed) return;
       }
     }
+  };
+  /** A command's final record, once, after what it printed; the stream ends with the last. */
+  const sendFinal = async (command: CommandRecord) => {
+    if (finals.has(command.id)) return;
+    await pullOutput(command.id);
+    finals.add(command.id);
+    await send('final', command);
     if (finals.size === ids.length) close();
   };
-  /** The command's status when it is not final and not sent yet (a final one goes as its `final`). */
-  const pullStatus = async (id: string) => {
-    if (!withStatuses || finals.has(id)) return;
-    const [command] = await ctx.store.getCommands([id]);
-    if (!command) return;
-    if (isFinal(command.status)) return pullFinals([id]);
-    if (statusSent.get(id) === command.status) return;
-    statusSent.set(id, command.status);
-    await send('status', command);
+  /** The final records of those of `wanted` that ended. */
+  const pullFinals = async (wanted: Iterable<string>) => {
+    await eachRecord([...wanted].filter((id) => !finals.has(id)), async (c) => (isFinal(c.status) ? sendFinal(c) : undefined));
+    if (finals.size === ids.length) close(); // nothing (more) to wait for
   };
+  /** The statuses of `wanted` short of final that were not sent yet (those that ended go as their `final`). */
+  const pullStatuses = (wanted: string[]) =>
+    eachRecord(wanted.filter((id) => !finals.has(id)), async (c) => {
+      if (isFinal(c.status)) return sendFinal(c);
+      if (statusSent.get(c.id) === c.status) return;
+      statusSent.set(c.id, c.status);
+      await send('status', c);
+    });
   const pullAll = async () => {
-    if (withStatuses) for (const id of ids) await pullStatus(id);
+    if (withStatuses) await pullStatuses(ids);
     if (withOutput) for (const id of ids) await pullOutput(id);
     await pullFinals(await finalNow());
   };
@@ -162,7 +170,7 @@ function streamCommands(
       ended.add(id);
     },
     () => step(pullAll),
-    withStatuses ? (id) => step(() => pullStatus(id)) : undefined,
+    withStatuses ? (id) => step(() => pullStatuses([id])) : undefined,
   );
   const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
   function close() {
