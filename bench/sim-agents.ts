@@ -1,6 +1,6 @@
 // Many simulated agents in one process, speaking the real protocol over real HTTPS on loopback:
 // web mode serves POST /api/execute on its own port per agent and reports a result at once;
-// poll mode long-polls and heartbeats, timing every heartbeat. Used by scenarios 3 and 4.
+// poll mode long-polls and heartbeats between its polls, timing every heartbeat. Used by scenarios 3 and 4.
 //
 //   node bench/sim-agents.ts SPEC.json     (prints "ready", then at the end one JSON line of stats)
 
@@ -124,29 +124,29 @@ if (spec.mode === 'web') {
   await limited(spec.agents, 64, async (a) => void (await heartbeat(a, false)));
   console.log('ready');
   // Ramp up: agents open their long polls spread over rampSeconds, as a fleet coming up would;
-  // heartbeats are timed only after that, for durationSeconds of steady state.
+  // heartbeats are timed only after that, for durationSeconds of steady state. As a real poll-mode
+  // agent does, each beats between its polls over the same connection: a poll waits at most until
+  // the next beat is due (the beats of the fleet spread over the interval).
   const rampEnd = Date.now() + spec.rampSeconds * 1000;
   const end = rampEnd + spec.durationSeconds * 1000;
   await Promise.all(spec.agents.map(async (a, i) => {
     await sleep((i / spec.agents.length) * spec.rampSeconds * 1000);
-    const poll = (async () => {
-      while (Date.now() < end) {
-        try {
-          const wait = Math.max(1, Math.min(25, Math.ceil((end - Date.now()) / 1000)));
-          const d = await requestJson<Delivery>({ method: 'GET', url: `${spec.serverUrl}/api/agents/poll?wait=${wait}`, pool, headers: { 'x-agent-token': a.token }, timeoutMs: (wait + 10) * 1000 });
-          for (const c of d.body.commands) await report(a.token, c.command_id);
-        } catch {
-          errors++;
-          await sleep(1000 + Math.random() * 1000);
-        }
-      }
-    })();
-    await sleep(Math.max(0, rampEnd - Date.now()) + (i / spec.agents.length) * intervalMs(a));
+    let due = rampEnd + (i / spec.agents.length) * intervalMs(a);
     while (Date.now() < end) {
-      await heartbeat(a, true);
-      await sleep(intervalMs(a));
+      if (Date.now() >= due) {
+        await heartbeat(a, true);
+        due = Date.now() + intervalMs(a);
+        continue;
+      }
+      try {
+        const wait = Math.min(25, Math.max(0.1, Math.round(Math.min(due, end) - Date.now()) / 1000));
+        const d = await requestJson<Delivery>({ method: 'GET', url: `${spec.serverUrl}/api/agents/poll?wait=${wait}`, pool, headers: { 'x-agent-token': a.token }, timeoutMs: (wait + 10) * 1000 });
+        for (const c of d.body.commands) await report(a.token, c.command_id);
+      } catch {
+        errors++;
+        await sleep(Math.min(1000 + Math.random() * 1000, Math.max(0, due - Date.now())));
+      }
     }
-    await poll;
   }));
 }
 

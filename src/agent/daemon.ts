@@ -149,9 +149,10 @@ export async function startAgent(options: AgentOptions, runnerOpts: RunnerOption
     else if (confirmed === 'rolled_back') requestExit({ reason: 'the upgrade was rolled back' });
   };
   const heartbeat = new Heartbeat(client, log, facts, onDelivery, options.heartbeatIntervalSeconds, onRemoved, onBeat);
-  const poller = mode === 'poll' ? new Poller(client, log, onDelivery) : null;
-  heartbeat.start();
-  poller?.start();
+  // poll mode: the poller beats between its polls (one connection); web mode: the heartbeat's own timer
+  const poller = mode === 'poll' ? new Poller(client, log, heartbeat, onDelivery) : null;
+  if (poller) poller.start();
+  else heartbeat.start();
   reporter.start();
   let metrics: MetricsListener | undefined;
   const close = async () => {

@@ -7,6 +7,9 @@
 // Each change is logged once, not every beat. `removed` is left only by a heartbeat that works
 // (a failure to connect meanwhile does not make it `disconnected`, so it is said once); while
 // removed, the agent beats every REMOVED_RETRY_MS instead of every few seconds.
+//
+// A web-mode agent beats on its own timer (`start`). A poll-mode agent's poller beats between its
+// long polls instead (`beat` when `dueInMs` is 0), so both go over one connection.
 
 import type { Logger } from '../common/logger.ts';
 import type { Delivery, HeartbeatRequest, HeartbeatResponse } from '../protocol/wire.ts';
@@ -23,6 +26,8 @@ export class Heartbeat {
   readonly #onBeat: (res: HeartbeatResponse) => void;
   #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
+  /** When the next beat is due (epoch ms): at once when started. */
+  #dueAt = 0;
   #state: LinkState = 'connecting';
   #stopped = false;
 
@@ -48,9 +53,18 @@ export class Heartbeat {
     return this.#state;
   }
 
+  /** ms until the next beat is due; 0 when it is. */
+  get dueInMs(): number {
+    return Math.max(0, this.#dueAt - Date.now());
+  }
+
   /** Beats once now (so the control plane learns about a restart at once), then on the interval. */
   start(): void {
-    void this.#beat();
+    const tick = async () => {
+      await this.beat();
+      if (!this.#stopped) this.#timer = setTimeout(() => void tick(), this.dueInMs);
+    };
+    void tick();
   }
 
   stop(): void {
@@ -58,7 +72,8 @@ export class Heartbeat {
     clearTimeout(this.#timer);
   }
 
-  async #beat(): Promise<void> {
+  /** One heartbeat; the next is due an interval later (or REMOVED_RETRY_MS while removed). Never throws. */
+  async beat(): Promise<void> {
     try {
       const res = await this.#client.heartbeat(this.#facts());
       this.#intervalMs = toldInterval(res.heartbeat_interval_seconds, this.#intervalMs);
@@ -69,7 +84,7 @@ export class Heartbeat {
       if (agentRemoved(err)) this.#enter('removed');
       else if (this.#state !== 'removed') this.#enter('disconnected', (err as Error).message);
     }
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#beat(), this.#state === 'removed' ? REMOVED_RETRY_MS : this.#intervalMs);
+    this.#dueAt = Date.now() + (this.#state === 'removed' ? REMOVED_RETRY_MS : this.#intervalMs);
   }
 
   #enter(next: LinkState, reason?: string): void {
