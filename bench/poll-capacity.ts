@@ -1,8 +1,13 @@
 // Scenario 4: how many poll-mode agents (each holding a long poll open and heartbeating at the
-// interval the control plane tells it) one control plane holds on this machine, by heartbeat latency.
+// interval the control plane tells it) one control plane holds on this machine, by heartbeat latency;
+// beside each size, what a bare node:https server holding as many TLS connections needs.
 
 import { figure, ms, operator, procUsage, startServer, table, tempDir } from './lib.ts';
 import { registerMany, startSims } from './sims.ts';
+import { tlsFloor } from './tls-floor.ts';
+
+/** Connections a bench process may open for the floor (the machine allows 20,000 open files per process). */
+const FLOOR_MAX = 10_000;
 
 export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSeconds = 30): Promise<string> {
   const dir = tempDir();
@@ -23,7 +28,10 @@ export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSec
       const beats = lines.reduce((s, l) => s + l.heartbeats, 0);
       const errors = lines.reduce((s, l) => s + l.errors, 0);
       const cpu = (after.cpuMs - before.cpuMs) / ((windowSeconds + ramp) * 1000) * 100;
-      rows.push([n, beats, errors, ms(worst('p50')), ms(worst('p99')), ms(worst('max')), `${(after.rssKiB / 1024).toFixed(0)} MiB`, `${cpu.toFixed(0)} %`, worst('p99') < 100 ? 'yes' : 'no']);
+      // the same number of connections held by a bare node:https server: the runtime's own floor
+      const floor = n <= FLOOR_MAX ? await tlsFloor(`${dir}/sim.crt`, `${dir}/sim.key`, n) : null;
+      const floorText = floor ? `${(floor.heldKiB / 1024).toFixed(0)} MiB (${((floor.heldKiB - floor.idleKiB) / n).toFixed(0)} KiB each)` : 'not tried';
+      rows.push([n, beats, errors, ms(worst('p50')), ms(worst('p99')), ms(worst('max')), `${(after.rssKiB / 1024).toFixed(0)} MiB`, floorText, `${cpu.toFixed(0)} %`, worst('p99') < 100 ? 'yes' : 'no']);
       const f = (id: string, what: string, value: number, unit: 'ms' | 'MiB' | 'percent' | 'count', better: 'lower' | 'higher' | null) =>
         figure('poll-capacity', { id: `n=${n}.${id}`, what: `${n} agents: ${what}`, value, unit, better, params: { n } });
       f('heartbeats', 'heartbeats in the window', beats, 'count', 'higher');
@@ -33,13 +41,18 @@ export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSec
       f('heartbeat.max', 'heartbeat max', worst('max'), 'ms', 'lower');
       f('rss', 'control plane RSS', after.rssKiB / 1024, 'MiB', 'lower');
       f('cpu', 'control plane CPU', cpu, 'percent', 'lower');
+      if (floor) {
+        f('tls_floor.rss', 'a bare node:https server holding as many TLS connections, RSS', floor.heldKiB / 1024, 'MiB', null);
+        figure('poll-capacity', { id: `n=${n}.tls_floor.per_connection`, what: `${n} agents: a bare node:https server, RSS per held TLS connection`, value: (floor.heldKiB - floor.idleKiB) / n, unit: 'KiB', better: null, params: { n } });
+      }
     }
   } finally {
     await client.close();
     await server.proc.kill();
   }
-  return table('4. Poll capacity: long-polling agents, heartbeating at the interval they are told', ['agents', 'heartbeats', 'errors', 'heartbeat p50', 'heartbeat p99', 'max', 'control plane RSS', 'control plane CPU', 'p99 < 100 ms'], rows, [
+  return table('4. Poll capacity: long-polling agents, heartbeating at the interval they are told', ['agents', 'heartbeats', 'errors', 'heartbeat p50', 'heartbeat p99', 'max', 'control plane RSS', 'bare TLS server, as many connections', 'control plane CPU', 'p99 < 100 ms'], rows, [
     `Each simulated agent holds a long poll open and heartbeats at the interval the control plane tells it (5 s, stretched past 200 heartbeats a second: 50 s at 10,000 agents; spread over the interval). Agents connect over a ramp of N/500 s (at least 5 s); heartbeats are then timed for ${windowSeconds} s. Latencies are the worst sim process's percentiles; CPU is the control plane's average over ramp and window.`,
     'Each process here may hold at most 20,000 open files (a limit of this machine), which bounds connections per control plane process.',
+    `Bare TLS server: bench/tls-floor-server.ts, a node:https server with nothing else, holding as many kept-alive TLS connections (each after one request) opened by the bench; its RSS, and per connection over its idle RSS. What Node's TLS needs before myx's code; not tried past ${FLOOR_MAX.toLocaleString('en-US')} (the bench process's own open-file limit).`,
   ]);
 }

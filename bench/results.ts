@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 
 export const SCHEMA = 1;
 
-export type Unit = 'ms' | 'MiB' | 'per_s' | 'percent' | 'count' | 'x';
+export type Unit = 'ms' | 'KiB' | 'MiB' | 'per_s' | 'percent' | 'count' | 'x';
 
 export interface Figure {
   /** Unique within its scenario, stable across runs (what --compare matches on), e.g. `push.p50`, `n=100.pdsh`. */
@@ -74,6 +74,7 @@ export function formatValue(value: number | null, unit: Unit): string {
   if (value === null) return 'did not finish';
   switch (unit) {
     case 'ms': return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 1 : 0)} ms`;
+    case 'KiB': return `${value.toFixed(0)} KiB`;
     case 'MiB': return value >= 1024 ? `${(value / 1024).toFixed(2)} GiB` : `${value.toFixed(0)} MiB`;
     case 'per_s': return `${value.toFixed(0)}/s`;
     case 'percent': return `${value.toFixed(value < 1 ? 2 : 0)} %`;
