@@ -2,10 +2,18 @@
 // ssh (fresh and multiplexed) and Ansible on the same machine.
 
 import { join } from 'node:path';
-import { figure, latency, ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, table, tempDir, timeShell } from './lib.ts';
+import { figure, latency, ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
 
 const S = 'round-trip';
+
+const STAGES = {
+  created: 'request -> run created (answered)',
+  started: 'created -> started on the agent',
+  ran: 'started -> finished',
+  told: 'finished -> the client told',
+} as const;
+type Stage = keyof typeof STAGES;
 
 export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
   const dir = tempDir();
@@ -15,14 +23,26 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
   const poll = await register(client, server, 'rt-poll', 'poll', null, null);
   const procs = await Promise.all([startRealAgent(dir, server, web, { bind: '127.0.0.1', port: 0 }), startRealAgent(dir, server, poll, null)]);
   try {
+    /** Where each round trip's time went, by the records' own times (one clock: all on this machine). */
+    const stages: Record<string, Record<Stage, number[]>> = {};
     const api = async (agent: string) => {
       const out: number[] = [];
+      const parts: Record<Stage, number[]> = { created: [], started: [], ran: [], told: [] };
+      stages[agent] = parts;
       for (let i = 0; i < n + 10; i++) {
         const t0 = performance.now();
         const { commands } = await client.createRun({ targets: { agents: [agent] }, command: 'true' });
+        const t1 = performance.now();
         const done = await client.wait(commands.map((c) => c.id), 10);
-        if (!done.done || done.commands[0]!.status !== 'succeeded') throw new Error(`round trip on ${agent} failed`);
-        if (i >= 10) out.push(performance.now() - t0);
+        const c = done.commands[0]!;
+        if (!done.done || c.status !== 'succeeded') throw new Error(`round trip on ${agent} failed`);
+        if (i < 10) continue;
+        out.push(performance.now() - t0);
+        const [created, started, finished] = [c.created_at, c.started_at!, c.finished_at!].map(Date.parse) as [number, number, number];
+        parts.created.push(t1 - t0);
+        parts.started.push(started - created);
+        parts.ran.push(finished - started);
+        parts.told.push(Date.now() - finished);
       }
       return out;
     };
@@ -56,7 +76,20 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     } else {
       notes.push('ssh and ansible skipped: peers not set up (see ../shared/peers).');
     }
-    return table('1. Single command round trip (`true`, one agent)', ['path', 'runs', 'p50', 'p90', 'p99', 'vs myx push'], rows, notes);
+    const stageRows = (['rt-web', 'rt-poll'] as const).map((agent) => {
+      const mode = agent === 'rt-web' ? 'push' : 'poll';
+      const p50 = (stage: Stage) => {
+        const v = stats(stages[agent]![stage]).p50;
+        figure(S, { id: `${mode}.stage.${stage}`, what: `myx ${mode} via the API, p50 of ${STAGES[stage]}`, value: v, unit: 'ms', better: 'lower', params: { mode } });
+        return ms(v);
+      };
+      return [`myx ${mode}, via the API`, p50('created'), p50('started'), p50('ran'), p50('told')];
+    });
+    return table('1. Single command round trip (`true`, one agent)', ['path', 'runs', 'p50', 'p90', 'p99', 'vs myx push'], rows, notes)
+      + table('1b. Where a round trip goes (p50 of each stage)', ['path', ...Object.values(STAGES)], stageRows, [
+        'From the command\'s own record (created, started and finished at, one clock on this machine) and the client\'s clock: the stages add up to about the whole round trip (each is a median of its own).',
+        'started: the control plane hands the command over (a push, or the answer to a held poll) and the agent journals it and spawns it; ran: `true` runs, is reaped and journaled; told: the result goes back, is stored, and the client\'s wait is answered.',
+      ]);
   } finally {
     await client.close();
     await Promise.all(procs.map((p) => p.kill()));
