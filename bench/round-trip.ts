@@ -52,11 +52,16 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
     const cli = latency(S, 'cli', '`myx run` CLI process, push',
       timeShell(`${process.execPath} ${MYX_BIN} run --agent rt-web -- true`, cliRuns, 2, { ...process.env, MYX_DATA_DIR: server.dataDir }), { path: 'myx run (CLI)' });
     const start = latency(S, 'cli-start', 'CLI start-up alone (`myx --version`)', timeShell(`${process.execPath} ${MYX_BIN} --version`, cliRuns, 2), { path: 'myx --version' });
+    // the floor under any CLI in this runtime: Node starting, and Node loading what an HTTPS client needs
+    const empty = latency(S, 'node-empty', 'empty Node (`node -e 0`)', timeShell(`${process.execPath} -e 0`, cliRuns, 2), { path: 'node -e 0' });
+    const https = latency(S, 'node-https', 'Node loading node:https and node:tls', timeShell(`${process.execPath} -e "require('node:https'); require('node:tls')"`, cliRuns, 2), { path: 'node + https' });
     const rows: (string | number)[][] = [
       ['myx push, via the API (warm client)', push.n, ms(push.p50), ms(push.p90), ms(push.p99), '1.0x'],
       ['myx poll (long poll), via the API', poll_.n, ms(poll_.p50), ms(poll_.p90), ms(poll_.p99), ratio(poll_.p50, push.p50)],
       ['`myx run` CLI process, push', cli.n, ms(cli.p50), ms(cli.p90), ms(cli.p99), ratio(cli.p50, push.p50)],
       ['(CLI start-up alone: `myx --version`)', start.n, ms(start.p50), ms(start.p90), ms(start.p99), ''],
+      ['(empty Node: `node -e 0`)', empty.n, ms(empty.p50), ms(empty.p90), ms(empty.p99), ''],
+      ['(Node loading `node:https` and `node:tls`)', https.n, ms(https.p50), ms(https.p90), ms(https.p99), ''],
     ];
     const notes = ['ratio: p50 of the row / p50 of myx push via the API, measured in this run.'];
     if (peers) {
