@@ -1,6 +1,7 @@
 // Scenario 1: one command (`true`) on one agent, round trip as the operator sees it, next to
 // ssh (fresh and multiplexed) and Ansible on the same machine.
 
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { figure, latency, ms, MYX_BIN, operator, ratio, register, startRealAgent, startServer, stats, table, tempDir, timeShell } from './lib.ts';
 import { inventory, type Peers } from './peers.ts';
@@ -14,6 +15,18 @@ const STAGES = {
   told: 'finished -> the client told',
 } as const;
 type Stage = keyof typeof STAGES;
+
+/** Prints the ms of 50 spawns of `true` (after 10 unmeasured), each until its pipes closed. */
+const BARE_SPAWN = `const { spawn } = require('node:child_process');
+(async () => {
+  const t = [];
+  for (let i = 0; i < 60; i++) {
+    const t0 = performance.now();
+    await new Promise((r) => { const c = spawn('true', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }); c.stdout.resume(); c.stderr.resume(); c.once('close', r); });
+    if (i >= 10) t.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify(t));
+})();`;
 
 export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
   const dir = tempDir();
@@ -90,6 +103,11 @@ export async function roundTrip(peers: Peers | null, n = 100): Promise<string> {
       };
       return [`myx ${mode}, via the API`, p50('created'), p50('started'), p50('ran'), p50('told')];
     });
+    // the floor under `ran`: `true` spawned (its own process group, stdio piped, as the agent does) until
+    // it closed, from a Node process that holds nothing else
+    const bare = stats(JSON.parse(execFileSync(process.execPath, ['-e', BARE_SPAWN], { encoding: 'utf8' })) as number[]).p50;
+    figure(S, { id: 'bare-spawn', what: 'bare Node: spawn `true` until it closed, p50', value: bare, unit: 'ms', better: 'lower' });
+    stageRows.push(['(bare Node spawning `true`: the floor under "started -> finished")', '', '', ms(bare), '']);
     return table('1. Single command round trip (`true`, one agent)', ['path', 'runs', 'p50', 'p90', 'p99', 'vs myx push'], rows, notes)
       + table('1b. Where a round trip goes (p50 of each stage)', ['path', ...Object.values(STAGES)], stageRows, [
         'From the command\'s own record (created, started and finished at, one clock on this machine) and the client\'s clock: the stages add up to about the whole round trip (each is a median of its own).',
