@@ -192,7 +192,13 @@ function roundTripChart(r: BenchResults): TopLevelSpec | null {
 function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
   const s = r.scenarios['poll-capacity'];
   const at = (suffix: string) => figures(s, (f) => f.id.endsWith(suffix) && f.value !== null).map((f) => ({ n: Number(f.params!.n), value: f.value!, label: formatValue(f.value, f.unit) }));
-  const rss = at('.rss');
+  const CP = 'control plane';
+  const FLOOR = 'a bare node:https server holding as many TLS connections';
+  const rss = at('.rss').filter((v, i, all) => all.findIndex((w) => w.n === v.n) === i);
+  const memory = [
+    ...figures(s, (f) => /^n=\d+\.rss$/.test(f.id) && f.value !== null).map((f) => ({ n: Number(f.params!.n), value: f.value!, label: formatValue(f.value, f.unit), series: CP })),
+    ...figures(s, (f) => f.id.endsWith('.tls_floor.rss') && f.value !== null).map((f) => ({ n: Number(f.params!.n), value: f.value!, label: formatValue(f.value, f.unit), series: FLOOR })),
+  ];
   const p99 = at('.heartbeat.p99');
   const errors = at('.errors');
   if (rss.length === 0) return null;
@@ -209,9 +215,13 @@ function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
     },
     vconcat: [
       {
-        width: WIDTH, height: 200, data: { values: rss },
+        width: WIDTH, height: 200, data: { values: memory },
+        encoding: {
+          color: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: ['#1f77b4', '#888'] }, legend: { orient: 'top', title: null } },
+          strokeDash: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: [[1, 0], [5, 4]] }, legend: null },
+        },
         layer: [
-          { mark: line('#1f77b4'), encoding: { x, y: { field: 'value', type: 'quantitative', axis: { title: 'control plane RSS (MiB)' }, scale: { zero: true } } } },
+          { mark: { type: 'line', point: { filled: true, size: 60 }, strokeWidth: 2 }, encoding: { x, y: { field: 'value', type: 'quantitative', axis: { title: 'RSS (MiB)' }, scale: { zero: true } } } },
           { mark: label, encoding: { x, y: { field: 'value', type: 'quantitative' }, text: { field: 'label' } } },
         ],
       },

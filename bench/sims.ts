@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import type { OperatorClient } from '../src/cli/operator-client.ts';
-import { register, spawnNode, type Registered, type TestServer } from './lib.ts';
+import { procUsage, register, spawnNode, type Registered, type TestServer } from './lib.ts';
 import type { SimSpec } from './sim-agents.ts';
 
 const SIM = join(import.meta.dirname, 'sim-agents.ts');
@@ -26,6 +26,8 @@ export async function registerMany(client: OperatorClient, server: TestServer, p
 
 export interface SimGroup {
   stop(): Promise<string[]>;
+  /** CPU time (user + system) the processes used so far, ms. */
+  cpuMs(): number;
   /** Resolves with each process's final JSON line (poll mode ends by itself). */
   finished: Promise<string[]>;
 }
@@ -64,6 +66,7 @@ export async function startSims(dir: string, server: TestServer, mode: 'web' | '
   const finished = Promise.all(lines.map((l) => l.done));
   return {
     finished,
+    cpuMs: () => children.reduce((sum, c) => sum + (c.exitCode === null && c.signalCode === null ? procUsage(c.pid!).cpuMs : 0), 0),
     async stop() {
       for (const c of children) c.kill('SIGTERM');
       return finished;

@@ -36,16 +36,18 @@ export async function simulated(sizes = SIZES): Promise<string> {
         const from = Date.now();
         const probe = probeWhile(prober);
         const cpu0 = procUsage(server.proc.child.pid!).cpuMs;
+        const simCpu0 = sims.cpuMs();
         try {
           const ended = await fanOut(client, n);
           const elapsed = performance.now() - start;
           const cpuMs = procUsage(server.proc.child.pid!).cpuMs - cpu0;
+          const simCpuMs = sims.cpuMs() - simCpu0;
           const rt = stats(ended.commands.map((c) => Date.parse(c.finished_at!) - Date.parse(c.created_at)));
           const ok = ended.commands.filter((c) => c.status === 'succeeded').length;
           const agentsMs = await probe.stop();
           windows.push({ label, from, to: Date.now(), agentsMs });
           console.log(`  ${label}: window ${from},${Date.now()} (epoch ms)`);
-          rows.push([label, `${ok}/${n}`, ms(ended.answeredMs), ms(elapsed), `${Math.round((n / elapsed) * 1000)}/s`, ms(rt.p50), ms(rt.p99), `${ms(cpuMs)} (${((cpuMs / n) * 1000).toFixed(0)} us)`]);
+          rows.push([label, `${ok}/${n}`, ms(ended.answeredMs), ms(elapsed), `${Math.round((n / elapsed) * 1000)}/s`, ms(rt.p50), ms(rt.p99), `${ms(cpuMs)} (${((cpuMs / n) * 1000).toFixed(0)} us)`, `${ms(simCpuMs)} (${((simCpuMs / n) * 1000).toFixed(0)} us)`]);
           const temp = round === 0 ? 'cold' : 'warm';
           const params = { n, round: temp };
           figure(S, { id: `n=${n}.${temp}.stored`, what: `${n} agents, ${temp}: all results stored`, value: elapsed, unit: 'ms', better: 'lower', params });
@@ -55,11 +57,12 @@ export async function simulated(sizes = SIZES): Promise<string> {
           figure(S, { id: `n=${n}.${temp}.rt.p50`, what: `${n} agents, ${temp}: round trip per command, p50`, value: rt.p50, unit: 'ms', better: 'lower', params });
           figure(S, { id: `n=${n}.${temp}.rt.p99`, what: `${n} agents, ${temp}: round trip per command, p99`, value: rt.p99, unit: 'ms', better: 'lower', params });
           figure(S, { id: `n=${n}.${temp}.cpu_per_command`, what: `${n} agents, ${temp}: control plane CPU per command`, value: cpuMs / n, unit: 'ms', better: 'lower', params });
+          figure(S, { id: `n=${n}.${temp}.sim_cpu_per_command`, what: `${n} agents, ${temp}: the simulated agents' CPU per command`, value: simCpuMs / n, unit: 'ms', better: null, params });
           if (round === 1) total = elapsed;
         } catch (err) {
           await probe.stop();
           // a size this machine cannot serve is a result too: say what gave out and keep the other tables
-          rows.push([label, `did not finish: ${(err as Error).message}`, '', `> ${ms(performance.now() - start)}`, '', '', '', '']);
+          rows.push([label, `did not finish: ${(err as Error).message}`, '', `> ${ms(performance.now() - start)}`, '', '', '', '', '']);
           const temp = round === 0 ? 'cold' : 'warm';
           figure(S, { id: `n=${n}.${temp}.stored`, what: `${n} agents, ${temp}: all results stored`, value: null, unit: 'ms', better: 'lower', params: { n, round: temp },
             note: `did not finish: ${(err as Error).message} (after ${ms(performance.now() - start)})` });
@@ -88,11 +91,11 @@ export async function simulated(sizes = SIZES): Promise<string> {
       await server.proc.kill();
     }
   }
-  for (const r of rows) while (r.length < 10) r.push('');
-  return table('3. Fan-out of `true` to simulated agents (control plane throughput)', ['run', 'succeeded', 'run created (answer)', 'all results stored', 'commands/s', 'round trip p50', 'round trip p99', 'control plane CPU (per command)', 'heartbeats during it, p50 / p99', '`myx agents` during it, p50 / max (calls)'], rows, [
+  for (const r of rows) while (r.length < 11) r.push('');
+  return table('3. Fan-out of `true` to simulated agents (control plane throughput)', ['run', 'succeeded', 'run created (answer)', 'all results stored', 'commands/s', 'round trip p50', 'round trip p99', 'control plane CPU (per command)', 'simulated agents\' CPU (per command)', 'heartbeats during it, p50 / p99', '`myx agents` during it, p50 / max (calls)'], rows, [
     'Simulated agents are real HTTPS endpoints (one port each on 127.0.0.1) in a few processes; they answer the push and report the result at once, and heartbeat at the interval they are told (5 s up to 1,000 agents, 50 s at 10,000).',
     'Round trip per command: from creation to the result the agent reported (same clock). Time is from `POST /api/runs` to every result stored.',
-    'Control plane CPU: its CPU time (user + system, from /proc) from `POST /api/runs` to the last result, heartbeats of the whole fleet included.',
+    'Control plane CPU: its CPU time (user + system, from /proc) from `POST /api/runs` to the last result, heartbeats of the whole fleet included. Simulated agents\' CPU: the same for their processes, which share the machine\'s cores with the control plane.',
     'Heartbeats during it: those sent between `POST /api/runs` and the last result. `myx agents`: a second operator client lists the agents again and again meanwhile.',
   ]);
 }
