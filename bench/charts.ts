@@ -216,12 +216,15 @@ function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
     vconcat: [
       {
         width: WIDTH, height: 200, data: { values: memory },
-        encoding: {
-          color: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: ['#1f77b4', '#888'] }, legend: { orient: 'top', title: null } },
-          strokeDash: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: [[1, 0], [5, 4]] }, legend: null },
-        },
         layer: [
-          { mark: { type: 'line', point: { filled: true, size: 60 }, strokeWidth: 2 }, encoding: { x, y: { field: 'value', type: 'quantitative', axis: { title: 'RSS (MiB)' }, scale: { zero: true } } } },
+          {
+            mark: { type: 'line', point: { filled: true, size: 60 }, strokeWidth: 2 },
+            encoding: {
+              x, y: { field: 'value', type: 'quantitative', axis: { title: 'RSS (MiB)' }, scale: { zero: true } },
+              color: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: ['#1f77b4', '#888'] }, legend: { orient: 'top', title: null, labelLimit: 400 } },
+              strokeDash: { field: 'series', type: 'nominal', scale: { domain: [CP, FLOOR], range: [[1, 0], [5, 4]] } },
+            },
+          },
           { mark: label, encoding: { x, y: { field: 'value', type: 'quantitative' }, text: { field: 'label' } } },
         ],
       },
