@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
-import { openSqlite, transaction } from '../../common/sqlite.ts';
+import { GroupCommit, openSqlite, transaction } from '../../common/sqlite.ts';
 import type { AuditDraft } from '../../protocol/audit.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
@@ -51,6 +51,8 @@ export class SqliteStore implements Store {
   readonly #webhooks: SqliteWebhooks;
   readonly #fleet: SqliteCounts;
   readonly #agents: SqliteAgents;
+  /** The writes every command makes in a fan-out (its claim, its result), committed a loop turn's worth at a time. */
+  readonly #group: GroupCommit;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -64,6 +66,7 @@ export class SqliteStore implements Store {
     this.#webhooks = new SqliteWebhooks(this.#db, this.#stmt);
     this.#fleet = new SqliteCounts(this.#db);
     this.#agents = new SqliteAgents(this.#db);
+    this.#group = new GroupCommit(this.#db);
   }
 
   async close(): Promise<void> {
@@ -245,7 +248,7 @@ export class SqliteStore implements Store {
 
   async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
     const claim = randomUUID();
-    const row = this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined;
+    const row = await this.#group.run(() => this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined);
     if (!row) return null;
     // the event carries ids and the status only: nothing to read back
     this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'dispatched' }]);
@@ -331,7 +334,7 @@ export class SqliteStore implements Store {
   pruneOutput(policy: RetentionPolicy, now: string, limit: number): Promise<DroppedOutput[]> { return this.#output.pruneOutput(policy, now, limit); }
 
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
-    const outcome = transaction(this.#db, (): ResultOutcome => {
+    const outcome = await this.#group.run((): ResultOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
