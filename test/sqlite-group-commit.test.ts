@@ -37,12 +37,16 @@ test('writes issued together commit together; one that throws is undone alone an
   assert.equal(db.isTransaction, false);
 });
 
-test('a failed COMMIT fails every write of the group, and none is kept', async () => {
+test('a failed COMMIT fails every write of the group, tells each it was undone, and none is kept', async () => {
   const { db, ids, group } = open();
   const insert = db.prepare('INSERT INTO t (id, parent) VALUES (?, ?)');
   // the deferred foreign key fails only at COMMIT, after both writes ran
-  const outcomes = await Promise.allSettled([group.run(() => insert.run('x', null)), group.run(() => insert.run('y', 'missing'))]);
+  const undone: string[] = [];
+  const outcomes = await Promise.allSettled([
+    group.run(() => insert.run('x', null), () => undone.push('x')), group.run(() => insert.run('y', 'missing'), () => undone.push('y')),
+  ]);
   assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected']);
+  assert.deepEqual(undone, ['x', 'y'], 'each write hears that it was taken back');
   assert.match(String((outcomes[0] as PromiseRejectedResult).reason), /FOREIGN KEY/);
   assert.deepEqual(ids(), []);
   assert.equal(db.isTransaction, false);

@@ -71,6 +71,7 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
 
 interface Pending {
   fn: () => unknown;
+  undone: (() => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -98,12 +99,16 @@ export class GroupCommit {
     this.#rollbackTo = db.prepare('ROLLBACK TO grouped');
   }
 
-  /** Runs `fn` (synchronous statements, no transaction of its own) in the next group; resolves once that committed. */
-  run<T>(fn: () => T): Promise<T> {
+  /**
+   * Runs `fn` (synchronous statements, no transaction of its own) in the next group; resolves once
+   * that committed. `undone` is called, at once, when a COMMIT that failed took back what `fn` did
+   * (for a copy in memory that `fn` updated along with its write).
+   */
+  run<T>(fn: () => T, undone?: () => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // setImmediate: after the loop has read every socket that was ready, so their writes group
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
-      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ fn, undone, resolve: resolve as (value: unknown) => void, reject });
     });
   }
 
@@ -125,6 +130,7 @@ export class GroupCommit {
         }
       });
     } catch (err) {
+      for (const { undone } of group) undone?.();
       for (const { reject } of group) reject(err);
       return;
     }

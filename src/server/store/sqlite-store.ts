@@ -51,7 +51,7 @@ export class SqliteStore implements Store {
   readonly #webhooks: SqliteWebhooks;
   readonly #fleet: SqliteCounts;
   readonly #agents: SqliteAgents;
-  /** The writes every command makes in a fan-out (its claim, its result), committed a loop turn's worth at a time. */
+  /** The writes every command makes in a fan-out (its claim, its result) and heartbeats, committed a loop turn's worth at a time. */
   readonly #group: GroupCommit;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
@@ -127,7 +127,8 @@ export class SqliteStore implements Store {
 
   async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
     const { name: _fixedAtEnrollment, ...params } = agentParams({ ...facts, remote_address: remoteAddress });
-    return this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!;
+    // the copy in memory is updated with the write, in the order of the writes (reloaded if the group fails)
+    return this.#group.run(() => this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!, () => this.#agents.forget());
   }
 
   async agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
