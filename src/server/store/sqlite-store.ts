@@ -269,7 +269,10 @@ export class SqliteStore implements Store {
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
     if (outcome.kind === 'ok') {
-      if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
+      // the first push that worked, to each agent of a new fleet: grouped like the claims around it
+      await this.#group.run(() => {
+        if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
+      }, () => this.#agents.forget());
     } else if (outcome.kind === 'failed') {
       this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
       this.#agents.changed(agentId);
