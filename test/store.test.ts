@@ -664,6 +664,23 @@ for (const backend of BACKENDS) {
   });
 }
 
+test('SQLite: an agent\'s writes made without waiting for each other take effect in the order they were made (they may share a commit)', async (t) => {
+  const s = await freshStore(BACKENDS[0]!, t);
+  await token(s, 'e', LATER);
+  await s.enrollAgent('e', agent('a1'), NOW);
+  const health = async () => (await s.agentByTokenHash('hash-a1'))!.push_state;
+  await Promise.all([s.recordPushHealth('a1', { kind: 'ok' }), s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW })]);
+  assert.equal(await health(), 'failing', 'the failure came last');
+  await Promise.all([s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW }), s.recordPushHealth('a1', { kind: 'ok' })]);
+  assert.equal(await health(), 'ok', 'the success came last');
+  await Promise.all([
+    s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW }), s.recordHeartbeat('a1', agent('a1'), '127.0.0.2', LATER),
+    s.recordPushHealth('a1', { kind: 'failed', error: 'refused again', at: LATER }),
+  ]);
+  assert.equal(await health(), 'failing', 'the heartbeat from a new address started over, the failure after it counts');
+  assert.equal((await s.listAgents())[0]!.push_failures, 1);
+});
+
 test('SQLite migration 0004 (soft removal) keeps every agent and command of an existing database', async (t) => {
   const { openSqlite } = await import('../src/common/sqlite.ts');
   const { SERVER_MIGRATIONS } = await import('../src/server/store/sqlite-migrations.ts');

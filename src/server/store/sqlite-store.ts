@@ -268,19 +268,20 @@ export class SqliteStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.kind === 'ok') {
-      // the first push that worked, to each agent of a new fleet: grouped like the claims around it
-      await this.#group.run(() => {
+    // Grouped, as heartbeats are (a heartbeat may start push health over): the agent's writes keep
+    // the order they were made in. The first push that worked, to each agent of a new fleet, is one
+    // of a fan-out's writes.
+    const reset = await this.#group.run(() => {
+      if (outcome.kind === 'ok') {
         if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
-      }, () => this.#agents.forget());
-    } else if (outcome.kind === 'failed') {
-      this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+        return false;
+      }
+      if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+      else this.#stmt.pushReset.run(agentId);
       this.#agents.changed(agentId);
-    } else {
-      this.#stmt.pushReset.run(agentId);
-      this.#agents.changed(agentId);
-      this.#publish([{ kind: 'agent', agent_id: agentId }]);
-    }
+      return outcome.kind === 'reset';
+    }, () => this.#agents.forget());
+    if (reset) this.#publish([{ kind: 'agent', agent_id: agentId }]);
   }
 
   async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
