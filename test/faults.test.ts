@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { PinnedPool } from '../src/common/pinned-pool.ts';
-import { requestJson } from '../src/common/json-client.ts';
+import { RequestFailedError, requestJson } from '../src/common/json-client.ts';
 import { ensureSelfSigned } from '../src/common/tls-cert.ts';
 import { assertAudit, FaultFleet, faultSeeds, mulberry32, retrying } from './fault-fleet.ts';
 import { eventually, tempDir } from './helpers.ts';
@@ -212,5 +212,25 @@ describe('the lifecycle under faults, one path at a time', () => {
     sockets[1]!.destroy();
     const settled = await Promise.all(outcomes);
     for (const m of settled) assert.match(m, /refused|reset|did not answer in time/);
+  });
+
+  test('an answer cut off in the middle of its body is a reset connection, never half a body taken for the answer', async (t) => {
+    const dir = tempDir(t);
+    const cert = await ensureSelfSigned({ certPath: join(dir, 'c.crt'), keyPath: join(dir, 'c.key') }, 'cut-off answer');
+    const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+      if (req.url === '/whole') return void res.end('{"ok":true}');
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"ok":', () => res.socket?.destroy());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => server.close());
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const pool = new PinnedPool({ fingerprint: cert.fingerprint });
+    t.after(() => pool.destroy());
+    assert.deepEqual((await requestJson({ method: 'GET', url: `${url}/whole`, pool })).body, { ok: true });
+    const err = await requestJson({ method: 'GET', url: `${url}/cut`, pool }).then(() => assert.fail('resolved'), (e: RequestFailedError) => e);
+    assert.ok(err instanceof RequestFailedError);
+    assert.equal(err.code, 'ECONNRESET');
+    assert.match(err.message, /reset/);
   });
 });

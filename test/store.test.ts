@@ -116,6 +116,25 @@ for (const backend of BACKENDS) {
       assert.deepEqual([final.status, final.stdout, final.exit_code], ['succeeded', 'hi\n', 0]);
     });
 
+    test('claims and results sent at once each take effect once: one claim wins a command, one result records it', async (t) => {
+      const s = await freshStore(backend, t);
+      await token(s, 'e', LATER);
+      await s.enrollAgent('e', agent('a1'), NOW);
+      await enqueue(s, [cmd('c1'), cmd('c2'), cmd('c3')], NOW);
+      // issued in one turn of the event loop (a backend may commit them together)
+      const claims = await Promise.all([s.claimForPush('c1', NOW, LATER), s.claimForPush('c1', NOW, LATER), s.claimForPush('c2', NOW, LATER), s.claimForPush('nope', NOW, LATER)]);
+      assert.equal(claims.filter((c) => c !== null).length, 2, 'c1 once, c2 once, nothing for an unknown id');
+      assert.equal(claims[2] !== null && (claims[0] === null) !== (claims[1] === null), true);
+      const results = await Promise.all([
+        s.recordResult('c1', 'a1', result, NOW), s.recordResult('c1', 'a1', { ...result, status: 'failed' }, NOW),
+        s.recordResult('c2', 'other', result, NOW), s.recordResult('nope', 'a1', result, NOW), s.recordResult('c2', 'a1', result, NOW),
+      ]);
+      assert.deepEqual(results.map((r) => r.kind).sort(), ['duplicate', 'not_found', 'not_yours', 'recorded', 'recorded']);
+      const got = await s.getCommands(['c1', 'c2', 'c3']);
+      assert.deepEqual(got.map((c) => [c.id, c.status]), [['c1', results[0]!.kind === 'recorded' ? 'succeeded' : 'failed'], ['c2', 'succeeded'], ['c3', 'queued']]);
+      assert.equal((await s.claimForAgent('a1', NOW, LATER, 10)).commands.map((c) => c.id).join(), 'c3', 'the one left is handed out once, the rest never again');
+    });
+
     test('poll delivery hands out queued commands under a lease; a lease that runs out queues again', async (t) => {
       const s = await freshStore(backend, t);
       await token(s, 'e', LATER);
@@ -644,6 +663,23 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+test('SQLite: an agent\'s writes made without waiting for each other take effect in the order they were made (they may share a commit)', async (t) => {
+  const s = await freshStore(BACKENDS[0]!, t);
+  await token(s, 'e', LATER);
+  await s.enrollAgent('e', agent('a1'), NOW);
+  const health = async () => (await s.agentByTokenHash('hash-a1'))!.push_state;
+  await Promise.all([s.recordPushHealth('a1', { kind: 'ok' }), s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW })]);
+  assert.equal(await health(), 'failing', 'the failure came last');
+  await Promise.all([s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW }), s.recordPushHealth('a1', { kind: 'ok' })]);
+  assert.equal(await health(), 'ok', 'the success came last');
+  await Promise.all([
+    s.recordPushHealth('a1', { kind: 'failed', error: 'refused', at: NOW }), s.recordHeartbeat('a1', agent('a1'), '127.0.0.2', LATER),
+    s.recordPushHealth('a1', { kind: 'failed', error: 'refused again', at: LATER }),
+  ]);
+  assert.equal(await health(), 'failing', 'the heartbeat from a new address started over, the failure after it counts');
+  assert.equal((await s.listAgents())[0]!.push_failures, 1);
+});
 
 test('SQLite migration 0004 (soft removal) keeps every agent and command of an existing database', async (t) => {
   const { openSqlite } = await import('../src/common/sqlite.ts');

@@ -113,7 +113,7 @@ function presentedFingerprint(req: FastifyRequest): string | undefined {
   const socket = req.raw.socket as TLSSocket;
   let known = peerFingerprints.get(socket);
   if (known === undefined) {
-    known = (typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate()?.fingerprint256 : undefined) || null;
+    known = (typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate()?.fingerprint256 : undefined) || null;
     peerFingerprints.set(socket, known);
   }
   return known ?? undefined;

@@ -99,7 +99,8 @@ export class PinnedPool extends Agent {
         settle(null);
         return;
       }
-      const actual = socket.getPeerCertificate()?.fingerprint256 ?? '';
+      // the X509Certificate (hashes the DER), not getPeerCertificate (turns every field into JS: ~5x the CPU, per new connection)
+      const actual = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
       pinned = sameFingerprint(actual, this.#fingerprint);
       if (!pinned) this.#sessions.delete(host);
       settle(pinned ? null : new PinMismatchError(this.#fingerprint, actual, host));

@@ -2,7 +2,7 @@
 // and numbered migrations applied once, in order, each in its own transaction.
 
 import { closeSync, openSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 export interface Migration {
   version: number;
@@ -66,5 +66,78 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     // SQLite may have rolled back already (disk full, I/O error): a second ROLLBACK would hide why.
     if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
+  }
+}
+
+interface Pending {
+  fn: () => unknown;
+  undone: (() => void) | undefined;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Writes that arrive in one turn of the event loop, committed together: one BEGIN IMMEDIATE ...
+ * COMMIT for the group instead of one each. A commit appends every page it changed to the WAL, and
+ * the writes of a fan-out (a claim, a result per command) change the same few index pages, so most
+ * of a lone commit's cost is shared. Each write runs in its own savepoint: one that throws is undone
+ * alone and only its caller gets the error. Callers hear back only after the COMMIT, so nothing is
+ * reported done before it is durable; when BEGIN or COMMIT fails, every caller of the group gets the
+ * error and nothing of the group was written.
+ */
+export class GroupCommit {
+  readonly #db: DatabaseSync;
+  readonly #savepoint: StatementSync;
+  readonly #release: StatementSync;
+  readonly #rollbackTo: StatementSync;
+  #queue: Pending[] = [];
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#savepoint = db.prepare('SAVEPOINT grouped');
+    this.#release = db.prepare('RELEASE grouped');
+    this.#rollbackTo = db.prepare('ROLLBACK TO grouped');
+  }
+
+  /**
+   * Runs `fn` (synchronous statements, no transaction of its own) in the next group; resolves once
+   * that committed. `undone` is called, at once, when a COMMIT that failed took back what `fn` did
+   * (for a copy in memory that `fn` updated along with its write).
+   */
+  run<T>(fn: () => T, undone?: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      // setImmediate: after the loop has read every socket that was ready, so their writes group
+      if (this.#queue.length === 0) setImmediate(() => this.#flush());
+      this.#queue.push({ fn, undone, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  #flush(): void {
+    const group = this.#queue;
+    this.#queue = [];
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
+    try {
+      transaction(this.#db, () => {
+        for (const { fn } of group) {
+          this.#savepoint.run();
+          try {
+            outcomes.push({ ok: true, value: fn() });
+          } catch (err) {
+            this.#rollbackTo.run();
+            outcomes.push({ ok: false, err });
+          }
+          this.#release.run();
+        }
+      });
+    } catch (err) {
+      for (const { undone } of group) undone?.();
+      for (const { reject } of group) reject(err);
+      return;
+    }
+    group.forEach(({ resolve, reject }, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) resolve(o.value);
+      else reject(o.err);
+    });
   }
 }

@@ -57,6 +57,11 @@ export class SqliteAgents {
     return agent;
   }
 
+  /** Reads the table again on the next use (a write whose row this copy took was not committed after all). */
+  forget(): void {
+    this.#version = -1;
+  }
+
   /** Loads the table when another connection committed since (or on first use). */
   #fresh(): void {
     const version = (this.#dataVersion.get() as { data_version: number }).data_version;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { SERVER_MIGRATIONS } from './sqlite-migrations.ts';
-import { openSqlite, transaction } from '../../common/sqlite.ts';
+import { GroupCommit, openSqlite, transaction } from '../../common/sqlite.ts';
 import type { AuditDraft } from '../../protocol/audit.ts';
 import { canTransition, ERROR_STATUSES, isFinal, type CommandStatus } from '../../protocol/command-status.ts';
 import type { AgentFacts, AuditEntry, CommandRecord, CommandResult, Labels, OutputKeep, OutputStream, RunRecord } from '../../protocol/wire.ts';
@@ -51,6 +51,8 @@ export class SqliteStore implements Store {
   readonly #webhooks: SqliteWebhooks;
   readonly #fleet: SqliteCounts;
   readonly #agents: SqliteAgents;
+  /** The writes every command makes in a fan-out (its claim, its result) and heartbeats, committed a loop turn's worth at a time. */
+  readonly #group: GroupCommit;
 
   /** `onListenerError`: told when an event listener throws (the others still hear the event). */
   constructor(path: string, opts: { onListenerError?: (err: unknown) => void } = {}) {
@@ -64,6 +66,7 @@ export class SqliteStore implements Store {
     this.#webhooks = new SqliteWebhooks(this.#db, this.#stmt);
     this.#fleet = new SqliteCounts(this.#db);
     this.#agents = new SqliteAgents(this.#db);
+    this.#group = new GroupCommit(this.#db);
   }
 
   async close(): Promise<void> {
@@ -124,7 +127,8 @@ export class SqliteStore implements Store {
 
   async recordHeartbeat(agentId: string, facts: AgentFacts, remoteAddress: string | null, now: string): Promise<AgentRow> {
     const { name: _fixedAtEnrollment, ...params } = agentParams({ ...facts, remote_address: remoteAddress });
-    return this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!;
+    // the copy in memory is updated with the write, in the order of the writes (reloaded if the group fails)
+    return this.#group.run(() => this.#agents.changed(agentId, this.#stmt.heartbeat.get({ ...params, id: agentId, now }) as Row)!, () => this.#agents.forget());
   }
 
   async agentSharingCertificate(agentId: string, fingerprint: string): Promise<string | undefined> {
@@ -245,7 +249,7 @@ export class SqliteStore implements Store {
 
   async claimForPush(commandId: string, now: string, leaseUntil: string): Promise<string | null> {
     const claim = randomUUID();
-    const row = this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined;
+    const row = await this.#group.run(() => this.#stmt.claimForPush.get({ id: commandId, now, lease: leaseUntil, claim }) as { agent_id: string } | undefined);
     if (!row) return null;
     // the event carries ids and the status only: nothing to read back
     this.#publish([{ kind: 'command', id: commandId, agent_id: row.agent_id, status: 'dispatched' }]);
@@ -264,16 +268,20 @@ export class SqliteStore implements Store {
   }
 
   async recordPushHealth(agentId: string, outcome: PushOutcome): Promise<void> {
-    if (outcome.kind === 'ok') {
-      if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
-    } else if (outcome.kind === 'failed') {
-      this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+    // Grouped, as heartbeats are (a heartbeat may start push health over): the agent's writes keep
+    // the order they were made in. The first push that worked, to each agent of a new fleet, is one
+    // of a fan-out's writes.
+    const reset = await this.#group.run(() => {
+      if (outcome.kind === 'ok') {
+        if (Number(this.#stmt.pushOk.run(agentId).changes) > 0) this.#agents.changed(agentId);
+        return false;
+      }
+      if (outcome.kind === 'failed') this.#stmt.pushFailed.run({ id: agentId, error: outcome.error, at: outcome.at });
+      else this.#stmt.pushReset.run(agentId);
       this.#agents.changed(agentId);
-    } else {
-      this.#stmt.pushReset.run(agentId);
-      this.#agents.changed(agentId);
-      this.#publish([{ kind: 'agent', agent_id: agentId }]);
-    }
+      return outcome.kind === 'reset';
+    }, () => this.#agents.forget());
+    if (reset) this.#publish([{ kind: 'agent', agent_id: agentId }]);
   }
 
   async commandsAwaitingPush(createdBefore: string, now: string, limit: number): Promise<CommandRecord[]> {
@@ -331,7 +339,7 @@ export class SqliteStore implements Store {
   pruneOutput(policy: RetentionPolicy, now: string, limit: number): Promise<DroppedOutput[]> { return this.#output.pruneOutput(policy, now, limit); }
 
   async recordResult(commandId: string, agentId: string, r: CommandResult, now: string): Promise<ResultOutcome> {
-    const outcome = transaction(this.#db, (): ResultOutcome => {
+    const outcome = await this.#group.run((): ResultOutcome => {
       const cur = this.#stmt.owner.get(commandId) as { agent_id: string; status: CommandStatus } | undefined;
       if (!cur) return { kind: 'not_found' };
       if (cur.agent_id !== agentId) return { kind: 'not_yours' };
