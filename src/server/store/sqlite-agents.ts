@@ -100,8 +100,14 @@ const STRING_FIELDS = ['id', 'name', 'token', 'hostname', 'os', 'version', 'mode
 function sharedLabels(labels: Labels, before: Labels | undefined): Labels {
   const keys = Object.keys(labels);
   if (keys.length === 0) return NO_LABELS;
-  if (before && keys.length === Object.keys(before).length && keys.every((k) => before[k] === labels[k])) return before;
+  if (before && sameEntries(keys, labels, before)) return before;
   return Object.freeze(labels);
+}
+
+/** The same keys in the same order (as the stored JSON has them), with the same values. */
+function sameEntries(keys: string[], labels: Labels, before: Labels): boolean {
+  const old = Object.keys(before);
+  return old.length === keys.length && keys.every((k, i) => old[i] === k && before[k] === labels[k]);
 }
 
 function compare(a: string, b: string): number {
