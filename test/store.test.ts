@@ -267,6 +267,22 @@ for (const backend of BACKENDS) {
       assert.equal((await s.listAgents()).length, 1);
     });
 
+    test('the labels an agent reports are what its last heartbeat said: a change of value, key or order shows at once, and no other agent sees it', async (t) => {
+      const s = await freshStore(backend, t);
+      for (const id of ['a1', 'a2']) {
+        await token(s, `e-${id}`, LATER);
+        await s.enrollAgent(`e-${id}`, agent(id), NOW);
+      }
+      const beat = async (labels: Record<string, string>) => (await s.recordHeartbeat('a1', { ...agent('a1'), labels }, null, LATER)).labels;
+      const said: Record<string, string>[] = [{}, { role: 'db' }, { role: 'db' }, { role: 'web' }, { role: 'web', zone: 'a' }, { zone: 'a', role: 'web' }, { zone: 'a' }, {}];
+      for (const labels of said) {
+        assert.deepEqual(Object.entries(await beat(labels)), Object.entries(labels));
+        const listed = await s.listAgents();
+        assert.deepEqual(Object.entries(listed.find((a) => a.id === 'a1')!.labels), Object.entries(labels));
+        assert.deepEqual(listed.find((a) => a.id === 'a2')!.labels, agent('a2').labels);
+      }
+    });
+
     test('fleet counts: agents by status and mode (removed ones not), live commands by status with the oldest; final ones are not counted', async (t) => {
       const s = await freshStore(backend, t);
       for (const [id, mode] of [['a1', 'web'], ['a2', 'poll'], ['a3', 'web'], ['a4', 'poll']] as const) {

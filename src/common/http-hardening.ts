@@ -119,10 +119,13 @@ function answerPlainHttp(server: TlsServer): void {
   server.on('connection', (socket: Socket) => {
     const onError = () => socket.destroy();
     const timer = setTimeout(() => socket.destroy(), FIRST_BYTE_TIMEOUT_MS);
+    const onClose = () => clearTimeout(timer);
     socket.on('error', onError);
-    socket.once('close', () => clearTimeout(timer));
+    socket.on('close', onClose);
     socket.once('data', (first: Buffer) => {
       clearTimeout(timer);
+      // nothing of this check stays with the connection (its timer, this scope) for as long as it is open
+      socket.off('close', onClose);
       socket.pause();
       socket.unshift(first); // TLS reads what is buffered before it reads the socket
       if (first[0] !== TLS_HANDSHAKE_RECORD) {

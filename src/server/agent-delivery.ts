@@ -19,26 +19,30 @@ export class Receiver {
   readonly #req: FastifyRequest;
   readonly #reply: FastifyReply;
   #closed = false;
-  /** Made when first asked for (a long poll waits on it; a heartbeat never does, and an abort costs an exception object). */
-  #gone: AbortController | undefined;
+  /**
+   * Told when the response is over (a long poll's wait ends on it). A plain callback, not an
+   * AbortController: one is held per long poll (10,000 at a time), and an abort builds an
+   * exception object with a stack trace, once per long poll ended.
+   */
+  #onGone: (() => void) | null = null;
 
   constructor(req: FastifyRequest, reply: FastifyReply) {
     this.#req = req;
     this.#reply = reply;
-    // 'close' of the response: sent, or the connection went away first (the client gave up)
-    reply.raw.once('close', () => {
+    // 'close' of the response: sent, or the connection went away first (the client gave up).
+    // `on`, not `once` (which wraps the listener in one more bound function): a second 'close' finds nothing to do.
+    reply.raw.on('close', () => {
       this.#closed = true;
-      this.#gone?.abort();
+      const fn = this.#onGone;
+      this.#onGone = null;
+      fn?.();
     });
   }
 
-  /** Aborts when the response is over, sent or not. */
-  get gone(): AbortSignal {
-    if (!this.#gone) {
-      this.#gone = new AbortController();
-      if (this.#closed) this.#gone.abort();
-    }
-    return this.#gone.signal;
+  /** `fn` is called once the response is over, sent or not (at once when it already is); null: no longer. One at a time. */
+  onGone(fn: (() => void) | null): void {
+    if (fn && this.#closed) fn();
+    else this.#onGone = fn;
   }
 
   /** The client is still there to take an answer (as far as this side can tell). */

@@ -105,7 +105,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerContext): void {
           ctx.metrics.pollHeld();
           held = true;
         }
-        await ctx.events.waitForAgent(agent.id, left, receiver.gone);
+        await ctx.events.waitForAgent(agent.id, left, receiver);
       }
     } finally {
       if (held) ctx.metrics.pollEnded();

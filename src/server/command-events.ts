@@ -15,6 +15,11 @@ const ANY_FINAL = 'final';
 /** Past this many commands a subscription hears ANY_FINAL and picks its own (20,000 listeners for a 10,000-agent run otherwise). */
 const PER_ID_FINALS = 64;
 
+/** What tells a wait that its connection is over (agent-delivery.ts Receiver): calls `fn` once, or no longer after null. */
+export interface GoneNotice {
+  onGone(fn: (() => void) | null): void;
+}
+
 export class CommandEvents {
   readonly #emitter = new EventEmitter();
   readonly #unsubscribe: () => void;
@@ -87,9 +92,26 @@ export class CommandEvents {
     }
   }
 
-  /** Resolves when something may wait for this agent now, or after `ms`, or on `signal`. */
-  waitForAgent(agentId: string, ms: number, signal?: AbortSignal): Promise<void> {
-    return this.#waitFor([`agent:${agentId}`, RESYNC], ms, signal);
+  /**
+   * Resolves when something may wait for this agent now, or after `ms`, or when `gone` says the
+   * connection is over. Held once per long poll (10,000 at a time), so it holds little: one
+   * closure, its timer and two listeners.
+   */
+  waitForAgent(agentId: string, ms: number, gone?: GoneNotice): Promise<void> {
+    const event = `agent:${agentId}`;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#emitter.off(event, done);
+        this.#emitter.off(RESYNC, done);
+        gone?.onGone(null);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#emitter.on(event, done);
+      this.#emitter.on(RESYNC, done);
+      gone?.onGone(done);
+    });
   }
 
   /**

@@ -7,6 +7,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { toAgent, type Row } from './rows.ts';
 import type { AgentRow } from './store.ts';
+import type { Labels } from '../../protocol/wire.ts';
 
 export class SqliteAgents {
   readonly #all: StatementSync;
@@ -48,8 +49,8 @@ export class SqliteAgents {
     this.#fresh(); // an outside commit before ours: load it all (ours included) rather than mix
     row ??= this.#byIdStmt.get(id) as Row | undefined;
     if (!row) return undefined;
-    const agent = keep(row);
     const before = this.#byId.get(id);
+    const agent = keep(row, before);
     this.#byId.set(id, agent);
     this.#idByTokenHash.set(row.token_hash as string, id);
     if (!before || before.removed_at !== agent.removed_at) this.#active = null;
@@ -77,12 +78,41 @@ export class SqliteAgents {
   }
 }
 
-/** Rows are shared by every caller: frozen, labels included. */
-function keep(row: Row): AgentRow {
+/** Labels of agents that have none (most): one frozen object for all. */
+const NO_LABELS: Labels = Object.freeze({});
+
+/**
+ * Rows are shared by every caller: frozen, labels included. A heartbeat replaces an agent's row:
+ * what it did not change (all of it but the time, usually) is taken from the row before, so the
+ * new row holds the strings and labels the cache already has rather than copies of them (the row
+ * outlives young-generation collections, so its copies would be promoted, and freed only by a full
+ * collection, on every heartbeat of every agent).
+ */
+function keep(row: Row, before?: AgentRow): AgentRow {
   const a = toAgent(row);
-  Object.freeze(a.labels);
-  Object.freeze(a.operator_labels);
+  a.labels = sharedLabels(a.labels, before?.labels);
+  a.operator_labels = sharedLabels(a.operator_labels, before?.operator_labels);
+  if (before) {
+    const fresh = a as unknown as Record<string, unknown>;
+    const old = before as unknown as Record<string, unknown>;
+    for (const k of STRING_FIELDS) if (typeof fresh[k] === 'string' && fresh[k] === old[k]) fresh[k] = old[k];
+  }
   return Object.freeze(a);
+}
+
+const STRING_FIELDS = ['id', 'name', 'token', 'hostname', 'os', 'version', 'mode', 'fingerprint', 'advertise_address', 'remote_address', 'enrolled_at', 'push_state', 'push_error', 'push_failed_at'] as const satisfies readonly (keyof AgentRow)[];
+
+function sharedLabels(labels: Labels, before: Labels | undefined): Labels {
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return NO_LABELS;
+  if (before && sameEntries(keys, labels, before)) return before;
+  return Object.freeze(labels);
+}
+
+/** The same keys in the same order (as the stored JSON has them), with the same values. */
+function sameEntries(keys: string[], labels: Labels, before: Labels): boolean {
+  const old = Object.keys(before);
+  return old.length === keys.length && keys.every((k, i) => old[i] === k && before[k] === labels[k]);
 }
 
 function compare(a: string, b: string): number {
