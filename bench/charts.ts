@@ -193,7 +193,7 @@ function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
   const s = r.scenarios['poll-capacity'];
   const at = (suffix: string) => figures(s, (f) => f.id.endsWith(suffix) && f.value !== null).map((f) => ({ n: Number(f.params!.n), value: f.value!, label: formatValue(f.value, f.unit) }));
   const CP = 'control plane';
-  const FLOOR = 'a bare node:https server holding as many TLS connections';
+  const FLOOR = 'bare node:https server, as many connections';
   const rss = at('.rss').filter((v, i, all) => all.findIndex((w) => w.n === v.n) === i);
   const memory = [
     ...figures(s, (f) => /^n=\d+\.rss$/.test(f.id) && f.value !== null).map((f) => ({ n: Number(f.params!.n), value: f.value!, label: formatValue(f.value, f.unit), series: CP })),
@@ -211,7 +211,7 @@ function pollCapacityChart(r: BenchResults): TopLevelSpec | null {
     config: CONFIG,
     title: {
       text: 'Poll capacity: what holding N agents costs one control plane',
-      subtitle: ['Each agent holds a long poll open and heartbeats at the interval it is told (5 s; 25 s at 5,000, 50 s at 10,000); lower is better in both.', ...errorNote, ...measured(r, 'poll-capacity')],
+      subtitle: ['Each agent holds a long poll open and heartbeats at the interval it is told (paced for the 20,000 agents registered first: 50-100 s); lower is better in both.', ...errorNote, ...measured(r, 'poll-capacity')],
     },
     vconcat: [
       {

@@ -6,6 +6,9 @@ import { figure, ms, operator, procUsage, startServer, table, tempDir } from './
 import { registerMany, startSims } from './sims.ts';
 import { tlsFloor } from './tls-floor.ts';
 
+/** The simulated agents leave over this long after the window (bench/sim-agents.ts). */
+const RAMP_DOWN_SECONDS = 5;
+
 /** Connections a bench process may open for the floor (the machine allows 20,000 open files per process). */
 const FLOOR_MAX = 10_000;
 
@@ -27,7 +30,7 @@ export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSec
       const worst = (k: 'p50' | 'p99' | 'max') => Math.max(...lines.map((l) => l.heartbeatMs[k]));
       const beats = lines.reduce((s, l) => s + l.heartbeats, 0);
       const errors = lines.reduce((s, l) => s + l.errors, 0);
-      const cpu = (after.cpuMs - before.cpuMs) / ((windowSeconds + ramp) * 1000) * 100;
+      const cpu = (after.cpuMs - before.cpuMs) / ((windowSeconds + ramp + RAMP_DOWN_SECONDS) * 1000) * 100;
       // the same number of connections held by a bare node:https server: the runtime's own floor
       const floor = n <= FLOOR_MAX ? await tlsFloor(`${dir}/sim.crt`, `${dir}/sim.key`, n) : null;
       const floorText = floor ? `${(floor.heldKiB / 1024).toFixed(0)} MiB (${((floor.heldKiB - floor.idleKiB) / n).toFixed(0)} KiB each)` : 'not tried';
@@ -51,7 +54,7 @@ export async function pollCapacity(steps = [1000, 5000, 10000, 20000], windowSec
     await server.proc.kill();
   }
   return table('4. Poll capacity: long-polling agents, heartbeating at the interval they are told', ['agents', 'heartbeats', 'errors', 'heartbeat p50', 'heartbeat p99', 'max', 'control plane RSS', 'bare TLS server, as many connections', 'control plane CPU', 'p99 < 100 ms'], rows, [
-    `Each simulated agent holds a long poll open and heartbeats at the interval the control plane tells it (5 s, stretched past 200 heartbeats a second: 50 s at 10,000 agents; spread over the interval). Agents connect over a ramp of N/500 s (at least 5 s); heartbeats are then timed for ${windowSeconds} s. Latencies are the worst sim process's percentiles; CPU is the control plane's average over ramp and window.`,
+    `Each simulated agent holds a long poll open and heartbeats between its polls at the interval the control plane tells it (spread over the interval; paced for the fleet registered first, all sizes at once: 20,000 agents, so 50-100 s, at most 200 heartbeats a second). Agents connect over a ramp of N/500 s (at least 5 s); heartbeats are then timed for ${windowSeconds} s, and the agents leave over 5 s after it. Latencies are the worst sim process's percentiles; CPU is the control plane's average over ramp, window and leaving.`,
     'Each process here may hold at most 20,000 open files (a limit of this machine), which bounds connections per control plane process.',
     `Bare TLS server: bench/tls-floor-server.ts, a node:https server with nothing else, holding as many kept-alive TLS connections (each after one request) opened by the bench; its RSS, and per connection over its idle RSS. What Node's TLS needs before myx's code; not tried past ${FLOOR_MAX.toLocaleString('en-US')} (the bench process's own open-file limit).`,
   ]);

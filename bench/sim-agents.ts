@@ -24,6 +24,8 @@ export interface SimSpec {
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SimSpec;
+/** Poll mode: agents leave over this long after the measured window. */
+const RAMP_DOWN_MS = 5000;
 const pool = new PinnedPool({ fingerprint: spec.serverFingerprint, connections: spec.agents.length * 2 + 16, connectTimeoutMs: 30_000 });
 const heartbeatMs: number[] = [];
 /** Web mode: every heartbeat after ready, as [when it was sent (epoch ms), ms it took or -1 if it failed]. */
@@ -132,14 +134,17 @@ if (spec.mode === 'web') {
   await Promise.all(spec.agents.map(async (a, i) => {
     await sleep((i / spec.agents.length) * spec.rampSeconds * 1000);
     let due = rampEnd + (i / spec.agents.length) * intervalMs(a);
-    while (Date.now() < end) {
+    // and leave spread over RAMP_DOWN_MS after the window, as they came: ended all at once, the
+    // fleet's last polls would be answered in one burst at the window's end, which no fleet does
+    const leave = end + (i / spec.agents.length) * RAMP_DOWN_MS;
+    while (Date.now() < leave) {
       if (Date.now() >= due) {
-        await heartbeat(a, true);
+        await heartbeat(a, Date.now() < end);
         due = Date.now() + intervalMs(a);
         continue;
       }
       try {
-        const wait = Math.min(25, Math.max(0.1, Math.round(Math.min(due, end) - Date.now()) / 1000));
+        const wait = Math.min(25, Math.max(0.1, Math.round(Math.min(due, leave) - Date.now()) / 1000));
         const d = await requestJson<Delivery>({ method: 'GET', url: `${spec.serverUrl}/api/agents/poll?wait=${wait}`, pool, headers: { 'x-agent-token': a.token }, timeoutMs: (wait + 10) * 1000 });
         for (const c of d.body.commands) await report(a.token, c.command_id);
       } catch {
