@@ -84,7 +84,7 @@ export class CommandEvents {
         for (const id of [...open]) if (!still.has(id)) open.delete(id);
         const left = deadline - Date.now();
         if (open.size === 0 || left <= 0 || signal?.aborted) return;
-        await Promise.race([woken, this.#waitFor([], left, signal)]);
+        await Promise.race([woken, pause(left, signal)]);
         if (open.size === 0 || Date.now() >= deadline || signal?.aborted) return;
       }
     } finally {
@@ -142,18 +142,17 @@ export class CommandEvents {
     on(RESYNC, onResync);
     return () => offs.forEach((off) => off());
   }
+}
 
-  #waitFor(events: string[], ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        for (const e of events) this.#emitter.off(e, done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      for (const e of events) this.#emitter.on(e, done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
-  }
+/** Resolves after `ms`, or at once on `signal`. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

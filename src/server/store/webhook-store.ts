@@ -9,8 +9,7 @@
 // unfinished. Nothing between the change and its event can be lost to a dying replica.
 
 import type { AuditDraft } from '../../protocol/audit.ts';
-import type { WebhookAttempt, WebhookDeliveryState, WebhookView } from '../../protocol/wire.ts';
-import type { WebhookEventType } from '../../protocol/webhooks.ts';
+import type { WebhookAttempt, WebhookDeliveryView, WebhookView } from '../../protocol/wire.ts';
 
 /** A webhook as stored: what the API shows, and the secret. */
 export interface WebhookRow extends WebhookView {
@@ -19,23 +18,8 @@ export interface WebhookRow extends WebhookView {
 
 export type NewWebhook = Omit<WebhookRow, 'created_at'>;
 
-/** A delivery as stored. */
-export interface DeliveryRow {
-  id: string;
-  webhook_id: string;
-  event: WebhookEventType;
-  event_id: string;
-  subject_id: string;
-  state: WebhookDeliveryState;
-  attempts: number;
-  created_at: string;
-  next_attempt_at: string | null;
-  last_attempt_at: string | null;
-  last_status: number | null;
-  last_error: string | null;
-  delivered_at: string | null;
-  history: WebhookAttempt[];
-}
+/** A delivery as stored: what `GET /api/webhooks/:id/deliveries` shows, field for field. */
+export type DeliveryRow = WebhookDeliveryView;
 
 /** A delivery claimed for one attempt: the row (attempts counts this one), its claim, and where and how to send it. */
 export interface ClaimedDelivery extends DeliveryRow {
